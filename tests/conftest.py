@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from peers import ca_environment, free_port, repeater  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def repeater_port():
+    """One caRepeater for the whole session, on a private port, stopped at the end."""
+    port = free_port()
+    env = ca_environment(free_port(), port)
+    with repeater(port, env):
+        yield port
+
+
+@pytest.fixture
+def ca_env(repeater_port, monkeypatch) -> dict[str, str]:
+    """Private CA ports for one test; also applied to os.environ for in-process clients (pyepics)."""
+    env = ca_environment(free_port(), repeater_port)
+    for key, value in env.items():
+        if key.startswith("EPICS_"):
+            monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).parent.parent
+
+

