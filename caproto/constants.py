@@ -95,7 +95,8 @@ def _eca(msg_no: int, severity: int) -> int:
     return (msg_no << 3) | severity
 
 
-_WARNING, _SUCCESS, _ERROR, _INFO, _SEVERE = 0, 1, 2, 3, 4
+# caerr.h severities; FATAL is ERROR | SEVERE.
+_WARNING, _SUCCESS, _ERROR, _INFO, _SEVERE, _FATAL = 0, 1, 2, 3, 4, 6
 
 
 class ECA(enum.IntEnum):
@@ -117,7 +118,7 @@ class ECA(enum.IntEnum):
     BADTYPE = _eca(14, _ERROR)
     CHIDNOTFND = _eca(15, _INFO)
     CHIDRETRY = _eca(16, _INFO)
-    INTERNAL = _eca(17, _SEVERE)
+    INTERNAL = _eca(17, _FATAL)
     DBLCLFAIL = _eca(18, _WARNING)
     GETFAIL = _eca(19, _WARNING)
     PUTFAIL = _eca(20, _WARNING)
@@ -134,7 +135,7 @@ class ECA(enum.IntEnum):
     NEWADDR = _eca(31, _WARNING)
     NEWCONN = _eca(32, _INFO)
     NOCACTX = _eca(33, _WARNING)
-    DEFUNCT = _eca(34, _SEVERE)
+    DEFUNCT = _eca(34, _FATAL)
     EMPTYSTR = _eca(35, _WARNING)
     NOREPEATER = _eca(36, _WARNING)
     NOCHANMSG = _eca(37, _WARNING)
@@ -143,7 +144,7 @@ class ECA(enum.IntEnum):
     NOCAST = _eca(40, _WARNING)
     BADMASK = _eca(41, _ERROR)
     IODONE = _eca(42, _INFO)
-    IOINPROGESS = _eca(43, _INFO)
+    IOINPROGRESS = _eca(43, _INFO)
     BADSYNCGRP = _eca(44, _ERROR)
     PUTCBINPROG = _eca(45, _ERROR)
     NORDACCESS = _eca(46, _WARNING)
