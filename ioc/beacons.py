@@ -1,0 +1,42 @@
+"""The beacon sender: RSRV_IS_UP datagrams so that clients notice a (re)started server.
+
+The interval follows rsrv's ramp: 20 ms after start, doubling each time up to EPICS_CAS_BEACON_PERIOD.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+
+import trio
+
+from caproto.constants import CA_MINOR_VERSION, Command
+from caproto.messages import pack_header
+
+log = logging.getLogger(__name__)
+
+FIRST_INTERVAL = 0.02
+
+
+def beacon(beacon_id: int, tcp_port: int, address: str) -> bytes:
+    try:
+        packed = int.from_bytes(socket.inet_aton(address), "big")
+    except OSError:
+        packed = 0
+    return pack_header(Command.RSRV_IS_UP, 0, CA_MINOR_VERSION, tcp_port, beacon_id & 0xFFFFFFFF, packed)
+
+
+async def beacon_sender(sock: trio.socket.SocketType, destinations: list[tuple[str, int]], tcp_port: int,
+                        server_address: str, period: float) -> None:
+    """Send beacons to every destination until cancelled."""
+    interval = FIRST_INTERVAL
+    beacon_id = 0
+    while True:
+        message = beacon(beacon_id, tcp_port, server_address)
+        for destination in destinations:
+            try:
+                await sock.sendto(message, destination)
+            except OSError as exc:
+                log.debug("beacon to %s:%d failed: %s", destination[0], destination[1], exc)
+        beacon_id += 1
+        await trio.sleep(interval)
+        interval = min(interval * 2, period)
