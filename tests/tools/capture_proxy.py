@@ -1,14 +1,15 @@
 """Record what the real EPICS C tools put on the wire, for the golden-bytes tests (tests/test_golden.py).
 
-A proxy in the path would change what libca and rsrv see (the search reply names the server's TCP port, beacons
-name the server's address), so this tool does not sit in the path: it sniffs the loopback interface with an
-``AF_PACKET`` socket (needs root or CAP_NET_RAW) while the C programs talk to each other directly, then
-reassembles each TCP connection into one byte stream per direction and keeps every UDP datagram whole.
+A proxy in the path would change what libca and rsrv see (the search reply names the server's TCP port,
+beacons name the server's address), so this tool does not sit in the path: it sniffs the loopback
+interface with an ``AF_PACKET`` socket (needs root or CAP_NET_RAW) while the C programs talk to each other
+directly, then reassembles each TCP connection into one byte stream per direction and keeps every UDP
+datagram whole.
 
-Every scenario starts a fresh ``softIoc -S -d`` (so server ids are those of a fresh IOC) on private ports next
-to one caRepeater, runs the C clients (caget, caput, camonitor; libca through pyepics for EVENT_CANCEL and
-CLEAR_CHANNEL, which the command-line tools never send), and writes ``<scenario>.json`` (``.json.gz`` when large)
-to the output directory.
+Every scenario starts a fresh ``softIoc -S -d`` (so server ids are those of a fresh IOC) on private ports
+next to one caRepeater, runs the C clients (caget, caput, camonitor; libca through pyepics for EVENT_CANCEL
+and CLEAR_CHANNEL, which the command-line tools never send), and writes ``<scenario>.json`` (``.json.gz``
+when large) to the output directory.
 
     sudo python tests/tools/capture_proxy.py tests/fixtures/captures
 
@@ -143,8 +144,8 @@ class LoopbackSniffer:
         segment = ip[ihl:total_length]
         sport, dport = struct.unpack_from("!HH", segment, 0)
         if protocol == IPPROTO_UDP:
-            # Kept whatever the ports: the caRepeater answers and forwards from a socket of its own per client,
-            # so which datagrams belong to the conversation is only known at the end (see `_related`).
+            # Kept whatever the ports: the caRepeater answers and forwards from a socket of its own per
+            # client, so which datagrams belong to the conversation is only known at the end (see `_related`).
             capture.udp.append({"src": src, "src_port": sport, "dst": dst, "dst_port": dport,
                                 "hex": segment[8:].hex()})
         elif protocol == IPPROTO_TCP and (sport in self.ports or dport in self.ports):
@@ -411,8 +412,9 @@ def repeater_register(run: Run) -> None:
                          "returncode": 0, "stdout": "", "stderr": ""})
 
 
-SCENARIOS = [caget_time_double, caget_ctrl, caput_callback, caput_bad_number, camonitor_counter, camonitor_idle,
-             pyepics_cancel_clear, waveform_extended, beacons, hand_built_tcp, repeater_register]
+SCENARIOS = [caget_time_double, caget_ctrl, caput_callback, caput_bad_number, camonitor_counter,
+             camonitor_idle, pyepics_cancel_clear, waveform_extended, beacons, hand_built_tcp,
+             repeater_register]
 
 
 def capture(scenario, db: Path, repeater_port: int) -> dict[str, object]:
