@@ -1,0 +1,445 @@
+"""Load an IOC declaration (YAML, or an EPICS ``.db`` file) into record and device specs.
+
+Every value keeps the file and line it was written on, so the checks that need record-type knowledge
+(``ioc.database``) can point at it. This module checks what needs none: syntax, keys, includes, macros and
+duplicate names. The schema is documented in docs/yaml-schema.md.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import yaml
+
+from .macros import MacroError, expand
+
+# libyaml parses about ten times faster; its nodes carry the same marks.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_TOP_KEYS = ("prefix", "records", "include", "devices")
+_RECORD_KEYS = ("name", "type", "fields", "aliases", "info")
+_DEVICE_KEYS = ("type", "name", "fields", "sim")
+_INCLUDE_KEYS = ("file", "macros")
+
+# The NAME field holds 61 characters including the terminating NUL.
+MAX_NAME_LENGTH = 60
+# dbRecordNameValidate refuses these; "$" usually means an unexpanded macro.
+_BAD_NAME_CHARS = re.compile(r"[\x00-\x20\"'.$]")
+
+
+@dataclass
+class Located:
+    """A scalar read from a config file, with where it came from."""
+    value: object
+    file: str
+    line: int
+
+
+@dataclass
+class RecordSpec:
+    name: str                       # full record name, prefix and macros applied
+    rtype: str                      # "ai", "waveform", ...
+    fields: dict[str, Located]      # field name (upper case) -> value as written (str/int/float)
+    file: str
+    line: int
+    aliases: list[str] = field(default_factory=list)
+    info: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DeviceSpec:
+    """A ``devices:`` entry (motorsim, ...)."""
+    type: str
+    name: str
+    fields: dict[str, Located]
+    sim: dict[str, Located]
+    file: str
+    line: int
+
+
+@dataclass
+class IocConfig:
+    records: list[RecordSpec]
+    devices: list[DeviceSpec]
+
+
+class ConfigError(Exception):
+    """A broken config file; ``str()`` is ``"FILE:LINE: field FIELD: message"``.
+
+    The field part is left out when no field is involved, the line part when the file could not be read.
+    """
+
+    def __init__(self, file: str, line: int, field: str | None, message: str) -> None:
+        super().__init__(file, line, field, message)
+        self.file = file
+        self.line = line
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        what = f" field {self.field}:" if self.field else ""
+        return f"{where}:{what} {self.message}"
+
+
+# In YAML text a backslash protects "$" (and itself) from macro expansion.
+_ESCAPE = re.compile(r"\\([\\$])")
+
+_INT = re.compile(r"0|-?[1-9][0-9]*")
+_FLOAT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def typed_value(text: str) -> int | float | str:
+    """The value a field's text stands for: a number when it prints back exactly as written, else the text.
+
+    So ``str(typed_value(t)) == t`` always holds: ``"2"`` is 2, ``"21.5"`` is 21.5, but ``"1.50"``,
+    ``"007"``, ``"1e3"`` and ``"YES"`` stay strings for the record's own conversion rules.
+    """
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text) and repr(float(text)) == text:
+        return float(text)
+    return text
+
+
+def load_config(path: str | os.PathLike[str], macros: Mapping[str, str] | None = None) -> IocConfig:
+    """Read a ``.yaml``/``.yml`` IOC declaration or an EPICS ``.db`` file, with its includes.
+
+    ``macros`` are the top-level macro values (as ``dbLoadRecords("file", "P=...")`` gives them).
+    Raises ConfigError naming the file, line and field of the first problem.
+    """
+    loader = _Loader()
+    loader.load(os.fspath(path), dict(macros or {}), None)
+    return IocConfig(loader.records, loader.devices)
+
+
+@dataclass
+class _Name:
+    """What a PV name already belongs to, for duplicate and alias checks."""
+    kind: str                       # "record", "alias" or "device"
+    target: RecordSpec | DeviceSpec
+    file: str
+    line: int
+
+
+class _Loader:
+    """Collects records and devices from a file and everything it includes."""
+
+    def __init__(self) -> None:
+        self.records: list[RecordSpec] = []
+        self.devices: list[DeviceSpec] = []
+        self.names: dict[str, _Name] = {}
+        self.stack: list[str] = []          # real paths of the files being loaded, to catch cycles
+
+    def load(self, path: str, macros: dict[str, str], included_at: tuple[str, int] | None) -> None:
+        where = included_at or (path, 0)
+        real = os.path.realpath(path)
+        if real in self.stack:
+            chain = " -> ".join(os.path.basename(p) for p in (*self.stack[self.stack.index(real):], real))
+            raise ConfigError(*where, None, f"include cycle: {chain}")
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except FileNotFoundError:
+            what = "include file" if included_at else "file"
+            raise ConfigError(*where, None, f"{what} {path} not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(*where, None, f"cannot read {path}: {exc}") from None
+        self.stack.append(real)
+        try:
+            if path.endswith((".yaml", ".yml")):
+                _YamlFile(self, path, macros).load(text)
+            else:
+                self._load_db(path, text, macros)
+        finally:
+            self.stack.pop()
+
+    def include(self, including: str, name: str, macros: dict[str, str], line: int) -> None:
+        """Load ``name`` relative to the including file's directory, as dbLoadRecords paths are."""
+        path = os.path.normpath(os.path.join(os.path.dirname(including), name))
+        self.load(path, macros, (including, line))
+
+    def _load_db(self, path: str, text: str, macros: dict[str, str]) -> None:
+        from . import dbfile  # dbfile needs ConfigError and Located from this module
+
+        for item in dbfile.parse_db(text, path, macros):
+            if isinstance(item, RecordSpec):
+                self.add_db_record(item)
+            elif isinstance(item, dbfile.DbAlias):
+                self.add_alias(item.record, item.alias, item.file, item.line)
+            else:
+                self.include(path, item.path, macros, item.line)
+
+    # -- names -------------------------------------------------------------------------------------
+
+    def claim(self, name: str, kind: str, target: RecordSpec | DeviceSpec, file: str, line: int) -> None:
+        if not name:
+            raise ConfigError(file, line, None, f"empty {kind} name")
+        bad = _BAD_NAME_CHARS.search(name)
+        if bad:
+            hint = " (an undefined macro?)" if bad.group() == "$" else ""
+            raise ConfigError(file, line, None, f"{kind} name {name!r} contains {bad.group()!r}{hint}")
+        if len(name) > MAX_NAME_LENGTH:
+            raise ConfigError(file, line, None,
+                              f"{kind} name {name!r} is longer than {MAX_NAME_LENGTH} characters")
+        first = self.names.get(name)
+        if first is not None:
+            raise ConfigError(file, line, None, f"duplicate name {name!r}: already used by the {first.kind} "
+                                                f"defined at {first.file}:{first.line}")
+        self.names[name] = _Name(kind, target, file, line)
+
+    def record_named(self, name: str) -> RecordSpec | None:
+        """The record called ``name`` directly or through an alias."""
+        owner = self.names.get(name)
+        if owner is None or not isinstance(owner.target, RecordSpec):
+            return None
+        return owner.target
+
+    def add_record(self, spec: RecordSpec, alias_lines: list[int]) -> None:
+        self.claim(spec.name, "record", spec, spec.file, spec.line)
+        for alias, line in zip(spec.aliases, alias_lines, strict=True):
+            self.claim(alias, "alias", spec, spec.file, line)
+        self.records.append(spec)
+
+    def add_db_record(self, spec: RecordSpec) -> None:
+        """A .db record; as in the C IOC, defining an existing record again with the same type (or "*")
+        adds and overrides fields rather than being an error."""
+        existing = self.record_named(spec.name)
+        if existing is None:
+            if spec.rtype == "*":
+                raise ConfigError(spec.file, spec.line, None, f'record("*", "{spec.name}"): no such record')
+            self.add_record(spec, [])
+        elif spec.rtype in ("*", existing.rtype):
+            existing.fields.update(spec.fields)
+            existing.info.update(spec.info)
+        else:
+            raise ConfigError(spec.file, spec.line, None,
+                              f"record {spec.name!r} redefined as {spec.rtype}: it is the {existing.rtype} "
+                              f"defined at {existing.file}:{existing.line}")
+
+    def add_alias(self, record: str, alias: str, file: str, line: int) -> None:
+        target = self.record_named(record)
+        if target is None:
+            raise ConfigError(file, line, None, f"alias {alias!r} refers to unknown record {record!r}")
+        self.claim(alias, "alias", target, file, line)
+        target.aliases.append(alias)
+
+    def add_device(self, spec: DeviceSpec) -> None:
+        self.claim(spec.name, "device", spec, spec.file, spec.line)
+        self.devices.append(spec)
+
+
+class _YamlFile:
+    """One YAML file of the schema, walked node by node so every value keeps its line."""
+
+    def __init__(self, loader: _Loader, path: str, macros: dict[str, str]) -> None:
+        self.loader = loader
+        self.path = path
+        self.macros = macros
+
+    def load(self, text: str) -> None:
+        try:
+            root = yaml.compose(text, Loader=_YAML_LOADER)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            raise ConfigError(self.path, mark.line + 1 if mark else 0, None,
+                              f"YAML syntax error: {exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(self.path, 0, None, f"YAML syntax error: {exc}") from None
+        if root is None:
+            return
+        top = self.mapping(root, "the top level", _TOP_KEYS)
+        prefix = self.text(top["prefix"][1]) if "prefix" in top else ""
+        for key, (_, node) in top.items():
+            if key == "records":
+                for item in self.sequence(node, "records"):
+                    self.record(item, prefix)
+            elif key == "devices":
+                for item in self.sequence(node, "devices"):
+                    self.device(item, prefix)
+            elif key == "include":
+                for item in self.sequence(node, "include"):
+                    self.include(item)
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    def record(self, node: yaml.Node, prefix: str) -> None:
+        entries = self.mapping(node, "a record", _RECORD_KEYS)
+        line = node.start_mark.line + 1
+        if "name" not in entries:
+            raise ConfigError(self.path, line, None, "record has no 'name'")
+        name = prefix + self.text(entries["name"][1])
+        if "type" not in entries:
+            raise ConfigError(self.path, line, None, f"record {name!r} has no 'type'")
+        aliases = self.sequence(entries["aliases"][1], "aliases") if "aliases" in entries else []
+        spec = RecordSpec(
+            name=name,
+            rtype=self.text(entries["type"][1]),
+            fields=self.fields(entries.get("fields"), upper=True),
+            file=self.path,
+            line=line,
+            aliases=[prefix + self.text(alias) for alias in aliases],
+            info={key: self.text(value) for key, (_, value) in self.entries(entries.get("info"), "info")},
+        )
+        self.loader.add_record(spec, [alias.start_mark.line + 1 for alias in aliases])
+
+    def device(self, node: yaml.Node, prefix: str) -> None:
+        entries = self.mapping(node, "a device", _DEVICE_KEYS)
+        line = node.start_mark.line + 1
+        for key in ("type", "name"):
+            if key not in entries:
+                raise ConfigError(self.path, line, None, f"device has no {key!r}")
+        self.loader.add_device(DeviceSpec(
+            type=self.text(entries["type"][1]),
+            name=prefix + self.text(entries["name"][1]),
+            fields=self.fields(entries.get("fields"), upper=True),
+            sim=self.fields(entries.get("sim"), upper=False),
+            file=self.path,
+            line=line,
+        ))
+
+    def include(self, node: yaml.Node) -> None:
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):
+            self.loader.include(self.path, self.text(node), self.macros, line)
+            return
+        entries = self.mapping(node, "an include", _INCLUDE_KEYS)
+        if "file" not in entries:
+            raise ConfigError(self.path, line, None, "include has no 'file'")
+        # Macro values are expanded here, in the including file's macros, as iocsh expands the
+        # arguments of dbLoadRecords; so P: "$(P)sub:" extends the including file's P.
+        macros = dict(self.macros)
+        for name, (_, value) in self.entries(entries.get("macros"), "macros"):
+            macros[name] = self.expand(value, None)
+        self.loader.include(self.path, self.text(entries["file"][1]), macros, line)
+
+    def fields(self, pair: tuple[yaml.Node, yaml.Node] | None, upper: bool) -> dict[str, Located]:
+        fields: dict[str, Located] = {}
+        for key, (_, value) in self.entries(pair, "fields", upper):
+            fields[key] = Located(self.value(value, key), self.path, value.start_mark.line + 1)
+        return fields
+
+    # -- nodes -------------------------------------------------------------------------------------
+
+    def error(self, node: yaml.Node, field: str | None, message: str) -> ConfigError:
+        return ConfigError(self.path, node.start_mark.line + 1, field, message)
+
+    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None = None,
+                upper: bool = False) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """The entries of a mapping node by key, in file order; unknown and repeated keys are errors."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, None, f"{what} must be a mapping (key: value)")
+        entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(key_node, None, f"a key in {what} must be a plain name")
+            key = key_node.value.upper() if upper else key_node.value
+            field_name = key if upper else None
+            if allowed is not None and key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "expected " + ", ".join(allowed)
+                raise self.error(key_node, None, f"unknown key {key!r} in {what} ({hint})")
+            if key in entries:
+                first = entries[key][0].start_mark.line + 1
+                raise self.error(key_node, field_name,
+                                 f"{key!r} given twice in {what} (first at line {first})")
+            entries[key] = (key_node, value_node)
+        return entries
+
+    def entries(self, pair: tuple[yaml.Node, yaml.Node] | None, what: str,
+                upper: bool = False) -> list[tuple[str, tuple[yaml.Node, yaml.Node]]]:
+        """The entries of an optional ``key: {mapping}`` value; none when the key is absent."""
+        if pair is None:
+            return []
+        return list(self.mapping(pair[1], what, None, upper).items())
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, None, f"{what} must be a list (- item)")
+        return node.value
+
+    def expand(self, node: yaml.Node, field: str | None) -> str:
+        """A scalar's text with macros expanded."""
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error(node, field, "expected a single value, not a list or mapping")
+        try:
+            return expand(node.value, self.macros)
+        except MacroError as exc:
+            raise self.error(node, field, str(exc)) from None
+
+    def text(self, node: yaml.Node, field: str | None = None) -> str:
+        """A scalar as a string: macros expanded, then ``\\$`` and ``\\\\`` unescaped."""
+        return _ESCAPE.sub(r"\1", self.expand(node, field))
+
+    def value(self, node: yaml.Node, field: str) -> int | float | str:
+        """A field value: quoted scalars are strings; plain ones are numbers when written as numbers.
+
+        (The plain style is None from PyYAML's parser and "" from libyaml's.)
+        """
+        text = self.text(node, field)
+        if node.style:                  # quoted or block: a string as written
+            return text
+        if node.value == "":
+            raise self.error(node, field, 'no value (write "" for an empty string)')
+        return typed_value(text)
+
+
+# -- writing the schema ---------------------------------------------------------------------------------
+
+# Strings that read back as themselves when written plain: no YAML indicator at the start, no ": " or
+# " #" inside, no trailing ":" or space. Anything else is written double-quoted.
+_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_/<>;+.:()\[\]-]*(?: [A-Za-z0-9_/<>;+.:()\[\]-]+)*")
+
+
+def dump_yaml(config: IocConfig, comment: str | None = None) -> str:
+    """Write ``config`` in the YAML schema; ``load_config`` of the result gives the same specs."""
+    out = [f"# {line}" for line in comment.splitlines()] if comment else []
+    out.append("records:" if config.records else "records: []")
+    for record in config.records:
+        out.append(f"  - name: {_scalar(record.name)}")
+        out.append(f"    type: {_scalar(record.rtype)}")
+        out.extend(_block("fields", {key: loc.value for key, loc in record.fields.items()}))
+        if record.aliases:
+            out.append("    aliases:")
+            out.extend(f"      - {_scalar(alias)}" for alias in record.aliases)
+        out.extend(_block("info", record.info))
+    if config.devices:
+        out.append("devices:")
+    for device in config.devices:
+        out.append(f"  - type: {_scalar(device.type)}")
+        out.append(f"    name: {_scalar(device.name)}")
+        out.extend(_block("fields", {key: loc.value for key, loc in device.fields.items()}))
+        out.extend(_block("sim", {key: loc.value for key, loc in device.sim.items()}))
+    return "\n".join(out) + "\n"
+
+
+def _block(key: str, values: Mapping[str, object]) -> list[str]:
+    if not values:
+        return []
+    return [f"    {key}:", *(f"      {_scalar(name)}: {_scalar(value)}" for name, value in values.items())]
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, int | float):
+        return repr(value)
+    text = _ESCAPE_OUT.sub(r"\\\1", str(value))
+    if _PLAIN.fullmatch(text) and not text.endswith(":") and isinstance(typed_value(text), str):
+        return text
+    return '"' + "".join(_yaml_char(c) for c in text) + '"'
+
+
+# What the loader would take as macro references or escapes: "$", and a backslash before "$" or "\\".
+_ESCAPE_OUT = re.compile(r"(\\(?=[\\$])|\$)")
+
+
+def _yaml_char(c: str) -> str:
+    """One character inside a YAML double-quoted scalar."""
+    if c in '"\\':
+        return "\\" + c
+    if c.isprintable() and c not in "\x85\u2028\u2029\ufeff":
+        return c
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

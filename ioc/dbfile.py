@@ -1,0 +1,282 @@
+"""The EPICS ``.db`` file format: parsing into record specs, and conversion to the YAML schema.
+
+Accepted, as EPICS Base 7 reads it: ``record``/``grecord(TYPE, NAME) { ... }`` with ``field(NAME, VALUE)``,
+``info(NAME, VALUE)`` and ``alias(NAME)`` inside; top-level ``alias(RECORD, ALIAS)`` and ``include "FILE"``;
+``#`` comments; quoted strings with C escapes or bare words; JSON values (``field(INP, {const: 3.14})``,
+``[1, 2, 3]``); macro references ``$(P)``, ``${P}``, ``$(P=default)`` anywhere a value or name may be.
+
+Macros are expanded token by token rather than line by line as dbLoadRecords does, so a macro value
+cannot add syntax (a quote or a comma) to the file, and a reference inside a comment is never expanded.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from .config import ConfigError, IocConfig, Located, RecordSpec, dump_yaml, load_config, typed_value
+from .macros import MacroError, expand
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DbAlias:
+    """``alias(RECORD, ALIAS)`` at top level, or ``alias(ALIAS)`` inside RECORD's body."""
+    record: str
+    alias: str
+    file: str
+    line: int
+
+
+@dataclass
+class DbInclude:
+    """``include "PATH"``: the path as written, relative to the including file."""
+    path: str
+    file: str
+    line: int
+
+
+DbItem = RecordSpec | DbAlias | DbInclude
+
+# A macro reference inside a bare word, with one level of nesting: $(P), ${P}, $(P=$(Q)).
+_MACRO = r"\$[({](?:[^(){}\n]|\$[({][^(){}\n]*[)}])*[)}]"
+_SKIP = r"(?:[ \t\r\n\f\v]+|#[^\n]*)*"
+_SKIP_RE = re.compile(_SKIP)
+_TOKEN = re.compile(
+    _SKIP + r"(?:"
+    r'(?P<string>"(?:[^"\\\n]|\\.)*")'
+    r"|(?P<punct>[(){},])"
+    r"|(?P<word>(?:[A-Za-z0-9_\-+:.\[\]<>;]|" + _MACRO + r")+)"
+    r"|(?P<end>\Z)"
+    r"|(?P<bad>.))",
+    re.S,
+)
+
+# Inside a JSON value: strings, punctuation and bare words (numbers or unquoted keys and strings).
+_JSON_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[\[\]{}:,])'
+                         r"|(?P<bare>[A-Za-z0-9_+\-.]+)|(?P<end>\Z)|(?P<bad>.))", re.S)
+_JSON_LITERAL = re.compile(r"null|true|false|NaN|[+-]?Infinity|[+-]?0[xX][0-9A-Fa-f]+"
+                           r"|[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "0": "\0"}
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|.)", re.S)
+
+# Statements of the .dbd language, which a .db file may not hold.
+_DBD_KEYWORDS = {"path", "addpath", "menu", "recordtype", "device", "driver", "link", "registrar",
+                 "function", "variable", "breaktable"}
+
+
+def parse_db(text: str, file: str, macros: Mapping[str, str]) -> list[DbItem]:
+    """The records, aliases and includes of one ``.db`` file's text, in file order.
+
+    Field values are ``typed_value`` of their text (JSON values stay text); includes are not followed.
+    """
+    return _Parser(text, file, macros).parse()
+
+
+def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] | None = None,
+                       skip_unsupported: bool = False,
+                       supported_types: Collection[str] | None = None) -> str:
+    """The YAML declaration of a ``.db`` file (with its includes and macros applied), in record order.
+
+    With ``skip_unsupported``, records whose type is not in ``supported_types`` are left out and
+    named in a warning.
+    """
+    config = load_config(path, macros)
+    if skip_unsupported:
+        if supported_types is None:
+            raise ValueError("skip_unsupported needs the supported record types")
+        skipped = [record for record in config.records if record.rtype not in supported_types]
+        if skipped:
+            log.warning("skipped %d records of unsupported types: %s", len(skipped),
+                        ", ".join(f"{record.name} ({record.rtype})" for record in skipped))
+        config = IocConfig([record for record in config.records if record.rtype in supported_types],
+                           config.devices)
+    return dump_yaml(config, comment=f"Converted from {os.fspath(path)}")
+
+
+def _found(kind: str, text: str) -> str:
+    return "end of file" if kind == "end" else repr(text)
+
+
+def _unescape(text: str) -> str:
+    """Translate the C escapes of a quoted value, as dbTranslateEscape does."""
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "x" and len(m[1]) > 1
+                       else _C_ESCAPES.get(m[1], m[1]), text)
+
+
+class _Parser:
+    def __init__(self, text: str, file: str, macros: Mapping[str, str]) -> None:
+        self.text = text
+        self.file = file
+        self.macros = macros
+        self.pos = 0
+        self.line = 1
+        self._counted = 0           # self.line is the line of text[self._counted]
+
+    def parse(self) -> list[DbItem]:
+        items: list[DbItem] = []
+        while True:
+            kind, word, line = self.next()
+            if kind == "end":
+                return items
+            if kind != "word":
+                raise self.error(line, f"expected record, alias or include, found {word!r}")
+            if word in ("record", "grecord"):
+                items.extend(self.record(line))
+            elif word == "alias":
+                self.expect("(")
+                record = self.name("record name")
+                self.expect(",")
+                alias = self.name("alias name")
+                self.expect(")")
+                items.append(DbAlias(record, alias, self.file, line))
+            elif word == "include":
+                items.append(DbInclude(self.name("include file name"), self.file, line))
+            elif word in _DBD_KEYWORDS:
+                raise self.error(line, f"{word!r} belongs in a .dbd file, not in a .db file")
+            else:
+                raise self.error(line, f"expected record, alias or include, found {word!r}")
+
+    def record(self, line: int) -> list[DbItem]:
+        self.expect("(")
+        rtype = self.name("record type")
+        self.expect(",")
+        name = self.name("record name")
+        self.expect(")")
+        spec = RecordSpec(name, rtype, {}, self.file, line)
+        items: list[DbItem] = [spec]
+        kind, text, _ = self.peek()
+        if (kind, text) != ("punct", "{"):
+            return items                    # a record without a body
+        self.next()
+        while True:
+            kind, word, item_line = self.next()
+            if (kind, word) == ("punct", "}"):
+                return items
+            if kind != "word":
+                raise self.error(item_line, f"expected field, info, alias or }} in record {name!r}, "
+                                            f"found {_found(kind, word)}")
+            if word == "field":
+                self.expect("(")
+                field = self.name("field name").upper()
+                self.expect(",")
+                value = self.value(field)
+                spec.fields[field] = Located(value, self.file, item_line)
+            elif word == "info":
+                self.expect("(")
+                key = self.name("info name")
+                self.expect(",")
+                spec.info[key] = str(self.value(None))
+            elif word == "alias":
+                self.expect("(")
+                items.append(DbAlias(name, self.name("alias name"), self.file, item_line))
+            else:
+                raise self.error(item_line, f"expected field, info, alias or }} in record {name!r}, "
+                                            f"found {word!r}")
+            self.expect(")")
+
+    # -- tokens ------------------------------------------------------------------------------------
+
+    def line_of(self, pos: int) -> int:
+        if pos > self._counted:
+            self.line += self.text.count("\n", self._counted, pos)
+            self._counted = pos
+        return self.line
+
+    def next(self) -> tuple[str, str, int]:
+        """The next token as (kind, text, line); kind is string, punct, word or end."""
+        match = _TOKEN.match(self.text, self.pos)
+        kind = match.lastgroup
+        line = self.line_of(match.start(kind))
+        self.pos = match.end()
+        if kind == "bad":
+            char = match[kind]
+            if char == '"':
+                raise self.error(line, "newline in string, closing quote missing")
+            raise self.error(line, f"invalid character {char!r}")
+        return kind, match[kind], line
+
+    def peek(self) -> tuple[str, str, int]:
+        saved = self.pos
+        token = self.next()
+        self.pos = saved
+        return token
+
+    def expect(self, punct: str) -> None:
+        kind, text, line = self.next()
+        if (kind, text) != ("punct", punct):
+            raise self.error(line, f"expected {punct!r}, found {_found(kind, text)}")
+
+    def name(self, what: str) -> str:
+        """A name: a bare word or a quoted string (whose escapes stay as written, as in EPICS)."""
+        kind, text, line = self.next()
+        if kind == "word":
+            return self.expand(text, line, None)
+        if kind == "string":
+            return self.expand(text[1:-1], line, None)
+        raise self.error(line, f"expected {what}, found {_found(kind, text)}")
+
+    def value(self, field: str | None) -> int | float | str:
+        """A field or info value: a quoted string, a bare word, or a JSON object or array."""
+        start = _SKIP_RE.match(self.text, self.pos).end()
+        if self.text[start:start + 1] in ("[", "{"):
+            return self.json(start, field)
+        kind, text, line = self.next()
+        if kind == "string":
+            return typed_value(_unescape(self.expand(text[1:-1], line, field)))
+        if kind == "word":
+            return typed_value(self.expand(text, line, field))
+        raise self.error(line, f"expected a value, found {_found(kind, text)}", field)
+
+    def json(self, start: int, field: str | None) -> str:
+        """A JSON value as the compact text EPICS hands to the field (unquoted keys and words quoted)."""
+        line = self.line_of(start)
+        pieces, depth, pos = [], 0, start
+        while True:
+            if pos >= len(self.text):
+                raise self.error(line, "unterminated JSON value", field)
+            c = self.text[pos]
+            if c == '"':
+                end = re.compile(r'"(?:[^"\\\n]|\\.)*"').match(self.text, pos)
+                if end is None:
+                    raise self.error(self.line_of(pos), "newline in string, closing quote missing", field)
+                pieces.append(end[0])
+                pos = end.end()
+                continue
+            if c == "#":
+                pos = self.text.find("\n", pos)
+                pos = len(self.text) if pos < 0 else pos
+                continue
+            pieces.append(c)
+            pos += 1
+            depth += (c in "[{") - (c in "]}")
+            if depth == 0:
+                break
+        self.pos = pos
+        raw = self.expand("".join(pieces), line, field)
+        out, at = [], 0
+        while True:
+            token = _JSON_TOKEN.match(raw, at)
+            at = token.end()
+            kind = token.lastgroup
+            if kind == "end":
+                return "".join(out)
+            if kind == "bad":
+                raise self.error(line, f"invalid character {token[kind]!r} in JSON value", field)
+            text = token[kind]
+            out.append(f'"{text}"' if kind == "bare" and not _JSON_LITERAL.fullmatch(text) else text)
+
+    def expand(self, text: str, line: int, field: str | None) -> str:
+        try:
+            return expand(text, self.macros)
+        except MacroError as exc:
+            raise self.error(line, str(exc), field) from None
+
+    def error(self, line: int, message: str, field: str | None = None) -> ConfigError:
+        return ConfigError(self.file, line, field, message)
