@@ -1,0 +1,96 @@
+"""Our IOC against the C softIoc, tool output by tool output, for the records of the IOC issue."""
+from __future__ import annotations
+
+import pytest
+from differential import serve_both
+
+DB = r"""
+record(ai, "D:ai") {
+    field(DESC, "An analog input")
+    field(VAL, "21.5")
+    field(EGU, "degC")
+    field(PREC, "2")
+    field(HOPR, "100")
+    field(LOPR, "-10")
+    field(HIHI, "50")
+    field(HHSV, "MAJOR")
+    field(LOW, "1")
+    field(LSV, "MINOR")
+}
+record(ao, "D:ao") {
+    field(VAL, "3.25")
+    field(PREC, "3")
+    field(DRVH, "10")
+    field(DRVL, "-10")
+    field(HOPR, "20")
+    field(LOPR, "-20")
+    field(EGU, "mm")
+}
+record(bi, "D:bi") { field(ZNAM, "Off") field(ONAM, "On") }
+record(bo, "D:bo") { field(ZNAM, "Closed") field(ONAM, "Open") field(VAL, "1") }
+record(mbbi, "D:mbbi") { field(ZRST, "zero") field(ONST, "one") field(TWST, "two") field(VAL, "1") }
+record(mbbo, "D:mbbo") { field(ZRST, "Idle") field(ONST, "Run") field(ONSV, "MINOR") }
+record(longin, "D:li") { field(VAL, "42") field(EGU, "counts") field(HOPR, "1000") }
+record(longout, "D:lo") { field(VAL, "-7") field(DRVH, "100") field(DRVL, "-100") }
+record(stringin, "D:si") { field(VAL, "hello") }
+record(stringout, "D:so") { field(VAL, "world") }
+record(waveform, "D:wf") { field(FTVL, "DOUBLE") field(NELM, "10") field(PREC, "1") }
+record(waveform, "D:chars") { field(FTVL, "CHAR") field(NELM, "64") }
+record(waveform, "D:longs") { field(FTVL, "LONG") field(NELM, "5") }
+"""
+
+VALUE_PVS = ["D:ai", "D:ao", "D:bi", "D:bo", "D:mbbi", "D:mbbo", "D:li", "D:lo", "D:si", "D:so",
+             "D:wf", "D:chars", "D:longs"]
+FIELD_PVS = ["D:ai.EGU", "D:ai.PREC", "D:ai.HIHI", "D:ai.HHSV", "D:ai.SCAN", "D:ai.RTYP", "D:ai.NAME",
+             "D:ai.DESC", "D:ai.STAT", "D:ai.SEVR", "D:ao.DRVH", "D:bi.ZNAM", "D:wf.NELM", "D:wf.NORD",
+             "D:wf.FTVL", "D:ai.UDF", "D:mbbo.ONSV", "D:lo.DRVL"]
+# Plain, STS, TIME, GR and CTRL of the seven value types, then STSACK_STRING and CLASS_NAME.
+DBR_TYPES = [*range(35), 37, 38]
+
+
+@pytest.fixture
+def pair(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        yield pair
+
+
+@pytest.mark.parametrize("dbr", DBR_TYPES)
+def test_caget_every_dbr_type_of_every_record_matches_softioc(pair, dbr):
+    pair.assert_same("caget", "-w", "5", "-d", str(dbr), *VALUE_PVS, *FIELD_PVS)
+
+
+def test_caget_plain_terse_and_wide_forms_match_softioc(pair):
+    for flags in ([], ["-t"], ["-a"], ["-n"], ["-S"], ["-#", "3"], ["-e", "4"], ["-f", "3"], ["-g", "6"]):
+        pair.assert_same("caget", "-w", "5", *flags, *VALUE_PVS)
+
+
+def test_cainfo_matches_softioc(pair):
+    pair.assert_same("cainfo", "-w", "5", *VALUE_PVS, "D:ai.EGU", "D:ai.RTYP")
+
+
+def test_unknown_pv_is_not_found_like_softioc(pair):
+    pair.assert_same("caget", "-w", "1", "D:nope", "D:ai.NOPE")
+
+
+@pytest.mark.parametrize("pv, value", [
+    ("D:ai", "12.5"), ("D:ao", "50"), ("D:ao", "-3.5"), ("D:bo", "Closed"), ("D:bo", "1"),
+    ("D:mbbo", "Run"), ("D:mbbo", "0"), ("D:mbbo", "nope"), ("D:lo", "1000"), ("D:li", "7"),
+    ("D:so", "a new value"), ("D:ai", "abc"), ("D:ai.EGU", "volts"), ("D:ai.PREC", "5"),
+    ("D:ai.RTYP", "xx"), ("D:ai.HIHI", "60"), ("D:ai.SCAN", "1 second"), ("D:bi", "On"),
+])
+def test_caput_then_caget_matches_softioc(pair, pv, value):
+    pair.assert_same("caput", "-w", "5", pv, value)
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_CTRL_STRING", pv)
+    pair.assert_same("caget", "-w", "5", pv)
+
+
+def test_caput_with_callback_matches_softioc(pair):
+    pair.assert_same("caput", "-c", "-w", "5", "D:ao", "7.125")
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_TIME_DOUBLE", "D:ao")
+
+
+def test_caput_array_matches_softioc(pair):
+    pair.assert_same("caput", "-a", "-w", "5", "D:wf", "3", "1.5", "2.5", "3.5")
+    pair.assert_same("caget", "-w", "5", "D:wf", "D:wf.NORD")
+    pair.assert_same("caput", "-S", "-w", "5", "D:chars", "some text")
+    pair.assert_same("caget", "-w", "5", "-S", "D:chars")
