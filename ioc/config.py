@@ -245,8 +245,9 @@ class _YamlFile:
             root = yaml.compose(text, Loader=_YAML_LOADER)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
+            what = ", ".join(part for part in (exc.context, exc.problem) if part)
             raise ConfigError(self.path, mark.line + 1 if mark else 0, None,
-                              f"YAML syntax error: {exc.problem or exc.context}") from None
+                              f"YAML syntax error: {what}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(self.path, 0, None, f"YAML syntax error: {exc}") from None
         if root is None:
@@ -419,13 +420,15 @@ def dump_yaml(config: IocConfig, comment: str | None = None) -> str:
 def _block(key: str, values: Mapping[str, object]) -> list[str]:
     if not values:
         return []
-    return [f"    {key}:", *(f"      {_scalar(name)}: {_scalar(value)}" for name, value in values.items())]
+    return [f"    {key}:",
+            *(f"      {_scalar(name, expanded=False)}: {_scalar(value)}" for name, value in values.items())]
 
 
-def _scalar(value: object) -> str:
+def _scalar(value: object, expanded: bool = True) -> str:
+    """``value`` as YAML that the loader reads back as it is; ``expanded`` if the loader expands macros."""
     if isinstance(value, int | float):
         return repr(value)
-    text = _ESCAPE_OUT.sub(r"\\\1", str(value))
+    text = _ESCAPE_OUT.sub(r"\\\1", str(value)) if expanded else str(value)
     if _PLAIN.fullmatch(text) and not text.endswith(":") and isinstance(typed_value(text), str):
         return text
     return '"' + "".join(_yaml_char(c) for c in text) + '"'
