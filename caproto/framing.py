@@ -1,0 +1,210 @@
+"""Cutting received bytes into CA messages: a TCP stream parser and a UDP datagram parser.
+
+`StreamParser` takes bytes split anywhere (one byte at a time, or many messages in one chunk). Its buffer is
+a ``bytearray`` read through an offset and compacted once per `feed`, so parsing N messages costs O(total
+bytes), never O(N x buffer). `next_message` returns a message object, `next_raw` a plain tuple
+``(command, data_type, data_count, parameter1, parameter2, payload)`` for servers that dispatch on command
+ids; both return `NEED_DATA` until a whole message is buffered. `parse_datagram` cuts one UDP datagram.
+
+Errors (all `caproto.errors.FramingError`, a `RemoteProtocolError`; every one carries ``header``, the
+offending `Header` or None):
+
+`PayloadTooLarge`
+    The header announces a payload above ``max_payload`` (EPICS_CA_MAX_ARRAY_BYTES semantics), or above
+    `PAYLOAD_SIZE_CEILING` when no maximum is set. Raised as soon as the header is read, before any of the
+    payload is buffered. The stream parser then skips that message's bytes as they arrive (as rsrv does), so
+    the circuit may go on: answer ERROR ECA_TOLARGE, or close.
+`MalformedHeader`
+    A payload size that is not a multiple of 8 (rsrv drops such a client), or a payload too short for what
+    its command must carry. The stream cannot be trusted after a misaligned size: the parser raises the same
+    error on every later call.
+`TruncatedDatagram`
+    A datagram that ends inside a header or a payload.
+`UnknownCommand`
+    `next_message` / `parse_datagram` met a command id that the peer's role never sends. The stream parser
+    has consumed that message and may go on; `next_raw` returns every command id, known or not.
+
+`parse_datagram` errors also carry ``messages``: the messages parsed before the bad one.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from .constants import EXTENDED_MARKER, Role
+from .errors import FramingError, MalformedHeader, PayloadTooLarge, TruncatedDatagram
+from .messages import Header, Message, read_message
+
+__all__ = ["NEED_DATA", "PAYLOAD_SIZE_CEILING", "RawMessage", "StreamParser", "parse_datagram"]
+
+# No honest CA message is this large; a size above it is rejected even when no maximum is configured.
+PAYLOAD_SIZE_CEILING = 1 << 31
+
+RawMessage = tuple[int, int, int, int, int, bytes]
+
+_STANDARD = struct.Struct(">HHHHII")
+_unpack_standard = _STANDARD.unpack_from
+_unpack_extension = struct.Struct(">II").unpack_from
+_new_header = tuple.__new__
+
+
+class _NeedData:
+    """Sentinel: no complete message is buffered yet."""
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()
+
+
+def _error(cls: type[FramingError], text: str, header: Header | None) -> FramingError:
+    exc = cls(text)
+    exc.header = header
+    return exc
+
+
+class StreamParser:
+    """Bytes of one TCP circuit in, messages out. ``role`` is *our* role: a server parses requests.
+
+    ``max_payload`` is the largest payload accepted, in bytes (None: only `PAYLOAD_SIZE_CEILING`).
+    """
+    __slots__ = ("role", "max_payload", "_limit", "_buf", "_pos", "_skip", "_broken")
+
+    def __init__(self, role: Role, max_payload: int | None = None) -> None:
+        self.role = role
+        self.max_payload = max_payload
+        self._limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
+        self._buf = bytearray()
+        self._pos = 0      # start of the unparsed bytes in _buf
+        self._skip = 0     # bytes of an oversized message still to discard as they arrive
+        self._broken: FramingError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned as a message (a partial message at the end of a stream)."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes."""
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = memoryview(data)[dropped:]
+        buf = self._buf
+        if self._pos:
+            # One move per feed of what is left unparsed (usually a partial message, often nothing).
+            del buf[:self._pos]
+            self._pos = 0
+        buf += data
+
+    def next_raw(self) -> RawMessage | _NeedData:
+        """``(command, data_type, data_count, parameter1, parameter2, payload)`` or `NEED_DATA`.
+
+        ``payload`` is ``bytes`` (``b""`` when empty); the header's sizes are the true (extended) ones.
+        """
+        if self._broken is not None:
+            raise self._broken
+        buf = self._buf
+        pos = self._pos
+        available = len(buf) - pos
+        if available < 16:
+            return NEED_DATA
+        command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
+        start = pos + 16
+        if size == EXTENDED_MARKER:
+            if available < 24:
+                return NEED_DATA
+            size, data_count = _unpack_extension(buf, start)
+            start += 8
+        if size:
+            if size & 7:
+                self._broken = _error(
+                    MalformedHeader, f"payload size {size} of command {command} is not a multiple of 8",
+                    _new_header(Header, (command, size, data_type, data_count, p1, p2)))
+                raise self._broken
+            if size > self._limit:
+                self._reject(command, size, data_type, data_count, p1, p2, start - pos)
+            end = start + size
+            if end > len(buf):
+                return NEED_DATA
+            self._pos = end
+            return command, data_type, data_count, p1, p2, bytes(buf[start:end])
+        self._pos = start
+        return command, data_type, data_count, p1, p2, b""
+
+    def _reject(self, command: int, size: int, data_type: int, data_count: int, p1: int, p2: int,
+                header_size: int) -> None:
+        header = _new_header(Header, (command, size, data_type, data_count, p1, p2))
+        total = header_size + size
+        here = min(total, len(self._buf) - self._pos)
+        self._pos += here
+        self._skip = total - here
+        limit = "the ceiling" if self.max_payload is None else "max_payload"
+        raise _error(PayloadTooLarge, f"command {command} announces a {size}-byte payload; {limit} is "
+                                      f"{self._limit}", header)
+
+    def next_message(self) -> Message | _NeedData:
+        """The next whole message, or `NEED_DATA`."""
+        raw = self.next_raw()
+        if raw is NEED_DATA:
+            return NEED_DATA
+        command, data_type, data_count, p1, p2, payload = raw
+        header = _new_header(Header, (command, len(payload), data_type, data_count, p1, p2))
+        try:
+            return read_message(header, payload, self.role)
+        except FramingError as exc:
+            exc.header = header
+            raise
+
+    def __iter__(self) -> Iterator[Message]:
+        """The whole messages buffered so far."""
+        while True:
+            msg = self.next_message()
+            if msg is NEED_DATA:
+                return
+            yield msg
+
+
+def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
+                   max_payload: int | None = None) -> list[Message]:
+    """The messages of one UDP datagram received by ``role`` (an empty datagram gives none)."""
+    limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
+    view = memoryview(data)
+    end_of_data = len(view)
+    messages: list[Message] = []
+    pos = 0
+    try:
+        while pos < end_of_data:
+            if end_of_data - pos < 16:
+                raise _error(TruncatedDatagram,
+                             f"{end_of_data - pos} bytes left at offset {pos}: not a header", None)
+            command, size, data_type, data_count, p1, p2 = _unpack_standard(view, pos)
+            start = pos + 16
+            if size == EXTENDED_MARKER:
+                if end_of_data - pos < 24:
+                    raise _error(TruncatedDatagram, f"extended header cut at offset {pos}", None)
+                size, data_count = _unpack_extension(view, start)
+                start += 8
+            header = _new_header(Header, (command, size, data_type, data_count, p1, p2))
+            if size & 7:
+                raise _error(MalformedHeader, f"payload size {size} of command {command} is not a "
+                                              f"multiple of 8", header)
+            if size > limit:
+                raise _error(PayloadTooLarge, f"command {command} announces a {size}-byte payload; the "
+                                              f"limit is {limit}", header)
+            end = start + size
+            if end > end_of_data:
+                raise _error(TruncatedDatagram, f"command {command} announces {size} payload bytes; "
+                                                f"{end_of_data - start} remain", header)
+            try:
+                messages.append(read_message(header, view[start:end].tobytes(), role))
+            except FramingError as exc:
+                exc.header = header
+                raise
+            pos = end
+    except FramingError as exc:
+        exc.messages = messages
+        raise
+    return messages

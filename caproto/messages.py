@@ -1,0 +1,983 @@
+"""One small immutable class per Channel Access message, and the 16/24-byte header that frames them all.
+
+Wire format (CA protocol 4.13, all big-endian)::
+
+    u16 command | u16 payload_size | u16 data_type | u16 data_count | u32 parameter1 | u32 parameter2
+
+followed by ``payload_size`` bytes of payload, always padded to a multiple of 8. When the payload reaches
+0xFFFF bytes or the count 0xFFFF elements, the *extended* form is used: ``payload_size`` is 0xFFFF and
+``data_count`` 0 in those 16 bytes, and a u32 payload size and a u32 count follow (24 bytes in all). A
+receiver recognises the extended form by ``payload_size == 0xFFFF`` alone, as rsrv and libca do.
+
+Each class below names its fields as the protocol specification does and knows where they live in the
+header and payload. Every message has ``COMMAND``, ``header`` (a `Header`), ``payload`` (bytes, padded),
+``bytes(msg)`` / ``msg.to_bytes()``, equality by wire content and a readable ``repr``. Classes are
+registered per (command, *sender*): VERSION, CLEAR_CHANNEL, ECHO and others exist in both directions, and a
+response is never taken for a request. ``message_class(command, sender)`` finds a class;
+``read_message(header, payload, role)`` builds the message *we* (``role``) received.
+
+Messages that carry DBR data (READ/READ_NOTIFY/EVENT_ADD responses, WRITE/WRITE_NOTIFY requests) take
+``data`` (values) plus optional ``metadata`` and encode them with `caproto.dbr.encode_payload`; their
+``from_payload(...)`` constructor takes an already-encoded payload and does no coding at all (the server's
+hot path). Received data decodes lazily, on first access to ``data`` or ``metadata``.
+
+A message received from the wire keeps the header it came with, so ``bytes(msg)`` gives back the same bytes
+(up to the choice of header form, which is always the canonical one).
+"""
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
+
+from . import dbr
+from .constants import DO_REPLY, EXTENDED_MARKER, Command, Role
+from .errors import LocalProtocolError, MalformedHeader, RemoteProtocolError, UnknownCommand
+
+__all__ = [
+    "Header", "Message", "pack_header", "pack_message", "encode", "message_class", "read_message",
+    "VersionRequest", "VersionResponse", "SearchRequest", "SearchResponse", "NotFoundResponse",
+    "EchoRequest", "EchoResponse", "RsrvIsUpResponse", "RepeaterRegisterRequest", "RepeaterConfirmResponse",
+    "EventAddRequest", "EventAddResponse", "EventCancelRequest", "EventCancelResponse", "ReadRequest",
+    "ReadResponse", "WriteRequest", "EventsOffRequest", "EventsOnRequest", "ReadSyncRequest",
+    "ReadSyncResponse", "ErrorResponse", "ClearChannelRequest", "ClearChannelResponse", "ReadNotifyRequest",
+    "ReadNotifyResponse", "CreateChanRequest", "CreateChanResponse", "WriteNotifyRequest",
+    "WriteNotifyResponse", "ClientNameRequest", "HostNameRequest", "AccessRightsResponse",
+    "CreateChFailResponse", "ServerDisconnResponse",
+]
+
+_STANDARD = struct.Struct(">HHHHII")
+_EXTENDED = struct.Struct(">HHHHIIII")
+_EXTENSION = struct.Struct(">II")
+STANDARD_HEADER_SIZE = _STANDARD.size
+EXTENDED_HEADER_SIZE = _EXTENDED.size
+
+_CLIENT = Role.CLIENT
+_SERVER = Role.SERVER
+
+
+class Header(NamedTuple):
+    """The six header fields with their true sizes (the extended form is a matter of packing only)."""
+    command: int
+    payload_size: int
+    data_type: int
+    data_count: int
+    parameter1: int
+    parameter2: int
+
+    def pack(self) -> bytes:
+        """16 bytes, or 24 when the payload size or the count does not fit in 16 bits."""
+        return pack_header(*self)
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> Header:
+        """The header at ``offset`` in ``data`` (standard or extended form)."""
+        return cls.unpack_with_size(data, offset)[0]
+
+    @classmethod
+    def unpack_with_size(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Header, int]:
+        """The header at ``offset`` and how many bytes it took (16 or 24); `MalformedHeader` if cut short."""
+        if len(data) - offset < STANDARD_HEADER_SIZE:
+            raise MalformedHeader(f"{len(data) - offset} bytes cannot hold a 16-byte CA header")
+        fields = _STANDARD.unpack_from(data, offset)
+        if fields[1] != EXTENDED_MARKER:
+            return tuple.__new__(cls, fields), STANDARD_HEADER_SIZE
+        if len(data) - offset < EXTENDED_HEADER_SIZE:
+            raise MalformedHeader(f"{len(data) - offset} bytes cannot hold a 24-byte extended CA header")
+        payload_size, data_count = _EXTENSION.unpack_from(data, offset + STANDARD_HEADER_SIZE)
+        command, _, data_type, _, parameter1, parameter2 = fields
+        return (tuple.__new__(cls, (command, payload_size, data_type, data_count, parameter1, parameter2)),
+                EXTENDED_HEADER_SIZE)
+
+
+_new_header = tuple.__new__
+
+
+def pack_header(command: int, payload_size: int, data_type: int, data_count: int, parameter1: int,
+                parameter2: int) -> bytes:
+    """The wire header, extended when ``payload_size`` or ``data_count`` reaches 0xFFFF."""
+    try:
+        if payload_size < EXTENDED_MARKER and data_count < EXTENDED_MARKER:
+            return _STANDARD.pack(command, payload_size, data_type, data_count, parameter1, parameter2)
+        return _EXTENDED.pack(command, EXTENDED_MARKER, data_type, 0, parameter1, parameter2, payload_size,
+                              data_count)
+    except struct.error as exc:
+        raise LocalProtocolError(
+            f"header field out of range: command={command} payload_size={payload_size} "
+            f"data_type={data_type} data_count={data_count} parameter1={parameter1} "
+            f"parameter2={parameter2} ({exc})") from None
+
+
+def pack_message(command: int, data_type: int, data_count: int, parameter1: int, parameter2: int,
+                 payload: bytes = b"") -> bytes:
+    """Header + payload for a payload already padded to 8 bytes: the counterpart of ``next_raw()``."""
+    return pack_header(command, len(payload), data_type, data_count, parameter1, parameter2) + payload
+
+
+def _padded(raw: bytes) -> bytes:
+    return raw + bytes(-len(raw) % 8)
+
+
+def _encode_name(name: str | bytes) -> bytes:
+    """NUL-terminated, then padded to 8 (a 7-character name takes 8 bytes, an 8-character one 16)."""
+    raw = name if isinstance(name, bytes) else name.encode(dbr.STRING_ENCODING, "surrogateescape")
+    return _padded(raw + b"\0")
+
+
+def _decode_name(payload: bytes) -> str:
+    return bytes(payload).split(b"\0", 1)[0].decode(dbr.STRING_ENCODING, "surrogateescape")
+
+
+def _ip_to_int(address: str | int) -> int:
+    if isinstance(address, int):
+        return address
+    try:
+        return int.from_bytes(socket.inet_aton(address), "big")
+    except OSError:
+        raise LocalProtocolError(f"not an IPv4 address: {address!r}") from None
+
+
+def _int_to_ip(value: int) -> str:
+    return socket.inet_ntoa(value.to_bytes(4, "big"))
+
+
+def _header_field(index: int, doc: str) -> property:
+    return property(lambda self: self._header[index], doc=doc)
+
+
+def _type_name(data_type: int) -> str:
+    try:
+        return f"ChannelType.{dbr.ChannelType(data_type).name}"
+    except ValueError:
+        return str(data_type)
+
+
+_REGISTRY: dict[tuple[int, Role], type[Message]] = {}
+# Per sender, indexed by command id: how a received header + payload becomes a message.
+_DECODERS: dict[Role, list[Callable[[Header, bytes], Message] | None]] = {
+    _CLIENT: [None] * (max(Command) + 1),
+    _SERVER: [None] * (max(Command) + 1),
+}
+
+
+class Message:
+    """Base of every CA message: a header and a payload, both immutable once built."""
+    __slots__ = ("_header", "_payload")
+
+    COMMAND: ClassVar[int]
+    SENDER: ClassVar[Role]
+    # Field names for repr, in constructor order.
+    _FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Subclasses that share (COMMAND, SENDER) with another class set this False and are decoded by it.
+    _REGISTER: ClassVar[bool] = True
+
+    _header: Header
+    _payload: bytes
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_REGISTER", True) and "COMMAND" in cls.__dict__:
+            key = (int(cls.COMMAND), cls.SENDER)
+            if key in _REGISTRY:
+                raise TypeError(f"{cls.__name__} and {_REGISTRY[key].__name__} both claim {key}")
+            _REGISTRY[key] = cls
+            _DECODERS[cls.SENDER][cls.COMMAND] = cls._from_wire
+
+    @classmethod
+    def _from_wire(cls, header: Header, payload: bytes) -> Message:
+        msg = cls.__new__(cls)
+        msg._header = header
+        msg._payload = payload
+        return msg
+
+    def _set(self, command: int, data_type: int, data_count: int, parameter1: int, parameter2: int,
+             payload: bytes = b"") -> None:
+        self._header = _new_header(Header, (command, len(payload), data_type, data_count, parameter1,
+                                            parameter2))
+        self._payload = payload
+
+    @property
+    def header(self) -> Header:
+        return self._header
+
+    @property
+    def payload(self) -> bytes:
+        return self._payload
+
+    def to_bytes(self) -> bytes:
+        h = self._header
+        return pack_header(h[0], len(self._payload), h[2], h[3], h[4], h[5]) + self._payload
+
+    __bytes__ = to_bytes
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._header == other._header and self._payload == other._payload
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._header, bytes(self._payload)))
+
+    def _repr_value(self, name: str) -> str:
+        value = getattr(self, name)
+        if name == "data_type":
+            return _type_name(value)
+        return repr(value)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={self._repr_value(name)}" for name in self._FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+def message_class(command: int, sender: Role) -> type[Message]:
+    """The class of the message that ``sender`` sends with ``command``; `KeyError` if there is none."""
+    return _REGISTRY[(int(command), sender)]
+
+
+def read_message(header: Header, payload: bytes, role: Role) -> Message:
+    """The message that *we*, playing ``role``, received (so it was sent by ``role.peer``).
+
+    Raises `UnknownCommand` for a command the peer's role never sends, `MalformedHeader` when the payload
+    cannot hold what the command needs.
+    """
+    decoders = _DECODERS[role.peer]
+    command = header[0]
+    decoder = decoders[command] if command < len(decoders) else None
+    if decoder is None:
+        raise UnknownCommand(f"command {command} is not one a {role.peer.value} sends ({header})")
+    return decoder(header, payload)
+
+
+def encode(*messages: Message) -> bytes:
+    """The wire bytes of ``messages``, in order."""
+    return b"".join([m.to_bytes() for m in messages])
+
+
+# --- messages with DBR data ---------------------------------------------------------------------------------
+
+_UNDECODED = object()
+
+
+def _count_of(values: Any) -> int:
+    if isinstance(values, (str, bytes, int, float)) or getattr(values, "ndim", 1) == 0:
+        return 1
+    return len(values)
+
+
+_DBR_TYPES = frozenset(int(t) for t in dbr.ChannelType)
+
+
+def _require_known_type(data_type: int, where: str) -> None:
+    if data_type not in _DBR_TYPES:
+        raise RemoteProtocolError(f"{where}: data_type {data_type} is not a DBR type")
+
+
+class _DataMessage(Message):
+    """A message whose payload is a DBR structure: ``data`` and ``metadata`` decode it on first use."""
+    __slots__ = ("_decoded",)
+
+    def _encode(self, data: Any, data_type: int, data_count: int | None,
+                metadata: dbr.Metadata | None) -> tuple[int, bytes]:
+        if data_count is None:
+            data_count = _count_of(data)
+        try:
+            payload = dbr.encode_payload(data_type, data, metadata, count=data_count)
+        except (KeyError, ValueError, TypeError, struct.error, OverflowError) as exc:
+            raise LocalProtocolError(
+                f"{type(self).__name__}: cannot encode {data!r} as {_type_name(data_type)} "
+                f"x {data_count}: {exc}") from None
+        self._decoded = _UNDECODED
+        return data_count, payload
+
+    @classmethod
+    def _from_wire(cls, header: Header, payload: bytes) -> Message:
+        msg = cls.__new__(cls)
+        msg._header = header
+        msg._payload = payload
+        msg._decoded = _UNDECODED
+        return msg
+
+    def _decode(self) -> tuple[Any, dbr.Metadata]:
+        decoded = self._decoded
+        if decoded is _UNDECODED:
+            h = self._header
+            _require_known_type(h[2], type(self).__name__)
+            decoded = self._decoded = dbr.decode_payload(h[2], h[3], self._payload)
+        return decoded
+
+    @property
+    def data(self) -> Any:
+        """The values: a numpy array (big-endian view of the payload) or a list of str."""
+        return self._decode()[0]
+
+    @property
+    def metadata(self) -> dbr.Metadata:
+        return self._decode()[1]
+
+    def _repr_value(self, name: str) -> str:
+        if name in ("data", "metadata"):
+            try:
+                return repr(getattr(self, name))
+            except (RemoteProtocolError, ValueError) as exc:
+                return f"<{len(self._payload)} bytes that do not decode: {exc}>"
+        return super()._repr_value(name)
+
+
+# --- VERSION ------------------------------------------------------------------------------------------------
+
+class VersionRequest(Message):
+    """The client's protocol version and circuit priority, first on every circuit and in every search
+    datagram. Over UDP libca puts 1 ("sequence number valid") in ``priority`` and a sequence number in
+    ``sequence_id``."""
+    __slots__ = ()
+    COMMAND = Command.VERSION
+    SENDER = _CLIENT
+    _FIELDS = ("priority", "version", "sequence_id")
+
+    def __init__(self, priority: int, version: int, sequence_id: int = 0) -> None:
+        self._set(Command.VERSION, priority, version, sequence_id, 0)
+
+    priority = _header_field(2, "circuit priority 0-99 (TCP); 1 = sequence_id valid (UDP)")
+    version = _header_field(3, "minor protocol version")
+    sequence_id = _header_field(4, "search datagram sequence number (UDP)")
+
+
+class VersionResponse(Message):
+    """The server's protocol version: first on every circuit and in every search reply datagram, where
+    rsrv echoes the request's ``priority`` flag and ``sequence_id``."""
+    __slots__ = ()
+    COMMAND = Command.VERSION
+    SENDER = _SERVER
+    _FIELDS = ("version", "priority", "sequence_id")
+
+    def __init__(self, version: int, priority: int = 0, sequence_id: int = 0) -> None:
+        self._set(Command.VERSION, priority, version, sequence_id, 0)
+
+    priority = _header_field(2, "0 on TCP; 1 = sequence_id valid (UDP)")
+    version = _header_field(3, "minor protocol version")
+    sequence_id = _header_field(4, "the sequence number of the search datagram answered (UDP)")
+
+
+# --- SEARCH / NOT_FOUND ------------------------------------------------------------------------------------
+
+class SearchRequest(Message):
+    """Who serves ``name``? ``reply`` is DO_REPLY (a server that lacks the name answers NOT_FOUND over TCP)
+    or DONT_REPLY (what libca sends over UDP)."""
+    __slots__ = ()
+    COMMAND = Command.SEARCH
+    SENDER = _CLIENT
+    _FIELDS = ("name", "cid", "version", "reply")
+
+    def __init__(self, name: str, cid: int, version: int, reply: int = DO_REPLY) -> None:
+        self._set(Command.SEARCH, reply, version, cid, cid, _encode_name(name))
+
+    @property
+    def name(self) -> str:
+        return _decode_name(self._payload)
+
+    reply = _header_field(2, "DO_REPLY or DONT_REPLY")
+    version = _header_field(3, "the client's minor protocol version")
+    cid = _header_field(5, "the search id (libca sends it in both parameters; servers answer parameter 2)")
+
+
+_SEARCH_VERSION = struct.Struct(">H6x")
+
+
+class SearchResponse(Message):
+    """``name`` is served at ``ip``:``port``. ``ip`` "255.255.255.255" means "the address this reply
+    came from". Over UDP the payload carries the server's minor ``version``; over TCP there is no payload
+    and ``version`` is None."""
+    __slots__ = ()
+    COMMAND = Command.SEARCH
+    SENDER = _SERVER
+    _FIELDS = ("port", "ip", "cid", "version")
+
+    def __init__(self, port: int, ip: str | int, cid: int, version: int | None) -> None:
+        payload = b"" if version is None else _SEARCH_VERSION.pack(version)
+        self._set(Command.SEARCH, port, 0, _ip_to_int(ip), cid, payload)
+
+    @classmethod
+    def _from_wire(cls, header: Header, payload: bytes) -> Message:
+        if 0 < len(payload) < 2:
+            raise MalformedHeader(f"SEARCH reply payload of {len(payload)} bytes cannot hold a version")
+        return super()._from_wire(header, payload)
+
+    port = _header_field(2, "the server's TCP port")
+    cid = _header_field(5, "the search id being answered")
+
+    @property
+    def ip(self) -> str:
+        return _int_to_ip(self._header[4])
+
+    @property
+    def version(self) -> int | None:
+        if not self._payload:
+            return None
+        return _SEARCH_VERSION.unpack_from(self._payload)[0]
+
+
+class NotFoundResponse(Message):
+    """The server does not have the name of a DO_REPLY search (over TCP: rsrv stays silent over UDP)."""
+    __slots__ = ()
+    COMMAND = Command.NOT_FOUND
+    SENDER = _SERVER
+    _FIELDS = ("version", "cid")
+
+    def __init__(self, version: int, cid: int) -> None:
+        self._set(Command.NOT_FOUND, DO_REPLY, version, cid, cid)
+
+    version = _header_field(3, "the minor version the search carried")
+    cid = _header_field(5, "the search id")
+
+
+# --- messages without fields --------------------------------------------------------------------------------
+
+class _Empty(Message):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self._set(self.COMMAND, 0, 0, 0, 0)
+
+
+class EchoRequest(_Empty):
+    """Are you there? (libca sends it on an idle circuit.)"""
+    __slots__ = ()
+    COMMAND = Command.ECHO
+    SENDER = _CLIENT
+
+
+class EchoResponse(_Empty):
+    __slots__ = ()
+    COMMAND = Command.ECHO
+    SENDER = _SERVER
+
+
+class EventsOffRequest(_Empty):
+    """Stop sending subscription updates (flow control) until EVENTS_ON."""
+    __slots__ = ()
+    COMMAND = Command.EVENTS_OFF
+    SENDER = _CLIENT
+
+
+class EventsOnRequest(_Empty):
+    __slots__ = ()
+    COMMAND = Command.EVENTS_ON
+    SENDER = _CLIENT
+
+
+class ReadSyncRequest(_Empty):
+    """Obsolete synchronisation point; rsrv answers with the same message."""
+    __slots__ = ()
+    COMMAND = Command.READ_SYNC
+    SENDER = _CLIENT
+
+
+class ReadSyncResponse(_Empty):
+    __slots__ = ()
+    COMMAND = Command.READ_SYNC
+    SENDER = _SERVER
+
+
+# --- beacons and the repeater -------------------------------------------------------------------------------
+
+class RsrvIsUpResponse(Message):
+    """A beacon. rsrv sends ``address`` 0.0.0.0; the caRepeater fills in the sender's address."""
+    __slots__ = ()
+    COMMAND = Command.RSRV_IS_UP
+    SENDER = _SERVER
+    _FIELDS = ("version", "server_port", "beacon_id", "address")
+
+    def __init__(self, version: int, server_port: int, beacon_id: int, address: str | int) -> None:
+        self._set(Command.RSRV_IS_UP, version, server_port, beacon_id, _ip_to_int(address))
+
+    version = _header_field(2, "the server's minor protocol version")
+    server_port = _header_field(3, "the server's TCP port")
+    beacon_id = _header_field(4, "counts up by one per beacon")
+
+    @property
+    def address(self) -> str:
+        return _int_to_ip(self._header[5])
+
+
+class RepeaterRegisterRequest(Message):
+    """A client asks the caRepeater for beacons. (libca sends an empty datagram instead, which the
+    repeater takes as the same request.)"""
+    __slots__ = ()
+    COMMAND = Command.REPEATER_REGISTER
+    SENDER = _CLIENT
+    _FIELDS = ("client_address",)
+
+    def __init__(self, client_address: str | int) -> None:
+        self._set(Command.REPEATER_REGISTER, 0, 0, 0, _ip_to_int(client_address))
+
+    @property
+    def client_address(self) -> str:
+        return _int_to_ip(self._header[5])
+
+
+class RepeaterConfirmResponse(Message):
+    """The caRepeater's answer to a registration."""
+    __slots__ = ()
+    COMMAND = Command.REPEATER_CONFIRM
+    SENDER = _SERVER
+    _FIELDS = ("repeater_address",)
+
+    def __init__(self, repeater_address: str | int) -> None:
+        self._set(Command.REPEATER_CONFIRM, 0, 0, 0, _ip_to_int(repeater_address))
+
+    @property
+    def repeater_address(self) -> str:
+        return _int_to_ip(self._header[5])
+
+
+# --- names --------------------------------------------------------------------------------------------------
+
+class ClientNameRequest(Message):
+    """The user name, for access security."""
+    __slots__ = ()
+    COMMAND = Command.CLIENT_NAME
+    SENDER = _CLIENT
+    _FIELDS = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self._set(Command.CLIENT_NAME, 0, 0, 0, 0, _encode_name(name))
+
+    @property
+    def name(self) -> str:
+        return _decode_name(self._payload)
+
+
+class HostNameRequest(Message):
+    """The client's host name, for access security."""
+    __slots__ = ()
+    COMMAND = Command.HOST_NAME
+    SENDER = _CLIENT
+    _FIELDS = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self._set(Command.HOST_NAME, 0, 0, 0, 0, _encode_name(name))
+
+    @property
+    def name(self) -> str:
+        return _decode_name(self._payload)
+
+
+# --- channels -----------------------------------------------------------------------------------------------
+
+class CreateChanRequest(Message):
+    """Open a channel to ``name`` on this circuit; ``cid`` is the client's id for it."""
+    __slots__ = ()
+    COMMAND = Command.CREATE_CHAN
+    SENDER = _CLIENT
+    _FIELDS = ("name", "cid", "version")
+
+    def __init__(self, name: str, cid: int, version: int) -> None:
+        self._set(Command.CREATE_CHAN, 0, 0, cid, version, _encode_name(name))
+
+    @property
+    def name(self) -> str:
+        return _decode_name(self._payload)
+
+    cid = _header_field(4, "the client's channel id")
+    version = _header_field(5, "the client's minor protocol version")
+
+
+class CreateChanResponse(Message):
+    """The channel is open: its native type and element count, and the server's id for it."""
+    __slots__ = ()
+    COMMAND = Command.CREATE_CHAN
+    SENDER = _SERVER
+    _FIELDS = ("data_type", "data_count", "cid", "sid")
+
+    def __init__(self, data_type: int, data_count: int, cid: int, sid: int) -> None:
+        self._set(Command.CREATE_CHAN, data_type, data_count, cid, sid)
+
+    data_type = _header_field(2, "native DBR type")
+    data_count = _header_field(3, "native element count")
+    cid = _header_field(4, "the client's channel id")
+    sid = _header_field(5, "the server's channel id")
+
+
+class CreateChFailResponse(Message):
+    """The server cannot open the channel (no such name)."""
+    __slots__ = ()
+    COMMAND = Command.CREATE_CH_FAIL
+    SENDER = _SERVER
+    _FIELDS = ("cid",)
+
+    def __init__(self, cid: int) -> None:
+        self._set(Command.CREATE_CH_FAIL, 0, 0, cid, 0)
+
+    cid = _header_field(4, "the client's channel id")
+
+
+class AccessRightsResponse(Message):
+    """Read/write access of a channel (sent before CREATE_CHAN's response, and on every change)."""
+    __slots__ = ()
+    COMMAND = Command.ACCESS_RIGHTS
+    SENDER = _SERVER
+    _FIELDS = ("cid", "access_rights")
+
+    def __init__(self, cid: int, access_rights: int) -> None:
+        self._set(Command.ACCESS_RIGHTS, 0, 0, cid, int(access_rights))
+
+    cid = _header_field(4, "the client's channel id")
+    access_rights = _header_field(5, "AccessRights bits: 1 read, 2 write")
+
+
+class ClearChannelRequest(Message):
+    __slots__ = ()
+    COMMAND = Command.CLEAR_CHANNEL
+    SENDER = _CLIENT
+    _FIELDS = ("sid", "cid")
+
+    def __init__(self, sid: int, cid: int) -> None:
+        self._set(Command.CLEAR_CHANNEL, 0, 0, sid, cid)
+
+    sid = _header_field(4, "the server's channel id")
+    cid = _header_field(5, "the client's channel id")
+
+
+class ClearChannelResponse(Message):
+    __slots__ = ()
+    COMMAND = Command.CLEAR_CHANNEL
+    SENDER = _SERVER
+    _FIELDS = ("sid", "cid")
+
+    def __init__(self, sid: int, cid: int) -> None:
+        self._set(Command.CLEAR_CHANNEL, 0, 0, sid, cid)
+
+    sid = _header_field(4, "the server's channel id")
+    cid = _header_field(5, "the client's channel id")
+
+
+class ServerDisconnResponse(Message):
+    """The server dropped the channel; the client should search for it again."""
+    __slots__ = ()
+    COMMAND = Command.SERVER_DISCONN
+    SENDER = _SERVER
+    _FIELDS = ("cid",)
+
+    def __init__(self, cid: int) -> None:
+        self._set(Command.SERVER_DISCONN, 0, 0, cid, 0)
+
+    cid = _header_field(4, "the client's channel id")
+
+
+# --- reads --------------------------------------------------------------------------------------------------
+
+class ReadNotifyRequest(Message):
+    """Read ``data_count`` elements (0: the current length) as ``data_type``; ``ioid`` tags the answer."""
+    __slots__ = ()
+    COMMAND = Command.READ_NOTIFY
+    SENDER = _CLIENT
+    _FIELDS = ("data_type", "data_count", "sid", "ioid")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, ioid: int) -> None:
+        self._set(Command.READ_NOTIFY, data_type, data_count, sid, ioid)
+
+    data_type = _header_field(2, "requested DBR type")
+    data_count = _header_field(3, "requested element count; 0 asks for the current length")
+    sid = _header_field(4, "the server's channel id")
+    ioid = _header_field(5, "the client's request id")
+
+
+class ReadNotifyResponse(_DataMessage):
+    """The answer to READ_NOTIFY. ``status`` is an ECA code; on failure the payload is zeros."""
+    __slots__ = ()
+    COMMAND = Command.READ_NOTIFY
+    SENDER = _SERVER
+    _FIELDS = ("data", "data_type", "data_count", "status", "ioid", "metadata")
+
+    def __init__(self, data: Any, data_type: int, data_count: int | None, status: int, ioid: int,
+                 metadata: dbr.Metadata | None = None) -> None:
+        data_count, payload = self._encode(data, data_type, data_count, metadata)
+        self._set(Command.READ_NOTIFY, data_type, data_count, status, ioid, payload)
+
+    @classmethod
+    def from_payload(cls, payload: bytes, data_type: int, data_count: int, status: int,
+                     ioid: int) -> ReadNotifyResponse:
+        """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
+        return cls._from_wire(_new_header(Header, (Command.READ_NOTIFY, len(payload), data_type, data_count,
+                                                   status, ioid)), payload if not len(payload) & 7
+                              else _padded(bytes(payload)))
+
+    data_type = _header_field(2, "DBR type of the payload")
+    data_count = _header_field(3, "element count of the payload")
+    status = _header_field(4, "ECA status code")
+    ioid = _header_field(5, "the client's request id")
+
+
+class ReadRequest(Message):
+    """Obsolete (pre-3.13) read; still answered by rsrv."""
+    __slots__ = ()
+    COMMAND = Command.READ
+    SENDER = _CLIENT
+    _FIELDS = ("data_type", "data_count", "sid", "ioid")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, ioid: int) -> None:
+        self._set(Command.READ, data_type, data_count, sid, ioid)
+
+    data_type = _header_field(2, "requested DBR type")
+    data_count = _header_field(3, "requested element count")
+    sid = _header_field(4, "the server's channel id")
+    ioid = _header_field(5, "the client's request id")
+
+
+class ReadResponse(_DataMessage):
+    """The answer to the obsolete READ. rsrv puts the channel's *cid* in parameter 1 (called ``sid`` in
+    the protocol specification) and trims a single DBR_STRING to its length + 1."""
+    __slots__ = ()
+    COMMAND = Command.READ
+    SENDER = _SERVER
+    _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
+
+    def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
+                 metadata: dbr.Metadata | None = None) -> None:
+        data_count, payload = self._encode(data, data_type, data_count, metadata)
+        self._set(Command.READ, data_type, data_count, sid, ioid, payload)
+
+    @classmethod
+    def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
+                     ioid: int) -> ReadResponse:
+        """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
+        return cls._from_wire(_new_header(Header, (Command.READ, len(payload), data_type, data_count, sid,
+                                                   ioid)), payload if not len(payload) & 7
+                              else _padded(bytes(payload)))
+
+    data_type = _header_field(2, "DBR type of the payload")
+    data_count = _header_field(3, "element count of the payload")
+    sid = _header_field(4, "channel id (rsrv sends the client's cid)")
+    ioid = _header_field(5, "the client's request id")
+
+
+# --- writes -------------------------------------------------------------------------------------------------
+
+class WriteRequest(_DataMessage):
+    """Put without completion notice; a failure comes back as an ERROR message."""
+    __slots__ = ()
+    COMMAND = Command.WRITE
+    SENDER = _CLIENT
+    _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
+
+    def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
+                 metadata: dbr.Metadata | None = None) -> None:
+        data_count, payload = self._encode(data, data_type, data_count, metadata)
+        self._set(Command.WRITE, data_type, data_count, sid, ioid, payload)
+
+    @classmethod
+    def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
+                     ioid: int) -> WriteRequest:
+        """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
+        return cls._from_wire(_new_header(Header, (Command.WRITE, len(payload), data_type, data_count, sid,
+                                                   ioid)), payload if not len(payload) & 7
+                              else _padded(bytes(payload)))
+
+    data_type = _header_field(2, "DBR type of the payload")
+    data_count = _header_field(3, "element count of the payload")
+    sid = _header_field(4, "the server's channel id")
+    ioid = _header_field(5, "the client's request id")
+
+
+class WriteNotifyRequest(_DataMessage):
+    """Put with completion notice (put-callback): WRITE_NOTIFY answers when processing is done."""
+    __slots__ = ()
+    COMMAND = Command.WRITE_NOTIFY
+    SENDER = _CLIENT
+    _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
+
+    def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
+                 metadata: dbr.Metadata | None = None) -> None:
+        data_count, payload = self._encode(data, data_type, data_count, metadata)
+        self._set(Command.WRITE_NOTIFY, data_type, data_count, sid, ioid, payload)
+
+    @classmethod
+    def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
+                     ioid: int) -> WriteNotifyRequest:
+        """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
+        return cls._from_wire(_new_header(Header, (Command.WRITE_NOTIFY, len(payload), data_type,
+                                                   data_count, sid, ioid)), payload if not len(payload) & 7
+                              else _padded(bytes(payload)))
+
+    data_type = _header_field(2, "DBR type of the payload")
+    data_count = _header_field(3, "element count of the payload")
+    sid = _header_field(4, "the server's channel id")
+    ioid = _header_field(5, "the client's request id")
+
+
+class WriteNotifyResponse(Message):
+    """The put-callback is done; ``status`` is an ECA code."""
+    __slots__ = ()
+    COMMAND = Command.WRITE_NOTIFY
+    SENDER = _SERVER
+    _FIELDS = ("data_type", "data_count", "status", "ioid")
+
+    def __init__(self, data_type: int, data_count: int, status: int, ioid: int) -> None:
+        self._set(Command.WRITE_NOTIFY, data_type, data_count, status, ioid)
+
+    data_type = _header_field(2, "DBR type of the put")
+    data_count = _header_field(3, "element count of the put")
+    status = _header_field(4, "ECA status code")
+    ioid = _header_field(5, "the client's request id")
+
+
+# --- subscriptions ------------------------------------------------------------------------------------------
+
+_MONITOR = struct.Struct(">fffH2x")
+
+
+class EventAddRequest(Message):
+    """Subscribe: send ``data_type`` x ``data_count`` on every post matching ``mask`` (DBE_* bits).
+    ``low``, ``high`` and ``to`` are obsolete deadband fields (libca sends zeros)."""
+    __slots__ = ()
+    COMMAND = Command.EVENT_ADD
+    SENDER = _CLIENT
+    _FIELDS = ("data_type", "data_count", "sid", "subscriptionid", "low", "high", "to", "mask")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int, low: float,
+                 high: float, to: float, mask: int) -> None:
+        try:
+            payload = _MONITOR.pack(low, high, to, int(mask))
+        except struct.error as exc:
+            raise LocalProtocolError(f"EventAddRequest: {exc}") from None
+        self._set(Command.EVENT_ADD, data_type, data_count, sid, subscriptionid, payload)
+
+    @classmethod
+    def _from_wire(cls, header: Header, payload: bytes) -> Message:
+        if len(payload) < _MONITOR.size:
+            raise MalformedHeader(f"EVENT_ADD request payload of {len(payload)} bytes; 16 are needed")
+        return super()._from_wire(header, payload)
+
+    data_type = _header_field(2, "requested DBR type")
+    data_count = _header_field(3, "requested element count; 0 asks for the current length")
+    sid = _header_field(4, "the server's channel id")
+    subscriptionid = _header_field(5, "the client's subscription id")
+
+    @property
+    def low(self) -> float:
+        return _MONITOR.unpack_from(self._payload)[0]
+
+    @property
+    def high(self) -> float:
+        return _MONITOR.unpack_from(self._payload)[1]
+
+    @property
+    def to(self) -> float:
+        return _MONITOR.unpack_from(self._payload)[2]
+
+    @property
+    def mask(self) -> int:
+        return _MONITOR.unpack_from(self._payload)[3]
+
+
+class EventAddResponse(_DataMessage):
+    """One subscription update; ``status_code`` is an ECA code (on failure the payload is zeros)."""
+    __slots__ = ()
+    COMMAND = Command.EVENT_ADD
+    SENDER = _SERVER
+    _FIELDS = ("data", "data_type", "data_count", "status_code", "subscriptionid", "metadata")
+
+    def __init__(self, data: Any, data_type: int, data_count: int | None, status_code: int,
+                 subscriptionid: int, metadata: dbr.Metadata | None = None) -> None:
+        data_count, payload = self._encode(data, data_type, data_count, metadata)
+        self._set(Command.EVENT_ADD, data_type, data_count, status_code, subscriptionid, payload)
+
+    @classmethod
+    def from_payload(cls, payload: bytes, data_type: int, data_count: int, status_code: int,
+                     subscriptionid: int) -> EventAddResponse:
+        """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
+        if not payload:
+            raise LocalProtocolError("an EVENT_ADD response needs a payload (an empty one is EVENT_CANCEL's "
+                                     "confirmation)")
+        return cls._from_wire(_new_header(Header, (Command.EVENT_ADD, len(payload), data_type, data_count,
+                                                   status_code, subscriptionid)),
+                              payload if not len(payload) & 7 else _padded(bytes(payload)))
+
+    data_type = _header_field(2, "DBR type of the payload")
+    data_count = _header_field(3, "element count of the payload")
+    status_code = _header_field(4, "ECA status code")
+    subscriptionid = _header_field(5, "the client's subscription id")
+
+
+class EventCancelRequest(Message):
+    """Cancel a subscription. libca repeats the subscription's type and count."""
+    __slots__ = ()
+    COMMAND = Command.EVENT_CANCEL
+    SENDER = _CLIENT
+    _FIELDS = ("data_type", "sid", "subscriptionid", "data_count")
+
+    def __init__(self, data_type: int, sid: int, subscriptionid: int, data_count: int = 0) -> None:
+        self._set(Command.EVENT_CANCEL, data_type, data_count, sid, subscriptionid)
+
+    data_type = _header_field(2, "the subscription's DBR type")
+    data_count = _header_field(3, "the subscription's element count")
+    sid = _header_field(4, "the server's channel id")
+    subscriptionid = _header_field(5, "the client's subscription id")
+
+
+class EventCancelResponse(Message):
+    """The server's confirmation of EVENT_CANCEL: an EVENT_ADD message with an empty payload that echoes
+    the subscription's type, count, sid and id."""
+    __slots__ = ()
+    COMMAND = Command.EVENT_ADD
+    SENDER = _SERVER
+    _REGISTER = False  # shares (EVENT_ADD, server) with EventAddResponse: the payload size tells them apart
+    _FIELDS = ("data_type", "sid", "subscriptionid", "data_count")
+
+    def __init__(self, data_type: int, sid: int, subscriptionid: int, data_count: int = 0) -> None:
+        self._set(Command.EVENT_ADD, data_type, data_count, sid, subscriptionid)
+
+    data_type = _header_field(2, "the subscription's DBR type")
+    data_count = _header_field(3, "the subscription's element count")
+    sid = _header_field(4, "the server's channel id")
+    subscriptionid = _header_field(5, "the client's subscription id")
+
+
+def _event_add_from_server(header: Header, payload: bytes) -> Message:
+    # A real update always has a payload (even a count-0 one carries its metadata struct).
+    if header[1] == 0:
+        return EventCancelResponse._from_wire(header, payload)
+    return EventAddResponse._from_wire(header, payload)
+
+
+_DECODERS[_SERVER][Command.EVENT_ADD] = _event_add_from_server
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+class ErrorResponse(Message):
+    """The server rejects a request: quotes its header, gives an ECA ``status_code`` and a text."""
+    __slots__ = ()
+    COMMAND = Command.ERROR
+    SENDER = _SERVER
+    _FIELDS = ("original_request", "cid", "status_code", "error_message")
+
+    def __init__(self, original_request: Header | Message, cid: int, status_code: int,
+                 error_message: str) -> None:
+        if isinstance(original_request, Message):
+            original_request = original_request.header
+        quoted = pack_header(*original_request)
+        text = error_message.encode(dbr.STRING_ENCODING, "surrogateescape") + b"\0"
+        self._set(Command.ERROR, 0, 0, cid, int(status_code), _padded(quoted + text))
+
+    @classmethod
+    def _from_wire(cls, header: Header, payload: bytes) -> Message:
+        try:
+            Header.unpack_with_size(payload)
+        except MalformedHeader:
+            raise MalformedHeader(f"ERROR payload of {len(payload)} bytes cannot quote a request header"
+                                  ) from None
+        return super()._from_wire(header, payload)
+
+    cid = _header_field(4, "the channel's cid, or 0xFFFFFFFF")
+    status_code = _header_field(5, "ECA status code")
+
+    @property
+    def original_request(self) -> Header:
+        return Header.unpack(self._payload)
+
+    @property
+    def error_message(self) -> str:
+        _, size = Header.unpack_with_size(self._payload)
+        return _decode_name(self._payload[size:])
