@@ -357,6 +357,11 @@ def _decode_text(raw: bytes) -> str:
 def _unpacker(fields: list[tuple[str, str]]) -> Callable[[tuple], Metadata]:
     """A function struct-tuple -> Metadata for a header layout."""
     names = [name for _, name in fields if name != "pad"]
+    if names == ["status", "severity", "secs", "nsec"][:len(names)]:
+        # plain, STS and TIME structs hold Metadata's first fields in order
+        return lambda values: Metadata(*values)
+    if all(name in ("status", "severity", "ackt", "acks") for name in names):
+        return lambda values: Metadata(**dict(zip(names, values, strict=True)))
 
     def build(values: tuple) -> Metadata:
         md = Metadata()
@@ -400,6 +405,8 @@ class _Layout:
 
 _LAYOUTS: dict[int, _Layout] = {int(t): _Layout(t) for t in ChannelType}
 _DEFAULT_METADATA = Metadata()
+# Below this many strings a Python join beats building a numpy array of them.
+_NUMPY_STRINGS_FROM = 32
 
 
 # --- values ------------------------------------------------------------------------------------------------
@@ -409,6 +416,9 @@ def encode_strings(values: Sequence[str | bytes] | str | bytes) -> bytes:
     if isinstance(values, (str, bytes)):
         values = [values]
     raw = [v if isinstance(v, bytes) else str(v).encode(STRING_ENCODING, _ERRORS) for v in values]
+    if len(raw) < _NUMPY_STRINGS_FROM:
+        return b"".join(r[:MAX_STRING_SIZE - 1].split(b"\0", 1)[0].ljust(MAX_STRING_SIZE, b"\0")
+                        for r in raw)
     # numpy truncates to the item size and pads with NULs; widening S39 -> S40 adds the terminator.
     return np.array(raw, dtype=f"S{MAX_STRING_SIZE - 1}").astype(f"S{MAX_STRING_SIZE}").tobytes()
 
@@ -429,12 +439,16 @@ def _is_scalar(values: object) -> bool:
 
 
 def encode_payload(data_type: int, values: Any, metadata: Metadata | None = None,
-                   count: int | None = None) -> bytes:
+                   count: int | None = None) -> bytes | bytearray:
     """Metadata struct + values of ``data_type``, big-endian, padded to a multiple of 8.
 
     ``values`` is a value sequence of the requested native type (or a single value). ``count`` larger
     than the number of values pads with zero elements, as rsrv does for an explicit larger count;
     smaller truncates. ``count=0`` gives the metadata alone.
+
+    A single element comes back as ``bytes`` from one precompiled ``struct`` call. Anything longer is
+    a ``bytearray`` that the values are byte-swapped into directly: for large arrays building a
+    ``bytes`` would cost an extra allocation and copy of the whole payload.
     """
     layout = _LAYOUTS[data_type]
     md = _DEFAULT_METADATA if metadata is None else metadata
@@ -447,18 +461,23 @@ def encode_payload(data_type: int, values: Any, metadata: Metadata | None = None
     n = len(values)
     if count is None:
         count = n
-    if count == 1 and n >= 1 and not layout.is_string:
-        return layout.scalar.pack(*layout.pack_header(md), values[0])
-    header = layout.header.pack(*layout.pack_header(md))
+    if count == 1 and n >= 1:
+        value = encode_strings(values[0]) if layout.is_string else values[0]
+        return layout.scalar.pack(*layout.pack_header(md), value)
+    offset = layout.header.size
+    size = offset + count * layout.element_size
+    payload = bytearray(size + (-size % 8))
+    layout.header.pack_into(payload, 0, *layout.pack_header(md))
     used = min(n, count)
+    if used == 0:
+        return payload
     if layout.is_string:
-        body = encode_strings(list(values[:used])) if used else b""
-    elif isinstance(values, (bytes, bytearray)) and layout.dtype.itemsize == 1:
-        body = bytes(values[:used])
+        payload[offset:offset + used * MAX_STRING_SIZE] = encode_strings(list(values[:used]))
+    elif isinstance(values, (bytes, bytearray, memoryview)) and layout.element_size == 1:
+        payload[offset:offset + used] = values[:used]
     else:
-        body = np.asarray(values[:used]).astype(layout.dtype, copy=False).tobytes()
-    size = len(header) + count * layout.element_size
-    return b"".join((header, body, bytes(size - len(header) - len(body) + (-size % 8))))
+        np.frombuffer(payload, dtype=layout.dtype, count=used, offset=offset)[:] = values[:used]
+    return payload
 
 
 def decode_payload(data_type: int, count: int, payload: bytes | bytearray | memoryview
