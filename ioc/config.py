@@ -429,7 +429,8 @@ def _scalar(value: object, expanded: bool = True) -> str:
     if isinstance(value, int | float):
         return repr(value)
     text = _ESCAPE_OUT.sub(r"\\\1", str(value)) if expanded else str(value)
-    if _PLAIN.fullmatch(text) and not text.endswith(":") and isinstance(typed_value(text), str):
+    if (_PLAIN.fullmatch(text) and ": " not in text and not text.endswith(":")
+            and isinstance(typed_value(text), str)):
         return text
     return '"' + "".join(_yaml_char(c) for c in text) + '"'
 

@@ -5,7 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ioc.config import (
@@ -459,6 +459,8 @@ def test_dump_then_load_gives_back_every_value(tmp_path_factory, fields, aliases
 
 
 @given(st.text(st.characters(blacklist_categories=("Cs",))))
+@example("Room: north").example("a #b").example("- x").example("$(P)").example("a\\$(P)\\").example("")
+@example("1.0").example("YES").example("> x").example("[1, 2]").example("{a: 1}").example("\x85\u2028")
 def test_dumped_strings_survive_macro_expansion_and_escapes(tmp_path_factory, text):
     record = RecordSpec("r", "stringout", {"VAL": Located(text, "x", 1)}, "x", 1)
     path = tmp_path_factory.mktemp("dump") / "out.yaml"

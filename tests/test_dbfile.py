@@ -1,0 +1,271 @@
+"""ioc.dbfile: EPICS .db files read as the C IOC reads them, and their conversion to the YAML schema."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from peers import tool
+
+from ioc.config import ConfigError, IocConfig, Located, load_config
+from ioc.dbfile import DbAlias, DbInclude, convert_db_to_yaml, parse_db
+
+FIXTURES = Path(__file__).parent / "fixtures" / "configs"
+VACUUM = FIXTURES / "vacuum.db"
+VACUUM_MACROS = {"P": "VAC:S1:", "R": "G1"}
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def load_error(path: Path, macros: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, macros)
+    return info.value
+
+
+def values(config: IocConfig) -> dict[str, tuple[str, dict[str, object], list[str], dict[str, str]]]:
+    """Everything a record declares, without positions: name -> (type, fields, aliases, info)."""
+    return {r.name: (r.rtype, {k: v.value for k, v in r.fields.items()}, r.aliases, r.info)
+            for r in config.records}
+
+
+# -- a realistic file --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vacuum() -> IocConfig:
+    return load_config(VACUUM, VACUUM_MACROS)
+
+
+def test_records_come_in_file_order_with_includes_in_place(vacuum):
+    assert [(r.name, r.rtype) for r in vacuum.records] == [
+        ("VAC:S1:G1Pressure", "ai"), ("VAC:S1:G1Raw", "ao"), ("VAC:S1:G1Status", "mbbi"),
+        ("VAC:S1:G1Ok", "calc"), ("VAC:S1:G1Note", "stringout"), ("VAC:S1:G1History", "waveform"),
+        ("VAC:S1:Valve", "bo"), ("VAC:S1:ValveCycles", "longin")]
+
+
+def test_quoted_and_bare_values_with_macros_defaults_and_escaped_quotes(vacuum):
+    pressure = vacuum.records[0]
+    assert {k: v.value for k, v in pressure.fields.items()} == {
+        "DESC": 'Gauge G1 "cold cathode"', "SCAN": "1 second", "DTYP": "Soft Channel",
+        "INP": "VAC:S1:G1Raw CP MS", "EGU": "Torr", "PREC": 3, "HOPR": 0.001, "LOPR": 1e-11,
+        "HIHI": 1e-05, "HHSV": "MAJOR", "HIGH": 1e-06, "HSV": "MINOR", "MDEL": -1}
+    assert (pressure.file, pressure.line) == (str(VACUUM), 9)
+    assert pressure.fields["DESC"] == Located('Gauge G1 "cold cathode"', str(VACUUM), 11)
+    assert pressure.fields["HHSV"].line == 19          # two fields on one line
+
+
+def test_info_and_aliases_inside_and_outside_the_record(vacuum):
+    pressure = vacuum.records[0]
+    assert pressure.info == {"autosaveFields": "HIHI HIGH", "archive": "Monitor 1"}
+    assert pressure.aliases == ["VAC:S1:G1P", "VAC:S1:G1Vacuum"]
+
+
+def test_c_escapes_in_quoted_values_are_translated(vacuum):
+    assert vacuum.records[4].fields["VAL"].value == "path C:\\vac\\log, tab\there"
+
+
+def test_redefining_a_record_adds_fields_in_place(vacuum):
+    raw = vacuum.records[1]
+    assert {k: v.value for k, v in raw.fields.items()} == {
+        "DESC": "Raw # reading", "VAL": "2.5e-8", "PINI": "YES", "FLNK": "VAC:S1:G1Status", "EGU": "V",
+        "PREC": 4}
+    assert (raw.line, raw.fields["EGU"].line, raw.fields["PREC"].line) == (28, 63, 66)
+
+
+def test_json_values_are_passed_on_as_compact_json(vacuum):
+    assert vacuum.records[-1].fields["INP"].value == '{"const":12}'
+    assert vacuum.records[-1].file == str(FIXTURES / "vacuum_valve.db")
+
+
+def _dump_from_softioc(db: Path, macros: dict[str, str], tmp_path: Path, env: dict[str, str]) -> str:
+    """The records as the C IOC loaded them: dbDumpRecord after dbLoadRecords, with no iocInit."""
+    script = tmp_path / "st.cmd"
+    definitions = ",".join(f"{k}={v}" for k, v in macros.items())
+    script.write_text(f'dbLoadRecords("{db.name}", "{definitions}")\ndbDumpRecord pdbbase "" 1\n')
+    result = subprocess.run([tool("softIoc"), str(script)], cwd=db.parent, env=env, capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    lines = [line for line in result.stdout.splitlines()
+             if line.startswith(("record(", "grecord(", "alias(", "\tfield(", "\tinfo(", "}"))]
+    assert lines, result.stdout + result.stderr
+    return "\n".join(lines)
+
+
+def _same_value(epics: str, ours: object) -> bool:
+    """The C IOC prints fields after converting them (1e-05 as 1.0e-05, 1 as 0x1, JSON re-rendered)."""
+    text = str(ours)
+    if epics == text or epics == text.replace('"', ""):
+        return True
+    try:
+        return float(int(epics, 0) if epics.startswith("0x") else epics) == float(text)
+    except ValueError:
+        return False
+
+
+def test_records_fields_aliases_and_info_match_what_softioc_loads(vacuum, tmp_path, ca_env):
+    dumped = _dump_from_softioc(VACUUM, VACUUM_MACROS, tmp_path, ca_env)
+    theirs: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {}
+    their_aliases: dict[str, list[str]] = {}
+    for item in parse_db(dumped, "dump", {}):
+        if isinstance(item, DbAlias):
+            their_aliases.setdefault(item.record, []).append(item.alias)
+        else:
+            theirs[item.name] = (item.rtype, {k: str(v.value) for k, v in item.fields.items()}, item.info)
+    assert {r.name: r.rtype for r in vacuum.records} == {name: t[0] for name, t in theirs.items()}
+    for record in vacuum.records:
+        rtype, their_fields, info = theirs[record.name]
+        assert record.info == info
+        assert sorted(record.aliases) == sorted(their_aliases.get(record.name, []))
+        for name, located in record.fields.items():
+            assert _same_value(their_fields[name], located.value), (record.name, name, their_fields[name])
+
+
+# -- syntax --------------------------------------------------------------------------------------------
+
+def test_grecord_bodiless_records_and_multiline_heads(tmp_path):
+    path = write(tmp_path, "x.db", """
+        record(ai, a)
+        grecord(bo,
+                "b") {}
+        record(
+          stringin , "c" ) { field(VAL, "x") }
+        """)
+    assert values(load_config(path)) == {"a": ("ai", {}, [], {}), "b": ("bo", {}, [], {}),
+                                         "c": ("stringin", {"VAL": "x"}, [], {})}
+
+
+def test_macros_in_bare_words_braces_and_defaults(tmp_path):
+    path = write(tmp_path, "x.db", """
+        record(ai, $(P)${R}x) {
+            field(EGU, $(E=mm))
+            field(DESC, "$(D=$(P)default)")
+            field(PREC, $(N))
+        }
+        """)
+    assert values(load_config(path, {"P": "IOC:", "R": "r:", "N": "2"})) == {
+        "IOC:r:x": ("ai", {"EGU": "mm", "DESC": "IOC:default", "PREC": 2}, [], {})}
+
+
+def test_a_macro_in_a_comment_is_not_expanded_and_escaped_dollars_stay(tmp_path):
+    path = write(tmp_path, "x.db", r"""
+        # $(UNDEFINED) is fine here
+        record(stringout, r) { field(VAL, "\$(NOT_A_MACRO) # not a comment") }  # $(NOR_HERE)
+        """)
+    assert load_config(path).records[0].fields["VAL"].value == "$(NOT_A_MACRO) # not a comment"
+
+
+def test_json_values_quote_bare_keys_and_words_but_not_numbers(tmp_path):
+    path = write(tmp_path, "x.db", """
+        record(ai, r) {
+            field(INP, {calc: {expr: "A+1", args: [1.5, -2, 0x10, NaN, abc, null],  # comment
+                        time: true}})
+            info(Q:group, {"G": {+channel: VAL}})
+        }
+        """)
+    record = load_config(path).records[0]
+    assert record.fields["INP"] == Located(
+        '{"calc":{"expr":"A+1","args":[1.5,-2,0x10,NaN,"abc",null],"time":true}}', str(path), 2)
+    assert record.info == {"Q:group": '{"G":{"+channel":"VAL"}}'}
+
+
+def test_parse_db_lists_items_without_following_includes():
+    items = parse_db('include "a.db"\nrecord(ai, x) { alias(y) }\nalias(x, z)\n', "f.db", {})
+    assert [type(item).__name__ for item in items] == ["DbInclude", "RecordSpec", "DbAlias", "DbAlias"]
+    assert items[0] == DbInclude("a.db", "f.db", 1)
+    assert items[2:] == [DbAlias("x", "y", "f.db", 2), DbAlias("x", "z", "f.db", 3)]
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), [
+    ('record(ai, "x") {\n  field(DESC, "no end)\n}\n', 2, None, ["newline in string"]),
+    ('record(ai, "x") {\n  field(DESC, "x"\n}\n', 3, None, ["expected ')'", "found '}'"]),
+    ('record(ai, "x") {\n  field(DESC, "x")\n', 3, None, ["expected field, info, alias or }", "end of file"]),
+    ('record(ai "x")\n', 1, None, ["expected ','", "found '\"x\"'"]),
+    ('record(ai, "x") {\n  feld(DESC, "x")\n}\n', 2, None, ["found 'feld'"]),
+    ('field(DESC, "x")\n', 1, None, ["expected record, alias or include", "'field'"]),
+    ('menu(abc) { choice(a, "A") }\n', 1, None, ["belongs in a .dbd file"]),
+    ('record(ai, "x") {\n  field(DESC, @)\n}\n', 2, None, ["invalid character '@'"]),
+    ('record(ai, "x") {\n\n  field(EGU, "$(UNITS)")\n}\n', 3, "EGU", ["undefined macro $(UNITS)"]),
+    ('record(ai, "x") {\n  field(INP, {const: $(V)})\n}\n', 2, "INP", ["undefined macro $(V)"]),
+    ('record(ai, "x") {\n  field(INP, {const: [1, 2}\n', 2, "INP", ["unterminated JSON value"]),
+    ('record(ai, "$(P)x")\n', 1, None, ["undefined macro $(P)"]),
+    ('record(ai, "x")\nrecord(bo, "x")\n', 2, None, ["redefined as bo", "the ai defined at"]),
+    ('record("*", "x") { field(DESC, "d") }\n', 1, None, ['record("*", "x"): no such record']),
+    ('record(ai, "x")\nalias("y", "z")\n', 2, None, ["alias 'z' refers to unknown record 'y'"]),
+    ('record(ai, "x") { alias("x") }\n', 1, None, ["duplicate name 'x'", "record defined at"]),
+    ('record(ai, "x.y")\n', 1, None, ["contains '.'"]),
+    ('include "nowhere.db"\n', 1, None, ["include file", "nowhere.db not found"]),
+])
+def test_broken_db_files_name_file_line_and_field(tmp_path, text, line, field, words):
+    path = write(tmp_path, "x.db", text)
+    error = load_error(path)
+    assert (error.file, error.line, error.field) == (str(path), line, field), str(error)
+    for word in words:
+        assert word in error.message, str(error)
+
+
+def test_include_cycle_in_db_files(tmp_path):
+    write(tmp_path, "a.db", 'record(ai, "a")\ninclude "b.db"\n')
+    b = write(tmp_path, "b.db", '# b.db\n# includes a.db\ninclude "a.db"\n')
+    error = load_error(tmp_path / "a.db")
+    assert (error.file, error.line) == (str(b), 3)
+    assert "include cycle: a.db -> b.db -> a.db" in error.message
+
+
+# -- conversion --------------------------------------------------------------------------------------
+
+def test_convert_then_load_gives_the_same_records(vacuum, tmp_path):
+    text = convert_db_to_yaml(VACUUM, VACUUM_MACROS)
+    assert text.startswith(f"# Converted from {VACUUM}\nrecords:\n  - name: VAC:S1:G1Pressure\n")
+    path = tmp_path / "vacuum.yaml"
+    path.write_text(text)
+    assert values(load_config(path)) == values(vacuum)
+    assert list(values(load_config(path))) == list(values(vacuum))
+
+
+def test_converted_yaml_is_readable(tmp_path):
+    path = write(tmp_path, "x.db", """
+        record(ai, "IOC:temp") {
+            field(DESC, "Room: north")
+            field(SCAN, "1 second")
+            field(PREC, "2")
+            field(HOPR, "1.50")
+            field(INP, "IOC:raw CP MS")
+            info(autosaveFields, "VAL")
+            alias("IOC:t")
+        }
+        """)
+    assert convert_db_to_yaml(path) == textwrap.dedent(f"""\
+        # Converted from {path}
+        records:
+          - name: IOC:temp
+            type: ai
+            fields:
+              DESC: "Room: north"
+              SCAN: 1 second
+              PREC: 2
+              HOPR: 1.50
+              INP: IOC:raw CP MS
+            aliases:
+              - IOC:t
+            info:
+              autosaveFields: VAL
+        """)
+
+
+def test_convert_can_skip_unsupported_record_types_with_a_warning(tmp_path, caplog):
+    path = write(tmp_path, "x.db", 'record(ai, a)\nrecord(motor, m)\nrecord(bo, b)\n')
+    with caplog.at_level(logging.WARNING, logger="ioc.dbfile"):
+        text = convert_db_to_yaml(path, skip_unsupported=True, supported_types={"ai", "bo"})
+    assert "m (motor)" in caplog.text
+    yaml_path = tmp_path / "x.yaml"
+    yaml_path.write_text(text)
+    assert [r.name for r in load_config(yaml_path).records] == ["a", "b"]
+    with pytest.raises(ValueError, match="supported record types"):
+        convert_db_to_yaml(path, skip_unsupported=True)
