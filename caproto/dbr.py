@@ -434,10 +434,6 @@ def decode_strings(data: bytes | memoryview, count: int, offset: int = 0) -> lis
             for i in range(0, len(chunk), MAX_STRING_SIZE)]
 
 
-def _is_scalar(values: object) -> bool:
-    return isinstance(values, (int, float, str, bytes, np.generic))
-
-
 def encode_payload(data_type: int, values: Any, metadata: Metadata | None = None,
                    count: int | None = None) -> bytes | bytearray:
     """Metadata struct + values of ``data_type``, big-endian, padded to a multiple of 8.
@@ -452,7 +448,8 @@ def encode_payload(data_type: int, values: Any, metadata: Metadata | None = None
     """
     layout = _LAYOUTS[data_type]
     md = _DEFAULT_METADATA if metadata is None else metadata
-    if _is_scalar(values):
+    if isinstance(values, (int, float, np.generic)) or (
+            layout.is_string and isinstance(values, (str, bytes))):
         if count is None or count == 1:
             if layout.is_string:
                 return layout.scalar.pack(*layout.pack_header(md), encode_strings(values))
