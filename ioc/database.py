@@ -1,0 +1,970 @@
+"""The record database: record instances, name -> channel resolution, puts, processing and posting.
+
+This is the part of the C IOC that dbAccess.c, dbLink.c, dbEvent.c and rsrv's channel layer make up:
+
+* :class:`Record` holds one record's fields as attributes (unset fields fall back to the type's defaults,
+  so 100,000 records cost little) and offers record support the recGbl-style helpers (post, stamp,
+  links, forward link).
+* :class:`Database` builds records from an :class:`~ioc.config.IocConfig`, validates them, resolves
+  links, runs PINI and periodic scans, and implements dbProcess / dbPutField / dbPut.
+* :class:`FieldChannel` is what the CA server serves for ``REC.FIELD``: native type, element count,
+  access rights, cached encoded reads, writes and subscriptions.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import trio
+
+from caproto.constants import (
+    DBE_ALARM,
+    DBE_LOG,
+    DBE_PROPERTY,
+    DBE_VALUE,
+    ECA,
+    EPICS_EPOCH_OFFSET,
+    MAX_ENUM_STATES,
+    AccessRights,
+    AlarmSeverity,
+    AlarmStatus,
+)
+from caproto.convert import convert_values, string_to_chars, values_for_put
+from caproto.dbr import ChannelType, Metadata, decode_payload, encode_payload, family
+from caproto.errors import CAError
+
+from . import alarms, scan
+from .config import ConfigError, IocConfig, Located, RecordSpec
+from .links import Link, LinkError, parse_link
+from .records import RecordType, record_type
+from .records.fields import (
+    DBF,
+    DBF_DTYPES,
+    INTEGER_RANGE,
+    LINK_TYPES,
+    NATIVE_DBR,
+    SPC,
+    Field,
+    FieldValueError,
+)
+from .records.menus import MENUS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Database", "FieldChannel", "Record", "Completion", "FieldValueError", "DBF_DTYPES"]
+
+_FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
+_ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
+# Link text as a CHAR array ("REC.INP$"): PVLINK_STRINGSZ.
+LINK_STRING_SIZE = 1024
+# dbProcess: how many times a busy record may be asked to process before it raises SCAN/INVALID.
+MAX_LOCK = 10
+PASSIVE = scan.PASSIVE
+_NAN4 = (math.nan, math.nan, math.nan, math.nan)
+# RTYP is not a field of the table but a channel attribute (SPC_ATTRIBUTE) giving the record type.
+_RTYP = Field("RTYP", DBF.STRING, size=40)
+
+
+def epics_now() -> tuple[int, int]:
+    """The current time as (seconds since the EPICS epoch, nanoseconds)."""
+    ns = time.time_ns()
+    secs, nsec = divmod(ns, 1_000_000_000)
+    return secs - EPICS_EPOCH_OFFSET, nsec
+
+
+def max_range(dbf: DBF) -> tuple[float, float]:
+    """getMaxRangeValues: (upper, lower) a field reports when its record has no better limits."""
+    if dbf in INTEGER_RANGE:
+        lower, upper = INTEGER_RANGE[dbf]
+        return float(upper), float(lower)
+    if dbf is DBF.ENUM:
+        return 65535.0, 0.0
+    if dbf is DBF.FLOAT:
+        return 1e30, -1e30
+    if dbf is DBF.DOUBLE:
+        return 1e300, -1e300
+    return 0.0, 0.0
+
+
+# --- field values from configuration text (dbPutString) -------------------------------------------------
+
+def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
+    """The stored value for ``raw`` (str/int/float from a config file) in field ``fld``.
+
+    Raises ValueError with a message naming what was expected.
+    """
+    dbf = fld.dbf
+    text = raw if isinstance(raw, str) else repr(raw) if isinstance(raw, float) else str(raw)
+    if dbf is DBF.STRING:
+        if len(text.encode("utf-8", "surrogateescape")) >= fld.size:
+            raise ValueError(f"string {text!r} is longer than {fld.size - 1} characters")
+        return text
+    if dbf in LINK_TYPES:
+        parse_link(text)
+        return text
+    if dbf is DBF.MENU:
+        choices = MENUS[fld.menu]
+        if text in choices:
+            return choices.index(text)
+        index = _parse_int(text, 0, 65535)
+        if index is None:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+        return index
+    if dbf is DBF.DEVICE:
+        if text in rtype.devices:
+            return rtype.devices.index(text)
+        raise ValueError(f"device support {text!r} is not available for {rtype.name} "
+                         f"(choices: {', '.join(rtype.devices)})")
+    if dbf in _FLOAT_DBFS:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if text.strip() == "":
+            return 0.0
+        try:
+            return float(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if dbf is DBF.ENUM:
+        index = _parse_int(text, 0, 65535)
+        if index is None:
+            # A state name: resolved once all fields (ZNAM, ZRST, ...) are set.
+            return _StateName(text)
+        return index
+    if dbf in INTEGER_RANGE:
+        lower, upper = INTEGER_RANGE[dbf]
+        value = _parse_int(text, lower, upper)
+        if value is None:
+            raise ValueError(f"{text!r} is not an integer in [{lower}, {upper}]")
+        return value
+    raise ValueError(f"field {fld.name} cannot be set")
+
+
+class _StateName(str):
+    """An ENUM field given as a state string in the config, resolved after the record is built."""
+
+
+def _parse_int(text: str, lower: int, upper: int) -> int | None:
+    text = text.strip()
+    if text == "":
+        return 0
+    try:
+        value = int(text, 0)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if not number.is_integer():
+            return None
+        value = int(number)
+    return value if lower <= value <= upper else None
+
+
+def _default_value(rtype: RecordType, fld: Field) -> object:
+    if fld.dbf is DBF.NOACCESS:
+        return None
+    if fld.dbf is DBF.STRING or fld.dbf in LINK_TYPES:
+        return fld.initial
+    if not fld.initial:
+        return 0.0 if fld.dbf in _FLOAT_DBFS else 0
+    return parse_field_value(rtype, fld, fld.initial)
+
+
+# --- records ---------------------------------------------------------------------------------------------
+
+class Record:
+    """One record. Fields are attributes named as in EPICS (``rec.VAL``, ``rec.HIHI``)."""
+
+    rtype: ClassVar[RecordType]
+    db: ClassVar[Database]
+    # Per-instance internals, with class-level defaults so that records stay small.
+    TIME: tuple[int, int] = (0, 0)
+    _time_last: tuple[int, int] = (0, 0)
+    _gen: int = 0
+    _chans: dict[str, list[FieldChannel]] | None = None
+    _links: dict[str, tuple[Link, Record | None, Field | None]] = {}
+    _waiters: list[trio.Event] | None = None
+
+    def __init__(self, name: str) -> None:
+        self.NAME = name
+
+    def __repr__(self) -> str:
+        return f"<{self.rtype.name} {self.NAME}>"
+
+    # -- posting -------------------------------------------------------------------------------------
+    def post(self, field: str, mask: int) -> None:
+        """db_post_events for one field: every channel of it whose subscribers want ``mask``."""
+        self._gen += 1
+        chans = self._chans
+        if chans is not None:
+            for chan in chans.get(field, ()):
+                chan.notify(mask)
+
+    def post_all(self, mask: int) -> None:
+        """db_post_events(rec, NULL, mask): every channel of the record (DBE_PROPERTY, DBE_ALARM)."""
+        self._gen += 1
+        if self._chans is not None:
+            for chans in list(self._chans.values()):
+                for chan in chans:
+                    chan.notify(mask)
+
+    def touch(self) -> None:
+        """Mark the record changed without a post (cached reads are stale)."""
+        self._gen += 1
+
+    # -- record support helpers ----------------------------------------------------------------------
+    def stamp(self) -> None:
+        """recGblGetTimeStamp: TIME := now, unless TSE asks for the device's own time (-2)."""
+        self._time_last = self.TIME
+        if self.TSE != -2:
+            self.TIME = epics_now()
+
+    def time_since_last_process(self) -> float:
+        (s1, n1), (s0, n0) = self.TIME, self._time_last
+        return (s1 - s0) + (n1 - n0) * 1e-9
+
+    def set_sevr(self, stat: int, sevr: int, message: str = "") -> bool:
+        return alarms.set_sevr(self, stat, sevr, message)
+
+    def fwd_link(self) -> None:
+        """recGblFwdLink: process the FLNK target, complete put-callbacks, honour RPRO."""
+        entry = self._links.get("FLNK")
+        if entry is not None and entry[1] is not None:
+            self.db.scan_passive(self, entry[1])
+        if self._waiters:
+            for event in self._waiters:
+                event.set()
+            self._waiters = None
+        if self.RPRO:
+            self.RPRO = 0
+            self.db.scan_once(self)
+        self.PUTF = 0
+
+    def link_is_constant(self, name: str) -> bool:
+        entry = self._links.get(name)
+        return entry is None or entry[1] is None
+
+    def get_link(self, name: str, dbf: DBF, count: int = 1) -> Any:
+        """dbGetLink: the value through input link ``name`` as ``dbf`` (a list when count > 1).
+
+        Returns None for a constant or empty link (the field keeps its value). A failure raises the
+        record's LINK/INVALID alarm and returns None, as dbGetLink does.
+        """
+        entry = self._links.get(name)
+        if entry is None or entry[1] is None:
+            return None
+        link, source, sfield = entry
+        return self.db.read_link(self, link, source, sfield, dbf, count)
+
+    def put_link(self, name: str, dbf: DBF, value: Any) -> None:
+        """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``."""
+        entry = self._links.get(name)
+        if entry is None or entry[1] is None:
+            return
+        link, target, tfield = entry
+        self.db.write_link(self, link, target, tfield, dbf, value)
+
+    def process(self) -> None:
+        """Process this record now, as a scan or a device would (dbProcess)."""
+        self.db.process(self)
+
+
+# --- put-callback completion -----------------------------------------------------------------------------
+
+class Completion:
+    """A put whose processing continues asynchronously; ``await wait()`` returns when it is done."""
+
+    def __init__(self, events: list[trio.Event]) -> None:
+        self._events = events
+
+    async def wait(self) -> None:
+        for event in self._events:
+            await event.wait()
+
+
+# --- channels ----------------------------------------------------------------------------------------------
+
+class FieldChannel:
+    """One served PV (``REC.FIELD`` or ``REC.FIELD$``), shared by every client of that name."""
+
+    __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
+                 "_cache", "_gen", "_subscribers", "_array")
+
+    def __init__(self, name: str, record: Record, fld: Field, long_string: bool = False) -> None:
+        self.name = name
+        self.record = record
+        self.field = fld
+        self.long_string = long_string
+        self._array = False
+        rtype = record.rtype
+        decided = rtype.cvt_dbaddr(record, fld) if rtype.cvt_dbaddr is not None and not long_string \
+            else None
+        if long_string:
+            self.dbf = DBF.CHAR
+            self.native_type = ChannelType.CHAR
+            self.max_count = LINK_STRING_SIZE if fld.is_link else fld.size
+        elif decided is not None:
+            self.dbf, self.max_count = decided
+            self.native_type = NATIVE_DBR[self.dbf]
+            self._array = fld.special is SPC.DBADDR and rtype.get_array_count is not None
+        else:
+            self.dbf = fld.dbf
+            self.native_type = NATIVE_DBR[fld.dbf]
+            self.max_count = 1
+        self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
+        self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
+        self._gen = -1
+        self._subscribers: list[Callable[[int], None]] = []
+
+    def __repr__(self) -> str:
+        return f"<FieldChannel {self.name} {self.native_type.name}[{self.max_count}]>"
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def read(self, data_type: int, count: int) -> tuple[bytes, int]:
+        """(payload, element count) for a READ_NOTIFY/EVENT_ADD of ``data_type``; cached per post."""
+        gen = self.record._gen
+        if self._gen != gen:
+            self._cache.clear()
+            self._gen = gen
+        key = (data_type, count)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._encode(data_type, count)
+        return hit
+
+    def values(self) -> Any:
+        """The field's current value sequence in its storage type (numpy array or list of str)."""
+        rec, fld = self.record, self.field
+        if fld is _RTYP:
+            return [rec.rtype.name]
+        value = getattr(rec, fld.name)
+        if self.long_string:
+            return string_to_chars(value, self.max_count)
+        if self._array:
+            n = rec.rtype.get_array_count(rec, fld)
+            return value[:n]
+        if self.dbf is DBF.STRING or self.dbf in LINK_TYPES:
+            return [value]
+        return np.array([value], dtype=DBF_DTYPES[self.dbf])
+
+    def _encode(self, data_type: int, count: int) -> tuple[bytes, int]:
+        if not 0 <= data_type <= ChannelType.CLASS_NAME or data_type in (
+                ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be read")
+        rec = self.record
+        values = self.values()
+        available = len(values)
+        if data_type == ChannelType.CLASS_NAME:
+            converted: Any = [rec.rtype.name]
+        else:
+            source_type = ChannelType.STRING if self.dbf in LINK_TYPES else self.native_type
+            table, fallback = self._enum_table() if self.native_type is ChannelType.ENUM else ((), None)
+            converted = convert_values(values, source_type, data_type, precision=self._precision(),
+                                       enum_strings=table, enum_fallback=fallback)
+        out_count = available if count == 0 else count
+        if self.long_string and count == 0:
+            # a long string reads as its text and one NUL (dbGet truncates to strlen + 1)
+            text = getattr(rec, self.field.name).encode("utf-8", "surrogateescape")
+            out_count = min(len(text) + 1, available)
+        metadata = self._metadata(data_type)
+        return encode_payload(data_type, converted, metadata, count=out_count), out_count
+
+    def _precision(self) -> int:
+        rtype = self.record.rtype
+        if self.dbf in _FLOAT_DBFS and rtype.precision is not None:
+            return rtype.precision(self.record, self.field)
+        return 0
+
+    def _enum_table(self) -> tuple[tuple[str, ...], str | None]:
+        rec, fld = self.record, self.field
+        if self.dbf is DBF.MENU:
+            return MENUS[fld.menu], None
+        if self.dbf is DBF.DEVICE:
+            return rec.rtype.devices, None
+        if rec.rtype.enum_table is not None:
+            return rec.rtype.enum_table(rec, fld)
+        return (), None
+
+    def _enum_strings(self) -> tuple[str, ...]:
+        rec, fld = self.record, self.field
+        if self.dbf is DBF.MENU:
+            return MENUS[fld.menu][:MAX_ENUM_STATES]
+        if self.dbf is DBF.DEVICE:
+            return rec.rtype.devices[:MAX_ENUM_STATES]
+        if self.dbf is DBF.ENUM and rec.rtype.enum_strs is not None:
+            return rec.rtype.enum_strs(rec, fld)
+        return ()
+
+    def _metadata(self, data_type: int) -> Metadata | None:
+        kind = family(data_type)
+        if kind == "plain" and data_type != ChannelType.STSACK_STRING:
+            return None
+        rec = self.record
+        secs, nsec = rec.TIME
+        md = Metadata(status=rec.STAT, severity=rec.SEVR, secs=secs, nsec=nsec, ackt=rec.ACKT, acks=rec.ACKS)
+        if kind in ("gr", "ctrl"):
+            self._fill_display(md)
+        return md
+
+    def _fill_display(self, md: Metadata) -> None:
+        """get_units / get_precision / get_graphic_double / get_control_double / get_alarm_double."""
+        rec, fld, rtype = self.record, self.field, self.record.rtype
+        if self.native_type is ChannelType.ENUM:
+            md.enum_strings = self._enum_strings()
+        md.units = rtype.units(rec, fld) if rtype.units is not None else ""
+        md.precision = self._precision()
+        natural = max_range(fld.dbf if not self._array else self.dbf)
+        if rtype.graphic is not None:
+            md.upper_disp_limit, md.lower_disp_limit = rtype.graphic(rec, fld) or natural
+        if rtype.control is not None:
+            md.upper_ctrl_limit, md.lower_ctrl_limit = rtype.control(rec, fld) or natural
+        limits = (rtype.alarm(rec, fld) if rtype.alarm is not None else None) or _NAN4
+        (md.upper_alarm_limit, md.upper_warning_limit, md.lower_warning_limit,
+         md.lower_alarm_limit) = limits
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Completion | None:
+        """A CA put: decode, convert, store, process if PP; CAError (nothing changed) when refused."""
+        if not self.access & AccessRights.WRITE:
+            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
+        if not 0 <= data_type <= ChannelType.PUT_ACKS or ChannelType.STS_STRING <= data_type <= \
+                ChannelType.CTRL_DOUBLE:
+            raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
+        try:
+            values, _ = decode_payload(data_type, count, payload)
+        except Exception as exc:
+            raise CAError(ECA.BADCOUNT, f"{self.name}: {exc}") from None
+        return self.record.db.put_field(self, data_type, values)
+
+    # -- subscriptions -------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
+        """``callback(dbe_mask)`` after every post of this field; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            try:
+                self._subscribers.remove(callback)
+            except ValueError:
+                pass  # already removed: unsubscribing twice is harmless
+
+        return unsubscribe
+
+    def notify(self, mask: int) -> None:
+        for callback in list(self._subscribers):
+            callback(mask)
+
+
+# --- the database ----------------------------------------------------------------------------------------
+
+class Database:
+    """All records of one IOC, and the processing engine."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}
+        self.aliases: dict[str, str] = {}
+        self._channels: dict[str, FieldChannel | None] = {}
+        self._classes: dict[str, type[Record]] = {}
+        self._scan = scan.ScanLists(self.process)
+        self._once: collections.deque[Record] = collections.deque()
+        self._once_wakeup = trio.Event()
+        self._pini: list[Record] = []
+        self._nursery: trio.Nursery | None = None
+
+    # -- building -------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: IocConfig, *, skip_unsupported: bool = False) -> Database:
+        """Build and validate the records of ``config``; ConfigError names the first bad field."""
+        db = cls()
+        specs: list[tuple[Record, RecordSpec]] = []
+        skipped: list[str] = []
+        for spec in config.records:
+            rtype = record_type(spec.rtype)
+            if rtype is None:
+                if skip_unsupported:
+                    skipped.append(f"{spec.name} ({spec.rtype})")
+                    continue
+                raise ConfigError(spec.file, spec.line, None,
+                                  f"record {spec.name}: unsupported record type {spec.rtype!r}")
+            rec = db.add_record(rtype, spec.name)
+            db._set_fields(rec, spec)
+            for alias in spec.aliases:
+                db.aliases[alias] = spec.name
+            specs.append((rec, spec))
+        if skipped:
+            log.warning("skipped records of unsupported types: %s", ", ".join(skipped))
+        for rec, spec in specs:
+            db._resolve_links(rec, spec)
+        for rec, spec in specs:
+            db._init_record(rec, spec)
+        return db
+
+    def _record_class(self, rtype: RecordType) -> type[Record]:
+        cls = self._classes.get(rtype.name)
+        if cls is None:
+            attrs: dict[str, Any] = {f.name: _default_value(rtype, f) for f in rtype.fields
+                                     if f.dbf is not DBF.NOACCESS}
+            attrs.update(rtype.state)
+            attrs.update(rtype=rtype, db=self)
+            cls = type(f"{rtype.name}Record", (Record,), attrs)
+            self._classes[rtype.name] = cls
+        return cls
+
+    def add_record(self, rtype: RecordType, name: str) -> Record:
+        rec = self._record_class(rtype)(name)
+        self.records[name] = rec
+        return rec
+
+    def _set_fields(self, rec: Record, spec: RecordSpec) -> None:
+        rtype = rec.rtype
+        state_names: list[tuple[Field, _StateName, Located]] = []
+        for name, located in spec.fields.items():
+            fld = rtype.by_name.get(name)
+            if fld is None or (fld.dbf is DBF.NOACCESS and rtype.cvt_dbaddr is None):
+                raise ConfigError(located.file, located.line, name,
+                                  f"record {spec.name}: {rtype.name} has no field {name}")
+            if fld.dbf is DBF.NOACCESS:
+                raise ConfigError(located.file, located.line, name,
+                                  f"record {spec.name}: field {name} cannot be set in a configuration "
+                                  f"(use INP with a constant array)")
+            if name in ("NAME", "RTYP"):
+                raise ConfigError(located.file, located.line, name,
+                                  f"record {spec.name}: field {name} cannot be set")
+            try:
+                value = parse_field_value(rtype, fld, located.value)
+            except (ValueError, LinkError) as exc:
+                raise ConfigError(located.file, located.line, name, f"record {spec.name}: {exc}") from None
+            if isinstance(value, _StateName):
+                state_names.append((fld, value, located))
+                continue
+            setattr(rec, name, value)
+            if name == "VAL":
+                rec.UDF = 0   # dbPutString to VAL clears UDF
+        for fld, state, located in state_names:
+            table = rtype.enum_table(rec, fld)[0] if rtype.enum_table is not None else ()
+            if str(state) not in table:
+                raise ConfigError(located.file, located.line, fld.name,
+                                  f"record {spec.name}: {str(state)!r} is neither a state of this record "
+                                  f"nor an index")
+            setattr(rec, fld.name, table.index(str(state)))
+            if fld.name == "VAL":
+                rec.UDF = 0
+
+    def _resolve_links(self, rec: Record, spec: RecordSpec) -> None:
+        links: dict[str, tuple[Link, Record | None, Field | None]] = {}
+        for fld in rec.rtype.fields:
+            if not fld.is_link:
+                continue
+            text = getattr(rec, fld.name)
+            if not text:
+                continue
+            located = spec.fields.get(fld.name) or Located(text, spec.file, spec.line)
+            try:
+                links[fld.name] = self._resolve(fld, parse_link(text))
+            except (LinkError, ValueError) as exc:
+                raise ConfigError(located.file, located.line, fld.name,
+                                  f"record {spec.name}: {exc}") from None
+        if links:
+            rec._links = links
+
+    def _resolve(self, fld: Field, link: Link) -> tuple[Link, Record | None, Field | None]:
+        if link.is_constant:
+            if fld.dbf is DBF.FWDLINK and link.value is not None:
+                raise LinkError(f"forward link {link.text!r} must name a record")
+            return link, None, None
+        name = self.aliases.get(link.record, link.record)
+        target = self.records.get(name)
+        if target is None:
+            raise LinkError(f"link {link.text!r}: no record named {link.record!r}")
+        field_name = link.field.rstrip("$")
+        tfield = _RTYP if field_name == "RTYP" else target.rtype.by_name.get(field_name)
+        if tfield is None or (tfield.dbf is DBF.NOACCESS and target.rtype.cvt_dbaddr is None):
+            raise LinkError(f"link {link.text!r}: {target.rtype.name} record {name} has no field "
+                            f"{field_name}")
+        return link, target, tfield
+
+    def _init_record(self, rec: Record, spec: RecordSpec) -> None:
+        # iocInit: a record still undefined starts at its UDF severity (before device init may load a
+        # constant and clear UDF, so such a record shows UDF/INVALID until it processes).
+        if rec.UDF and rec.STAT == AlarmStatus.UDF:
+            rec.SEVR = rec.UDFS
+        if rec.rtype.init is not None:
+            try:
+                rec.rtype.init(rec)
+            except FieldValueError as exc:
+                located = spec.fields.get(exc.field) or Located(None, spec.file, spec.line)
+                raise ConfigError(located.file, located.line, exc.field,
+                                  f"record {spec.name}: {exc}") from None
+        self._scan.add(rec)
+        if rec.PINI == 1:
+            self._pini.append(rec)
+        for name, (link, source, sfield) in rec._links.items():
+            if source is not None and link.monitored and rec.rtype.by_name[name].dbf is DBF.INLINK:
+                self._monitor_link(rec, link, source, sfield)
+
+    def _monitor_link(self, rec: Record, link: Link, source: Record, sfield: Field) -> None:
+        # CP/CPP: a CA monitor (DBE_VALUE|DBE_ALARM) on the source that scans this record once per post.
+        chan = self._channel_for(source, sfield, long_string=False)
+        cpp = link.process.value == "CPP"
+
+        def on_post(mask: int) -> None:
+            if mask & (DBE_VALUE | DBE_ALARM) and (not cpp or rec.SCAN == PASSIVE):
+                self.scan_once(rec)
+
+        chan.subscribe(on_post)
+
+    # -- names ------------------------------------------------------------------------------------------
+    def pv_names(self) -> list[str]:
+        return list(self.records) + list(self.aliases)
+
+    def lookup(self, pv_name: str) -> FieldChannel | None:
+        """The channel for "REC", "REC.FIELD" or "REC.FIELD$" (None when no such PV); cached."""
+        try:
+            return self._channels[pv_name]
+        except KeyError:
+            pass
+        chan = self._resolve_name(pv_name)
+        # Cache misses too (bounded): searches for PVs of other IOCs repeat all the time.
+        if chan is not None or len(self._channels) < 1_000_000:
+            self._channels[pv_name] = chan
+        return chan
+
+    def _resolve_name(self, pv_name: str) -> FieldChannel | None:
+        record_name, dot, field_name = pv_name.partition(".")
+        record_name = self.aliases.get(record_name, record_name)
+        rec = self.records.get(record_name)
+        if rec is None:
+            return None
+        if not dot:
+            field_name = "VAL"
+        long_string = field_name.endswith("$")
+        if long_string:
+            field_name = field_name[:-1]
+        if field_name == "RTYP":
+            return None if long_string else self._channel_for(rec, _RTYP, False)
+        fld = rec.rtype.by_name.get(field_name)
+        if fld is None:
+            return None
+        if fld.dbf is DBF.NOACCESS and not (rec.rtype.cvt_dbaddr is not None and fld.special is SPC.DBADDR):
+            return None
+        if long_string and not (fld.dbf is DBF.STRING or fld.is_link):
+            return None
+        return self._channel_for(rec, fld, long_string)
+
+    def _channel_for(self, rec: Record, fld: Field, long_string: bool) -> FieldChannel:
+        chans = rec._chans
+        if chans is None:
+            chans = rec._chans = {}
+        existing = chans.setdefault(fld.name, [])
+        for chan in existing:
+            if chan.long_string == long_string:
+                return chan
+        suffix = "$" if long_string else ""
+        chan = FieldChannel(f"{rec.NAME}.{fld.name}{suffix}", rec, fld, long_string)
+        existing.append(chan)
+        return chan
+
+    # -- running --------------------------------------------------------------------------------------
+    async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """PINI processing, then periodic scans and scan-once requests until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                for rec in sorted(self._pini, key=lambda r: r.PHAS):
+                    self.process(rec)
+                await nursery.start(self._scan.run)
+                nursery.start_soon(self._run_once)
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``seconds`` (callbackRequestDelayed); dropped unless running."""
+        if self._nursery is None:
+            log.debug("no running database: delayed callback %r dropped", callback)
+            return
+
+        async def later() -> None:
+            await trio.sleep(seconds)
+            callback()
+
+        self._nursery.start_soon(later)
+
+    def scan_once(self, rec: Record) -> None:
+        """scanOnce: process ``rec`` soon, outside the current processing chain."""
+        self._once.append(rec)
+        self._once_wakeup.set()
+
+    async def _run_once(self) -> None:
+        while True:
+            await self._once_wakeup.wait()
+            self._once_wakeup = trio.Event()
+            # One batch per wakeup, with a checkpoint between batches, so that records re-queueing each
+            # other (a CP cycle) share the event loop with everything else instead of spinning.
+            batch = list(self._once)
+            self._once.clear()
+            for rec in batch:
+                self.process(rec)
+            await trio.sleep(0)
+
+    # -- processing (dbProcess, dbScanPassive) ---------------------------------------------------------
+    def process(self, rec: Record) -> None:
+        """dbProcess: process ``rec`` unless it is busy or disabled."""
+        if rec.PACT:
+            if rec.STAT == AlarmStatus.SCAN or rec.SEVR >= AlarmSeverity.INVALID:
+                return
+            rec.LCNT += 1
+            if rec.LCNT <= MAX_LOCK:
+                return
+            rec.set_sevr(AlarmStatus.SCAN, AlarmSeverity.INVALID, "Async in progress")
+            mask = alarms.reset_alarms(rec)
+            rec.post("VAL", mask | DBE_VALUE | DBE_LOG)
+            return
+        rec.LCNT = 0
+        disa = rec.get_link("SDIS", DBF.SHORT)
+        if disa is not None:
+            rec.DISA = disa
+        if rec.DISA == rec.DISV:
+            self._disabled(rec)
+            return
+        rec._gen += 1
+        try:
+            rec.rtype.process(rec)
+        except Exception:
+            # A bug in record support must not leave the record busy forever or stop the scan task.
+            log.exception("processing %s failed", rec.NAME)
+            rec.PACT = 0
+        rec._gen += 1
+
+    def _disabled(self, rec: Record) -> None:
+        rec.RPRO = 0
+        rec.PUTF = 0
+        if rec._waiters:
+            for event in rec._waiters:
+                event.set()
+            rec._waiters = None
+        if rec.STAT == AlarmStatus.DISABLE:
+            return
+        rec.SEVR = rec.DISS
+        rec.STAT = AlarmStatus.DISABLE
+        rec.NSEV = rec.NSTA = 0
+        rec.post("STAT", DBE_VALUE)
+        rec.post("SEVR", DBE_VALUE)
+        rec.post("VAL", DBE_VALUE | DBE_ALARM)
+
+    def scan_passive(self, source: Record, target: Record) -> None:
+        """dbScanPassive: process ``target`` for ``source`` if its SCAN is Passive."""
+        if target.SCAN != PASSIVE:
+            return
+        self.process_target(source, target)
+
+    def process_target(self, source: Record, target: Record) -> None:
+        """processTarget: ``source`` stays active while ``target`` processes; a busy target is not
+        re-entered (that is what stops a link cycle)."""
+        saved = source.PACT
+        source.PACT = 1
+        if not target.PACT:
+            target.PUTF = source.PUTF
+        elif source.PUTF and target is not source:
+            target.PUTF = 0
+            target.RPRO = 1
+        try:
+            self.process(target)
+        finally:
+            source.PACT = saved
+
+    # -- links ------------------------------------------------------------------------------------------
+    def read_link(self, rec: Record, link: Link, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
+        if link.pp:
+            self.scan_passive(rec, source)
+        try:
+            value = self._field_as(source, sfield, dbf, count)
+        except CAError:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            return None
+        if source is not rec:
+            alarms.inherit_sevr(link.ms, rec, source.STAT, source.SEVR)
+        return value
+
+    def _field_as(self, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
+        chan = self._channel_for(source, sfield, long_string=False)
+        values = chan.values()
+        want = NATIVE_DBR[dbf]
+        from_type = ChannelType.STRING if chan.dbf in LINK_TYPES else chan.native_type
+        table, fallback = chan._enum_table() if chan.native_type is ChannelType.ENUM else ((), None)
+        converted = convert_values(values, from_type, want, precision=chan._precision(),
+                                   enum_strings=table, enum_fallback=fallback)
+        if count == 1:
+            if len(converted) == 0:
+                raise CAError(ECA.GETFAIL, "no elements")
+            first = converted[0]
+            return first if isinstance(first, str) else first.item()
+        return converted[:count]
+
+    def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
+                   value: Any) -> None:
+        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP."""
+        chan = self._channel_for(target, tfield, long_string=False)
+        if isinstance(value, str):
+            values: Any = [value]
+        elif isinstance(value, (list, np.ndarray)):
+            values = value
+        else:
+            values = np.array([value], dtype=DBF_DTYPES.get(dbf, np.float64))
+        try:
+            self.put(chan, NATIVE_DBR[dbf], values)
+        except CAError:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            return
+        finally:
+            alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
+        if tfield.name == "PROC" or (link.pp and target.SCAN == PASSIVE):
+            self.process_target(rec, target)
+
+    # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
+    def put_field(self, chan: FieldChannel, data_type: int, values: Any) -> Completion | None:
+        """dbPutField: a CA put, with the record processed when the field is PP (or PROC)."""
+        rec, fld = chan.record, chan.field
+        if fld is _RTYP:
+            raise CAError(ECA.PUTFAIL, f"{chan.name} cannot be written")
+        if rec.DISP and fld.name != "DISP":
+            raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
+        if data_type == ChannelType.PUT_ACKT:
+            self._put_ackt(rec, int(values[0]))
+            return None
+        if data_type == ChannelType.PUT_ACKS:
+            self._put_acks(rec, int(values[0]))
+            return None
+        if fld.is_link and not chan.long_string:
+            self._put_link_field(chan, data_type, values)
+            return None
+        self.put(chan, data_type, values)
+        if fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
+            if rec.PACT:
+                rec.RPRO = 1
+                return None
+            rec.PUTF = 1
+            return self._process_for_put(rec)
+        return None
+
+    def _process_for_put(self, rec: Record) -> Completion | None:
+        self.process(rec)
+        if not rec.PACT:
+            return None
+        # Asynchronous processing (a device set PACT): the put-callback completes with it.
+        event = trio.Event()
+        if rec._waiters is None:
+            rec._waiters = []
+        rec._waiters.append(event)
+        return Completion([event])
+
+    def put(self, chan: FieldChannel, data_type: int, values: Any) -> None:
+        """dbPut: convert and store ``values`` (a decoded value sequence of ``data_type``) in the field,
+        run the record's special handling, post the field (and DBE_PROPERTY for metadata fields)."""
+        rec, fld, rtype = chan.record, chan.field, chan.record.rtype
+        n = len(values)
+        if n < 1 and not chan._array:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            return
+        stored = self._convert_for_put(chan, data_type, values)
+        special = fld.special
+        if special is SPC.SCAN:
+            self._scan.remove(rec)
+        elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
+            rtype.special(rec, fld, False)
+        old = getattr(rec, fld.name)
+        try:
+            if chan._array:
+                count = min(len(stored), chan.max_count)
+                array = getattr(rec, fld.name)
+                array[:count] = stored[:count]
+                rtype.put_array_count(rec, fld, count)
+            elif chan.long_string:
+                text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
+                limit = LINK_STRING_SIZE if fld.is_link else fld.size
+                setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
+            else:
+                first = stored[0]
+                setattr(rec, fld.name, first if isinstance(first, str) else first.item())
+            if special is SPC.SCAN:
+                self._scan.add(rec)
+            elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
+                rtype.special(rec, fld, True)
+        except CAError:
+            if not chan._array:
+                setattr(rec, fld.name, old)
+            if special is SPC.SCAN:
+                self._scan.add(rec)
+            raise
+        rec._gen += 1
+        value_field = fld.name == "VAL"
+        if value_field:
+            rec.UDF = 0
+        if not (value_field and fld.pp):
+            rec.post(fld.name, DBE_VALUE | DBE_LOG)
+        if fld.prop:
+            rec.post_all(DBE_PROPERTY)
+
+    def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any) -> Any:
+        rec, fld = chan.record, chan.field
+        if chan.long_string:
+            return values_for_put(values, data_type, ChannelType.CHAR, field_dtype=np.uint8,
+                                  array_field=True)
+        dbf = chan.dbf
+        kwargs: dict[str, Any] = {}
+        if dbf in _ENUM_DBFS:
+            if dbf is DBF.ENUM:
+                strings = rec.rtype.enum_strs(rec, fld) if rec.rtype.enum_strs is not None else ()
+                table = rec.rtype.put_enum_table(rec, fld) if rec.rtype.put_enum_table is not None else ()
+                kwargs.update(enum_strings=table, enum_count=len(strings))
+            else:
+                kwargs.update(enum_strings=chan._enum_table()[0])
+        if dbf is DBF.STRING:
+            # cvt_d_st formats with the record's precision for that field, else 6 digits
+            precision = rec.rtype.precision(rec, fld) if rec.rtype.precision is not None else 6
+            kwargs.update(string_size=fld.size, precision=precision)
+        elif chan.native_type is not ChannelType.STRING:
+            kwargs.update(field_dtype=DBF_DTYPES[dbf])
+        return values_for_put(values, data_type, chan.native_type, array_field=chan._array, **kwargs)
+
+    def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
+        """dbPutFieldLink: a new link text; a PV link must name a record of this IOC."""
+        rec, fld = chan.record, chan.field
+        text = values_for_put(values, data_type, ChannelType.STRING)[0]
+        try:
+            entry = self._resolve(fld, parse_link(text))
+        except (LinkError, ValueError) as exc:
+            raise CAError(ECA.PUTFAIL, f"{chan.name}: {exc}") from None
+        self._scan.remove(rec)
+        links = dict(rec._links)
+        links[fld.name] = entry
+        rec._links = links
+        setattr(rec, fld.name, text)
+        if fld.special is SPC.MOD and rec.rtype.special is not None:
+            rec.rtype.special(rec, fld, True)
+        if entry[1] is not None and entry[0].monitored and fld.dbf is DBF.INLINK:
+            self._monitor_link(rec, entry[0], entry[1], entry[2])
+        self._scan.add(rec)
+        rec.post(fld.name, DBE_VALUE | DBE_LOG)
+
+    def _put_ackt(self, rec: Record, ackt: int) -> None:
+        if ackt == rec.ACKT:
+            return
+        rec.ACKT = ackt
+        rec.post("ACKT", DBE_VALUE | DBE_ALARM)
+        if not rec.ACKT and rec.ACKS > rec.SEVR:
+            rec.ACKS = rec.SEVR
+            rec.post("ACKS", DBE_VALUE | DBE_ALARM)
+        rec.post_all(DBE_ALARM)
+
+    def _put_acks(self, rec: Record, acks: int) -> None:
+        if acks >= rec.ACKS:
+            rec.ACKS = 0
+            rec.post("ACKS", DBE_VALUE | DBE_ALARM)
+            rec.post_all(DBE_ALARM)
+

@@ -1,0 +1,122 @@
+"""Database links as the C IOC parses them: constants and ``REC[.FIELD] [NPP|PP|CA|CP|CPP] [NMS|MS|MSS|MSI]``.
+
+``parse_link(text)`` turns the text of an INLINK/OUTLINK/FWDLINK field into a :class:`Link`. The
+database resolves a PV link to its target record and field when it loads the configuration; reading,
+writing and forward-processing through links happens in ``ioc.database``, which owns record processing.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import re
+from dataclasses import dataclass
+
+
+class LinkError(ValueError):
+    """A link text that cannot be parsed."""
+
+
+class MS(enum.IntEnum):
+    """How a link passes the alarm severity of its source on (pvlOptMsMode)."""
+    NMS = 0   # not at all
+    MS = 1    # severity, with STAT=LINK
+    MSI = 2   # only an INVALID severity, with STAT=LINK
+    MSS = 3   # severity and status
+
+
+class Process(enum.Enum):
+    NPP = "NPP"   # no processing
+    PP = "PP"     # process the target (or, for inputs, the source) if its SCAN is Passive
+    CA = "CA"     # forced Channel Access link: no processing
+    CP = "CP"     # input: process this record whenever the source posts
+    CPP = "CPP"   # input: as CP, only if this record's SCAN is Passive
+
+
+_MODIFIERS = {m.value for m in Process} | {m.name for m in MS}
+_NUMBER = re.compile(r"^[+-]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[iI]nf(inity)?|NaN|nan)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A parsed link. ``record`` is empty for a constant (``value`` holds it, None when empty)."""
+    text: str
+    record: str = ""
+    field: str = "VAL"
+    field_given: bool = False
+    process: Process = Process.NPP
+    ms: MS = MS.NMS
+    value: object = None
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.record
+
+    @property
+    def is_pv(self) -> bool:
+        return bool(self.record)
+
+    @property
+    def pp(self) -> bool:
+        return self.process is Process.PP
+
+    @property
+    def monitored(self) -> bool:
+        """CP/CPP: the source's posts (DBE_VALUE|DBE_ALARM) re-process the linking record."""
+        return self.process in (Process.CP, Process.CPP)
+
+
+def parse_link(text: str) -> Link:
+    """Parse link text the way dbParseLink does (numbers and JSON values are constants)."""
+    stripped = text.strip()
+    if not stripped:
+        return Link(text)
+    if _NUMBER.match(stripped):
+        return Link(text, value=_number(stripped))
+    if stripped[0] in "[\"{":
+        return Link(text, value=_json_constant(stripped))
+    words = stripped.replace(",", " ").split()
+    pv, modifiers = words[0], words[1:]
+    process, ms = Process.NPP, MS.NMS
+    for word in modifiers:
+        if word not in _MODIFIERS:
+            raise LinkError(f"unknown link modifier {word!r} (expected NPP, PP, CA, CP, CPP, NMS, MS, "
+                            f"MSS or MSI)")
+        if word in MS.__members__:
+            ms = MS[word]
+        else:
+            process = Process(word)
+    record, dot, field = pv.partition(".")
+    if not record:
+        raise LinkError(f"link {text!r} names no record")
+    field = field.upper() if dot else "VAL"
+    if dot and not re.fullmatch(r"[A-Z][A-Z0-9]*\$?", field):
+        raise LinkError(f"link {text!r}: {field!r} is not a field name")
+    return Link(text, record=record, field=field, field_given=bool(dot), process=process, ms=ms)
+
+
+def _number(text: str) -> int | float:
+    if text.lower().lstrip("+-").startswith("0x"):
+        return int(text, 16)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _json_constant(text: str) -> object:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LinkError(f"link {text!r} is not valid JSON: {exc.msg}") from None
+    if isinstance(value, dict):
+        # {"const": X} is the only JSON link type a soft IOC without link plugins needs.
+        if set(value) != {"const"}:
+            raise LinkError(f"JSON link {text!r}: only {{\"const\": value}} is supported")
+        value = value["const"]
+    if isinstance(value, list):
+        if not all(isinstance(v, (int, float, str)) for v in value):
+            raise LinkError(f"constant array link {text!r} may hold only numbers and strings")
+        return value
+    if isinstance(value, (int, float, str)):
+        return value
+    raise LinkError(f"constant link {text!r} must be a number, string or array")

@@ -1,0 +1,435 @@
+"""ai and ao: analog input and output records (aiRecord.c, aoRecord.c with the soft device supports)."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from caproto.constants import DBE_LOG, DBE_VALUE, ECA, AlarmSeverity, AlarmStatus
+from caproto.errors import CAError
+from ioc import alarms
+
+from . import RecordType, register
+from .common import (
+    ANALOG_LIMITED,
+    COMMON_FIELDS,
+    analog_precision,
+    constant,
+    device,
+    display_limits,
+    require_soft_device,
+    value_alarm_limits,
+)
+from .fields import DBF, SPC, Field, FieldValueError
+
+if TYPE_CHECKING:
+    from ioc.database import Record
+
+AI_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
+    Field("VAL", DBF.DOUBLE, pp=True),
+    Field("INP", DBF.INLINK),
+    Field("PREC", DBF.SHORT, prop=True),
+    Field("LINR", DBF.MENU, menu="menuConvert", special=SPC.LINCONV, pp=True),
+    Field("EGUF", DBF.DOUBLE, special=SPC.LINCONV, pp=True),
+    Field("EGUL", DBF.DOUBLE, special=SPC.LINCONV, pp=True),
+    Field("EGU", DBF.STRING, size=16, prop=True),
+    Field("HOPR", DBF.DOUBLE, prop=True),
+    Field("LOPR", DBF.DOUBLE, prop=True),
+    Field("AOFF", DBF.DOUBLE, pp=True),
+    Field("ASLO", DBF.DOUBLE, initial="1", pp=True),
+    Field("SMOO", DBF.DOUBLE),
+    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
+    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
+    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
+    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
+    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("HYST", DBF.DOUBLE),
+    Field("AFTC", DBF.DOUBLE),
+    Field("ADEL", DBF.DOUBLE),
+    Field("MDEL", DBF.DOUBLE),
+    Field("LALM", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("AFVL", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("ALST", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("MLST", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("ESLO", DBF.DOUBLE, initial="1", pp=True),
+    Field("EOFF", DBF.DOUBLE, pp=True),
+    Field("ROFF", DBF.ULONG, pp=True),
+    Field("PBRK", DBF.NOACCESS, special=SPC.NOMOD),
+    Field("INIT", DBF.SHORT, special=SPC.NOMOD),
+    Field("LBRK", DBF.SHORT, special=SPC.NOMOD),
+    Field("RVAL", DBF.LONG, pp=True),
+    Field("ORAW", DBF.LONG, special=SPC.NOMOD),
+    Field("SIOL", DBF.INLINK),
+    Field("SVAL", DBF.DOUBLE),
+    Field("SIML", DBF.INLINK),
+    Field("SIMM", DBF.MENU, menu="menuSimm", special=SPC.MOD),
+    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
+    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
+    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
+    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
+    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+)
+
+AO_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
+    Field("VAL", DBF.DOUBLE, pp=True),
+    Field("OVAL", DBF.DOUBLE),
+    Field("OUT", DBF.OUTLINK),
+    Field("OROC", DBF.DOUBLE),
+    Field("DOL", DBF.INLINK),
+    Field("OMSL", DBF.MENU, menu="menuOmsl"),
+    Field("OIF", DBF.MENU, menu="aoOIF"),
+    Field("PREC", DBF.SHORT, prop=True),
+    Field("LINR", DBF.MENU, menu="menuConvert", special=SPC.LINCONV, pp=True),
+    Field("EGUF", DBF.DOUBLE, special=SPC.LINCONV, pp=True),
+    Field("EGUL", DBF.DOUBLE, special=SPC.LINCONV, pp=True),
+    Field("EGU", DBF.STRING, size=16, prop=True),
+    Field("ROFF", DBF.ULONG, pp=True),
+    Field("EOFF", DBF.DOUBLE, pp=True),
+    Field("ESLO", DBF.DOUBLE, initial="1", pp=True),
+    Field("DRVH", DBF.DOUBLE, pp=True, prop=True),
+    Field("DRVL", DBF.DOUBLE, pp=True, prop=True),
+    Field("HOPR", DBF.DOUBLE, prop=True),
+    Field("LOPR", DBF.DOUBLE, prop=True),
+    Field("AOFF", DBF.DOUBLE, pp=True),
+    Field("ASLO", DBF.DOUBLE, pp=True),
+    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
+    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
+    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
+    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
+    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    Field("HYST", DBF.DOUBLE),
+    Field("ADEL", DBF.DOUBLE),
+    Field("MDEL", DBF.DOUBLE),
+    Field("RVAL", DBF.LONG, pp=True),
+    Field("ORAW", DBF.LONG, special=SPC.NOMOD),
+    Field("RBV", DBF.LONG, special=SPC.NOMOD),
+    Field("ORBV", DBF.LONG, special=SPC.NOMOD),
+    Field("PVAL", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("LALM", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("ALST", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("MLST", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("PBRK", DBF.NOACCESS, special=SPC.NOMOD),
+    Field("INIT", DBF.SHORT, special=SPC.NOMOD),
+    Field("LBRK", DBF.SHORT, special=SPC.NOMOD),
+    Field("SIOL", DBF.OUTLINK),
+    Field("SIML", DBF.INLINK),
+    Field("SIMM", DBF.MENU, menu="menuSimm", special=SPC.MOD),
+    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
+    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
+    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
+    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
+    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    Field("IVOA", DBF.MENU, menu="menuIvoa"),
+    Field("IVOV", DBF.DOUBLE),
+    Field("OMOD", DBF.UCHAR, special=SPC.NOMOD),
+)
+
+_NO_CONVERSION, _SLOPE, _LINEAR = 0, 1, 2     # menuConvert; higher choices are breakpoint tables
+_IVOA_CONTINUE, _IVOA_DONT_DRIVE, _IVOA_SET_IVOV = 0, 1, 2
+_OMSL_CLOSED_LOOP = 1
+_OIF_INCREMENTAL = 1
+_SIMM_NO, _SIMM_YES, _SIMM_RAW = 0, 1, 2
+
+
+def _check_linr(rec: Record) -> None:
+    if rec.LINR > _LINEAR:
+        raise FieldValueError("LINR", "breakpoint-table conversions are not supported; use NO CONVERSION, "
+                                      "SLOPE or LINEAR")
+
+
+# --- ai ------------------------------------------------------------------------------------------------
+
+def init_ai(rec: Record) -> None:
+    require_soft_device(rec)
+    _check_linr(rec)
+    sval = constant(rec, "SIOL", DBF.DOUBLE)
+    if sval is not None:
+        rec.SVAL = sval
+    rec.INIT = 1
+    if rec.ESLO == 1.0 and rec.EOFF == 0.0:
+        rec.EOFF = rec.EGUL
+    if device(rec) == "Raw Soft Channel":
+        raw = constant(rec, "INP", DBF.LONG)
+        if raw is not None:
+            rec.RVAL = raw
+    else:
+        val = constant(rec, "INP", DBF.DOUBLE)
+        if val is not None:
+            rec.VAL = val
+            rec.UDF = 0
+    rec.MLST = rec.ALST = rec.LALM = rec.VAL
+    rec.ORAW = rec.RVAL
+
+
+def _read_ai(rec: Record) -> int:
+    """readValue: 0 = convert RVAL, 2 = VAL already set, -1 = failed."""
+    read_simm(rec)
+    if rec.SIMM != _SIMM_NO:
+        return _read_simulated(rec)
+    if rec.link_is_constant("INP"):
+        return 2
+    if device(rec) == "Raw Soft Channel":
+        raw = rec.get_link("INP", DBF.LONG)
+        if raw is None:
+            return -1
+        rec.RVAL = raw
+        return 0
+    value = rec.get_link("INP", DBF.DOUBLE)
+    if value is None:
+        rec.smoothing = False
+        return -1
+    if rec.SMOO != 0.0 and rec.smoothing and math.isfinite(rec.VAL):
+        rec.VAL = value * (1.0 - rec.SMOO) + rec.VAL * rec.SMOO
+    else:
+        rec.VAL = value
+    rec.UDF = 0
+    rec.smoothing = True
+    return 2
+
+
+def read_simm(rec: Record) -> None:
+    """recGblGetSimm: SIMM follows the SIML link when there is one."""
+    simm = rec.get_link("SIML", DBF.MENU)
+    if simm is not None:
+        rec.SIMM = simm
+
+
+def _read_simulated(rec: Record) -> int:
+    if rec.SIMM not in (_SIMM_YES, _SIMM_RAW):
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return -1
+    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+    value = rec.get_link("SIOL", DBF.DOUBLE)
+    if value is not None:
+        rec.SVAL = value
+    elif not rec.link_is_constant("SIOL"):
+        return -1
+    if rec.SIMM == _SIMM_YES:
+        rec.VAL = rec.SVAL
+        return 2
+    rec.RVAL = math.floor(rec.SVAL)
+    return 0
+
+
+def _convert_ai(rec: Record) -> None:
+    val = float(rec.RVAL) + float(rec.ROFF)
+    if rec.ASLO != 0.0:
+        val *= rec.ASLO
+    val += rec.AOFF
+    if rec.LINR in (_LINEAR, _SLOPE):
+        val = val * rec.ESLO + rec.EOFF
+    if rec.SMOO != 0.0 and math.isfinite(rec.VAL):
+        if rec.INIT:
+            rec.VAL = val
+        rec.VAL = val * (1.0 - rec.SMOO) + rec.VAL * rec.SMOO
+    else:
+        rec.VAL = val
+
+
+def monitor_analog(rec: Record) -> int:
+    """The VAL part of monitor(): alarm reset, MDEL/ADEL deadbands, post VAL; returns the mask."""
+    mask = alarms.reset_alarms(rec)
+    if alarms.check_deadband(rec.MLST, rec.VAL, rec.MDEL):
+        mask |= DBE_VALUE
+        rec.MLST = rec.VAL
+    if alarms.check_deadband(rec.ALST, rec.VAL, rec.ADEL):
+        mask |= DBE_LOG
+        rec.ALST = rec.VAL
+    if mask:
+        rec.post("VAL", mask)
+    return mask
+
+
+def process_ai(rec: Record) -> None:
+    status = _read_ai(rec)
+    rec.PACT = 1
+    rec.stamp()
+    if status == 0:
+        _convert_ai(rec)
+    if status in (0, 2):
+        rec.UDF = int(math.isnan(rec.VAL))
+    alarms.limit_alarms(rec)
+    mask = monitor_analog(rec)
+    if mask and rec.ORAW != rec.RVAL:
+        rec.post("RVAL", mask)
+        rec.ORAW = rec.RVAL
+    rec.fwd_link()
+    rec.INIT = 0
+    rec.PACT = 0
+
+
+def special_analog(rec: Record, fld: Field, after: bool) -> None:
+    if fld.special is SPC.LINCONV and after:
+        if rec.LINR > _LINEAR:
+            # the database restores the old LINR when special refuses the put
+            raise CAError(ECA.PUTFAIL, "breakpoint-table conversions are not supported")
+        rec.INIT = 1
+
+
+def _ai_units(rec: Record, fld: Field) -> str:
+    if fld.dbf is DBF.DOUBLE and fld.name not in ("ASLO", "AOFF", "SMOO"):
+        return rec.EGU
+    return ""
+
+
+register(RecordType(
+    name="ai",
+    fields=AI_FIELDS,
+    process=process_ai,
+    init=init_ai,
+    devices=("Soft Channel", "Raw Soft Channel", "Async Soft Channel", "Soft Timestamp", "General Time"),
+    special=special_analog,
+    units=_ai_units,
+    precision=analog_precision,
+    graphic=display_limits(ANALOG_LIMITED),
+    control=display_limits(ANALOG_LIMITED),
+    alarm=value_alarm_limits,
+    state={"smoothing": False},
+))
+
+
+# --- ao ------------------------------------------------------------------------------------------------
+
+_AO_VALUE_FIELDS = frozenset({"VAL", "OVAL", "PVAL"})
+_AO_DISPLAY = frozenset({"VAL", "OVAL", "PVAL", "HIHI", "HIGH", "LOW", "LOLO", "LALM", "ALST", "MLST",
+                         "IVOV"})
+_AO_CONTROL = _AO_DISPLAY - {"IVOV"}
+
+
+def init_ao(rec: Record) -> None:
+    require_soft_device(rec)
+    _check_linr(rec)
+    val = constant(rec, "DOL", DBF.DOUBLE)
+    if val is not None:
+        rec.VAL = val
+        rec.UDF = int(math.isnan(val))
+    rec.INIT = 1
+    if rec.ESLO == 1.0 and rec.EOFF == 0.0:
+        rec.EOFF = rec.EGUL
+    rec.OVAL = rec.PVAL = rec.VAL
+    rec.MLST = rec.ALST = rec.LALM = rec.VAL
+    rec.ORAW = rec.RVAL
+    rec.ORBV = rec.RBV
+
+
+def _fetch_ao(rec: Record) -> float | None:
+    saved = rec.PACT
+    rec.PACT = 1
+    rec.VAL = rec.PVAL    # a closed loop ignores puts to VAL
+    value = rec.get_link("DOL", DBF.DOUBLE)
+    rec.PACT = saved
+    if value is None:
+        rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+        return None
+    if rec.OIF == _OIF_INCREMENTAL:
+        value += rec.VAL
+    return value
+
+
+def _convert_ao(rec: Record, value: float) -> None:
+    if rec.DRVH > rec.DRVL:
+        value = min(max(value, rec.DRVL), rec.DRVH)
+    rec.VAL = rec.PVAL = value
+    if rec.OROC != 0:
+        diff = value - rec.OVAL
+        if diff < 0 and rec.OROC < -diff:
+            value = rec.OVAL - rec.OROC
+        elif diff >= 0 and rec.OROC < diff:
+            value = rec.OVAL + rec.OROC
+    rec.OMOD = int(rec.OVAL != value)
+    rec.OVAL = value
+    if rec.LINR in (_LINEAR, _SLOPE):
+        value = 0.0 if rec.ESLO == 0.0 else (value - rec.EOFF) / rec.ESLO
+    value -= rec.AOFF
+    if rec.ASLO != 0:
+        value /= rec.ASLO
+    value -= rec.ROFF
+    if math.isnan(value):
+        rec.RVAL = -0x80000000
+    elif value >= 0.0:
+        rec.RVAL = 0x7FFFFFFF if value >= 0x7FFFFFFF - 0.5 else int(value + 0.5)
+    else:
+        rec.RVAL = int(value - 0.5) if value > 0.5 - 0x80000000 else -0x80000000
+
+
+def _write_ao(rec: Record) -> None:
+    if rec.SIMM == _SIMM_YES:
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
+    elif rec.SIMM == _SIMM_RAW:
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        rec.put_link("SIOL", DBF.LONG, rec.RVAL)
+    elif rec.SIMM != _SIMM_NO:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    elif device(rec) == "Raw Soft Channel":
+        rec.put_link("OUT", DBF.LONG, rec.RVAL)
+    else:
+        rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
+
+
+def process_ao(rec: Record) -> None:
+    if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
+        value = _fetch_ao(rec)
+    else:
+        value = rec.VAL
+    if value is not None:
+        _convert_ao(rec, value)
+    rec.UDF = int(math.isnan(rec.VAL))
+    rec.stamp()
+    alarms.limit_alarms(rec, filtered=False)
+    if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
+        _write_ao(rec)
+    elif rec.IVOA == _IVOA_SET_IVOV:
+        rec.VAL = rec.IVOV
+        _convert_ao(rec, rec.IVOV)
+        _write_ao(rec)
+    rec.PACT = 1
+    mask = monitor_analog(rec)
+    if rec.OMOD:
+        mask |= DBE_VALUE | DBE_LOG
+    if mask:
+        rec.OMOD = 0
+        rec.post("OVAL", mask)
+        if rec.ORAW != rec.RVAL:
+            rec.post("RVAL", mask | DBE_VALUE | DBE_LOG)
+            rec.ORAW = rec.RVAL
+        if rec.ORBV != rec.RBV:
+            rec.post("RBV", mask | DBE_VALUE | DBE_LOG)
+            rec.ORBV = rec.RBV
+    rec.fwd_link()
+    rec.INIT = 0
+    rec.PACT = 0
+
+
+def _ao_units(rec: Record, fld: Field) -> str:
+    if fld.dbf is DBF.DOUBLE and fld.name not in ("ASLO", "AOFF"):
+        return rec.EGU
+    return ""
+
+
+def _ao_control(rec: Record, fld: Field) -> tuple[float, float] | None:
+    return (rec.DRVH, rec.DRVL) if fld.name in _AO_CONTROL else None
+
+
+def _ao_precision(rec: Record, fld: Field) -> int:
+    return analog_precision(rec, fld, _AO_VALUE_FIELDS)
+
+
+register(RecordType(
+    name="ao",
+    fields=AO_FIELDS,
+    process=process_ao,
+    init=init_ao,
+    devices=("Soft Channel", "Raw Soft Channel", "Async Soft Channel"),
+    special=special_analog,
+    units=_ao_units,
+    precision=_ao_precision,
+    graphic=display_limits(_AO_DISPLAY),
+    control=_ao_control,
+    alarm=value_alarm_limits,
+))

@@ -1,0 +1,275 @@
+"""longin and longout: 32-bit integer records (longinRecord.c, longoutRecord.c)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
+from ioc import alarms
+
+from . import RecordType, register
+from .common import COMMON_FIELDS, constant, display_limits, require_soft_device, value_alarm_limits
+from .fields import DBF, SPC, Field
+
+if TYPE_CHECKING:
+    from ioc.database import Record
+
+LONGIN_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
+    Field("VAL", DBF.LONG, pp=True),
+    Field("INP", DBF.INLINK),
+    Field("EGU", DBF.STRING, size=16, prop=True),
+    Field("HOPR", DBF.LONG, prop=True),
+    Field("LOPR", DBF.LONG, prop=True),
+    Field("HIHI", DBF.LONG, pp=True, prop=True),
+    Field("LOLO", DBF.LONG, pp=True, prop=True),
+    Field("HIGH", DBF.LONG, pp=True, prop=True),
+    Field("LOW", DBF.LONG, pp=True, prop=True),
+    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("HYST", DBF.LONG),
+    Field("AFTC", DBF.DOUBLE),
+    Field("AFVL", DBF.DOUBLE, special=SPC.NOMOD),
+    Field("ADEL", DBF.LONG),
+    Field("MDEL", DBF.LONG),
+    Field("LALM", DBF.LONG, special=SPC.NOMOD),
+    Field("ALST", DBF.LONG, special=SPC.NOMOD),
+    Field("MLST", DBF.LONG, special=SPC.NOMOD),
+    Field("SIOL", DBF.INLINK),
+    Field("SVAL", DBF.LONG),
+    Field("SIML", DBF.INLINK),
+    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
+    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
+    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
+    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
+    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
+    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+)
+
+LONGOUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
+    Field("VAL", DBF.LONG, pp=True),
+    Field("OUT", DBF.OUTLINK, special=SPC.MOD),
+    Field("DOL", DBF.INLINK),
+    Field("OMSL", DBF.MENU, menu="menuOmsl"),
+    Field("EGU", DBF.STRING, size=16, prop=True),
+    Field("DRVH", DBF.LONG, pp=True, prop=True),
+    Field("DRVL", DBF.LONG, pp=True, prop=True),
+    Field("HOPR", DBF.LONG, prop=True),
+    Field("LOPR", DBF.LONG, prop=True),
+    Field("HIHI", DBF.LONG, pp=True, prop=True),
+    Field("LOLO", DBF.LONG, pp=True, prop=True),
+    Field("HIGH", DBF.LONG, pp=True, prop=True),
+    Field("LOW", DBF.LONG, pp=True, prop=True),
+    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    Field("HYST", DBF.LONG),
+    Field("ADEL", DBF.LONG),
+    Field("MDEL", DBF.LONG),
+    Field("LALM", DBF.LONG, special=SPC.NOMOD),
+    Field("ALST", DBF.LONG, special=SPC.NOMOD),
+    Field("MLST", DBF.LONG, special=SPC.NOMOD),
+    Field("SIOL", DBF.OUTLINK),
+    Field("SIML", DBF.INLINK),
+    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
+    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
+    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
+    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
+    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
+    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    Field("IVOA", DBF.MENU, menu="menuIvoa"),
+    Field("IVOV", DBF.LONG),
+    Field("PVAL", DBF.LONG),
+    Field("OUTPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    Field("OOCH", DBF.MENU, menu="menuYesNo", initial="1"),
+    Field("OOPT", DBF.MENU, menu="longoutOOPT", initial="0"),
+)
+
+_LONGIN_LIMITED = frozenset({"VAL", "HIHI", "HIGH", "LOW", "LOLO", "LALM", "ALST", "MLST", "SVAL"})
+_LONGOUT_LIMITED = _LONGIN_LIMITED - {"SVAL"}
+_OMSL_CLOSED_LOOP = 1
+_IVOA_CONTINUE, _IVOA_SET_IVOV = 0, 2
+_SIMM_NO, _SIMM_YES = 0, 1
+# longoutOOPT choices
+_ON_CHANGE, _EVERY_TIME, _WHEN_ZERO, _WHEN_NON_ZERO, _TO_ZERO, _TO_NON_ZERO = range(6)
+
+
+def monitor_long(rec: Record) -> None:
+    mask = alarms.reset_alarms(rec)
+    if alarms.integer_deadband(rec.MLST, rec.VAL, rec.MDEL):
+        mask |= DBE_VALUE
+        rec.MLST = rec.VAL
+    if alarms.integer_deadband(rec.ALST, rec.VAL, rec.ADEL):
+        mask |= DBE_LOG
+        rec.ALST = rec.VAL
+    if mask:
+        rec.post("VAL", mask)
+
+
+def _long_units(rec: Record, fld: Field) -> str:
+    return rec.EGU if fld.dbf is DBF.LONG else ""
+
+
+# --- longin ----------------------------------------------------------------------------------------------
+
+def init_longin(rec: Record) -> None:
+    require_soft_device(rec, ("Soft Channel", "Async Soft Channel"))
+    sval = constant(rec, "SIOL", DBF.LONG)
+    if sval is not None:
+        rec.SVAL = sval
+    val = constant(rec, "INP", DBF.LONG)
+    if val is not None:
+        rec.VAL = val
+        rec.UDF = 0
+    rec.MLST = rec.ALST = rec.LALM = rec.VAL
+
+
+def _read_longin(rec: Record) -> bool:
+    simm = rec.get_link("SIML", DBF.MENU)
+    if simm is not None:
+        rec.SIMM = simm
+    if rec.SIMM == _SIMM_YES:
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        value = rec.get_link("SIOL", DBF.LONG)
+        if value is None and not rec.link_is_constant("SIOL"):
+            return False
+        if value is not None:
+            rec.SVAL = value
+        rec.VAL = rec.SVAL
+        return True
+    if rec.SIMM != _SIMM_NO:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return False
+    if rec.link_is_constant("INP"):
+        return True
+    value = rec.get_link("INP", DBF.LONG)
+    if value is None:
+        return False
+    rec.VAL = value
+    return True
+
+
+def process_longin(rec: Record) -> None:
+    ok = _read_longin(rec)
+    rec.PACT = 1
+    rec.stamp()
+    if ok:
+        rec.UDF = 0
+    alarms.limit_alarms(rec)
+    monitor_long(rec)
+    rec.fwd_link()
+    rec.PACT = 0
+
+
+register(RecordType(
+    name="longin",
+    fields=LONGIN_FIELDS,
+    process=process_longin,
+    init=init_longin,
+    devices=("Soft Channel", "Async Soft Channel", "General Time"),
+    units=_long_units,
+    graphic=display_limits(_LONGIN_LIMITED),
+    control=display_limits(_LONGIN_LIMITED),
+    alarm=value_alarm_limits,
+))
+
+
+# --- longout ---------------------------------------------------------------------------------------------
+
+def init_longout(rec: Record) -> None:
+    require_soft_device(rec, ("Soft Channel", "Async Soft Channel"))
+    val = constant(rec, "DOL", DBF.LONG)
+    if val is not None:
+        rec.VAL = val
+        rec.UDF = 0
+    rec.MLST = rec.ALST = rec.LALM = rec.PVAL = rec.VAL
+    rec.out_changed = True
+
+
+def _clamp(rec: Record, value: int) -> None:
+    if rec.DRVH > rec.DRVL:
+        value = min(max(value, rec.DRVL), rec.DRVH)
+    rec.VAL = value
+
+
+def _should_write(rec: Record) -> bool:
+    oopt, val, pval = rec.OOPT, rec.VAL, rec.PVAL
+    if oopt == _ON_CHANGE:
+        return rec.out_changed or val != pval
+    if oopt == _EVERY_TIME:
+        return True
+    if oopt == _WHEN_ZERO:
+        return val == 0
+    if oopt == _WHEN_NON_ZERO:
+        return val != 0
+    if oopt == _TO_ZERO:
+        return val == 0 and pval != 0
+    if oopt == _TO_NON_ZERO:
+        return val != 0 and pval == 0
+    return False
+
+
+def _write_longout(rec: Record) -> None:
+    if rec.SIMM == _SIMM_YES:
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        rec.put_link("SIOL", DBF.LONG, rec.VAL)
+    elif rec.SIMM != _SIMM_NO:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    elif _should_write(rec):
+        rec.put_link("OUT", DBF.LONG, rec.VAL)
+    rec.PVAL = rec.VAL
+    rec.out_changed = False
+
+
+def process_longout(rec: Record) -> None:
+    value = rec.VAL
+    ok = True
+    if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
+        fetched = rec.get_link("DOL", DBF.LONG)
+        if fetched is None:
+            ok = False
+        else:
+            value = fetched
+            rec.UDF = 0
+    if ok:
+        _clamp(rec, value)
+    rec.stamp()
+    alarms.limit_alarms(rec, filtered=False)
+    if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
+        _write_longout(rec)
+    elif rec.IVOA == _IVOA_SET_IVOV:
+        rec.VAL = rec.IVOV
+        _write_longout(rec)
+    rec.PACT = 1
+    monitor_long(rec)
+    rec.fwd_link()
+    rec.PACT = 0
+
+
+def special_longout(rec: Record, fld: Field, after: bool) -> None:
+    if after and fld.name == "OUT" and rec.OOCH:
+        rec.out_changed = True
+
+
+def _longout_control(rec: Record, fld: Field) -> tuple[float, float] | None:
+    if fld.name not in _LONGOUT_LIMITED:
+        return None
+    if rec.DRVH > rec.DRVL:
+        return rec.DRVH, rec.DRVL
+    return rec.HOPR, rec.LOPR
+
+
+register(RecordType(
+    name="longout",
+    fields=LONGOUT_FIELDS,
+    process=process_longout,
+    init=init_longout,
+    devices=("Soft Channel", "Async Soft Channel"),
+    special=special_longout,
+    units=_long_units,
+    graphic=display_limits(_LONGOUT_LIMITED),
+    control=_longout_control,
+    alarm=value_alarm_limits,
+    state={"out_changed": True},
+))
