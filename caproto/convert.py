@@ -352,7 +352,7 @@ def _as_strings(values: Any) -> list[str]:
 
 def _as_array(values: Any, native: ChannelType) -> np.ndarray:
     if isinstance(values, np.ndarray):
-        return values.reshape(-1)
+        return values if values.ndim == 1 else values.reshape(-1)
     if isinstance(values, (bytes, bytearray)):
         return np.frombuffer(values, dtype=np.uint8)
     return np.asarray(values, dtype=NATIVE_DTYPES[native]).reshape(-1)
