@@ -163,7 +163,9 @@ _DECODERS: dict[Role, list[Callable[[Header, bytes], Message] | None]] = {
 
 class Message:
     """Base of every CA message: a header and a payload, both immutable once built."""
-    __slots__ = ("_header", "_payload")
+    # _packed: the header's wire bytes, made (and so validated) when we build a message from fields;
+    # None for a received message until it is re-encoded.
+    __slots__ = ("_header", "_payload", "_packed")
 
     COMMAND: ClassVar[int]
     SENDER: ClassVar[Role]
@@ -174,6 +176,7 @@ class Message:
 
     _header: Header
     _payload: bytes
+    _packed: bytes | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -189,12 +192,14 @@ class Message:
         msg = cls.__new__(cls)
         msg._header = header
         msg._payload = payload
+        msg._packed = None
         return msg
 
     def _set(self, command: int, data_type: int, data_count: int, parameter1: int, parameter2: int,
              payload: bytes = b"") -> None:
-        self._header = _new_header(Header, (command, len(payload), data_type, data_count, parameter1,
-                                            parameter2))
+        size = len(payload)
+        self._packed = pack_header(command, size, data_type, data_count, parameter1, parameter2)
+        self._header = _new_header(Header, (command, size, data_type, data_count, parameter1, parameter2))
         self._payload = payload
 
     @property
@@ -206,8 +211,10 @@ class Message:
         return self._payload
 
     def to_bytes(self) -> bytes:
-        h = self._header
-        return pack_header(h[0], len(self._payload), h[2], h[3], h[4], h[5]) + self._payload
+        packed = self._packed
+        if packed is None:
+            packed = self._packed = pack_header(*self._header)
+        return packed + self._payload
 
     __bytes__ = to_bytes
 
@@ -276,6 +283,9 @@ def _require_known_type(data_type: int, where: str) -> None:
 class _DataMessage(Message):
     """A message whose payload is a DBR structure: ``data`` and ``metadata`` decode it on first use."""
     __slots__ = ("_decoded",)
+    # rsrv's replies carry room for one element even at count 0 (dbr_size_n(type, 0)); this also keeps an
+    # EVENT_ADD update from ever being empty, which would make it EVENT_CANCEL's confirmation.
+    _ONE_ELEMENT_AT_LEAST: ClassVar[bool] = False
 
     def _encode(self, data: Any, data_type: int, data_count: int | None,
                 metadata: dbr.Metadata | None) -> tuple[int, bytes]:
@@ -287,6 +297,10 @@ class _DataMessage(Message):
             raise LocalProtocolError(
                 f"{type(self).__name__}: cannot encode {data!r} as {_type_name(data_type)} "
                 f"x {data_count}: {exc}") from None
+        if self._ONE_ELEMENT_AT_LEAST and not data_count:
+            floor = dbr.payload_size(data_type, 1)
+            if len(payload) < floor:
+                payload += bytes(floor - len(payload))
         self._decoded = _UNDECODED
         return data_count, payload
 
@@ -295,7 +309,17 @@ class _DataMessage(Message):
         msg = cls.__new__(cls)
         msg._header = header
         msg._payload = payload
+        msg._packed = None
         msg._decoded = _UNDECODED
+        return msg
+
+    @classmethod
+    def _with_payload(cls, payload: bytes, data_type: int, data_count: int, parameter1: int,
+                      parameter2: int) -> Any:
+        msg = cls.__new__(cls)
+        msg._decoded = _UNDECODED
+        msg._set(cls.COMMAND, data_type, data_count, parameter1, parameter2,
+                 payload if not len(payload) & 7 else _padded(bytes(payload)))
         return msg
 
     def _decode(self) -> tuple[Any, dbr.Metadata]:
@@ -688,6 +712,7 @@ class ReadNotifyResponse(_DataMessage):
     __slots__ = ()
     COMMAND = Command.READ_NOTIFY
     SENDER = _SERVER
+    _ONE_ELEMENT_AT_LEAST = True
     _FIELDS = ("data", "data_type", "data_count", "status", "ioid", "metadata")
 
     def __init__(self, data: Any, data_type: int, data_count: int | None, status: int, ioid: int,
@@ -699,9 +724,7 @@ class ReadNotifyResponse(_DataMessage):
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, status: int,
                      ioid: int) -> ReadNotifyResponse:
         """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
-        return cls._from_wire(_new_header(Header, (Command.READ_NOTIFY, len(payload), data_type, data_count,
-                                                   status, ioid)), payload if not len(payload) & 7
-                              else _padded(bytes(payload)))
+        return cls._with_payload(payload, data_type, data_count, status, ioid)
 
     data_type = _header_field(2, "DBR type of the payload")
     data_count = _header_field(3, "element count of the payload")
@@ -731,6 +754,7 @@ class ReadResponse(_DataMessage):
     __slots__ = ()
     COMMAND = Command.READ
     SENDER = _SERVER
+    _ONE_ELEMENT_AT_LEAST = True
     _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
 
     def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
@@ -742,9 +766,7 @@ class ReadResponse(_DataMessage):
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
                      ioid: int) -> ReadResponse:
         """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
-        return cls._from_wire(_new_header(Header, (Command.READ, len(payload), data_type, data_count, sid,
-                                                   ioid)), payload if not len(payload) & 7
-                              else _padded(bytes(payload)))
+        return cls._with_payload(payload, data_type, data_count, sid, ioid)
 
     data_type = _header_field(2, "DBR type of the payload")
     data_count = _header_field(3, "element count of the payload")
@@ -770,9 +792,7 @@ class WriteRequest(_DataMessage):
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
                      ioid: int) -> WriteRequest:
         """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
-        return cls._from_wire(_new_header(Header, (Command.WRITE, len(payload), data_type, data_count, sid,
-                                                   ioid)), payload if not len(payload) & 7
-                              else _padded(bytes(payload)))
+        return cls._with_payload(payload, data_type, data_count, sid, ioid)
 
     data_type = _header_field(2, "DBR type of the payload")
     data_count = _header_field(3, "element count of the payload")
@@ -796,9 +816,7 @@ class WriteNotifyRequest(_DataMessage):
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
                      ioid: int) -> WriteNotifyRequest:
         """From an encoded DBR payload (padded to 8 here if it is not); nothing is decoded."""
-        return cls._from_wire(_new_header(Header, (Command.WRITE_NOTIFY, len(payload), data_type,
-                                                   data_count, sid, ioid)), payload if not len(payload) & 7
-                              else _padded(bytes(payload)))
+        return cls._with_payload(payload, data_type, data_count, sid, ioid)
 
     data_type = _header_field(2, "DBR type of the payload")
     data_count = _header_field(3, "element count of the payload")
@@ -876,6 +894,7 @@ class EventAddResponse(_DataMessage):
     __slots__ = ()
     COMMAND = Command.EVENT_ADD
     SENDER = _SERVER
+    _ONE_ELEMENT_AT_LEAST = True
     _FIELDS = ("data", "data_type", "data_count", "status_code", "subscriptionid", "metadata")
 
     def __init__(self, data: Any, data_type: int, data_count: int | None, status_code: int,
@@ -890,9 +909,7 @@ class EventAddResponse(_DataMessage):
         if not payload:
             raise LocalProtocolError("an EVENT_ADD response needs a payload (an empty one is EVENT_CANCEL's "
                                      "confirmation)")
-        return cls._from_wire(_new_header(Header, (Command.EVENT_ADD, len(payload), data_type, data_count,
-                                                   status_code, subscriptionid)),
-                              payload if not len(payload) & 7 else _padded(bytes(payload)))
+        return cls._with_payload(payload, data_type, data_count, status_code, subscriptionid)
 
     data_type = _header_field(2, "DBR type of the payload")
     data_count = _header_field(3, "element count of the payload")
