@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from caproto.constants import DEFAULT_MAX_ARRAY_BYTES, DEFAULT_REPEATER_PORT, DEFAULT_SERVER_PORT
+from caproto.constants import DEFAULT_REPEATER_PORT, DEFAULT_SERVER_PORT
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,11 @@ class ClientSettings:
     connection_timeout: float = DEFAULT_CONN_TMO
     max_search_period: float = DEFAULT_MAX_SEARCH_PERIOD
     beacon_period: float = DEFAULT_BEACON_PERIOD
-    max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
         env = os.environ if env is None else env
         server_port = _port(env, "EPICS_CA_SERVER_PORT", DEFAULT_SERVER_PORT)
-        max_bytes_text = env.get("EPICS_CA_MAX_ARRAY_BYTES", "").strip()
-        try:
-            max_bytes = max(DEFAULT_MAX_ARRAY_BYTES, int(max_bytes_text)) if max_bytes_text else \
-                DEFAULT_MAX_ARRAY_BYTES
-        except ValueError:
-            log.warning("EPICS_CA_MAX_ARRAY_BYTES=%r is not a number; ignored", max_bytes_text)
-            max_bytes = DEFAULT_MAX_ARRAY_BYTES
         return cls(
             server_port=server_port,
             repeater_port=_port(env, "EPICS_CA_REPEATER_PORT", DEFAULT_REPEATER_PORT),
@@ -107,7 +99,6 @@ class ClientSettings:
             max_search_period=_number(env, "EPICS_CA_MAX_SEARCH_PERIOD", DEFAULT_MAX_SEARCH_PERIOD,
                                       MIN_MAX_SEARCH_PERIOD),
             beacon_period=_number(env, "EPICS_CA_BEACON_PERIOD", DEFAULT_BEACON_PERIOD, 0.1),
-            max_array_bytes=max_bytes,
         )
 
     def search_addresses(self) -> list[Address]:

@@ -1,10 +1,9 @@
 """What the client raises, and the text libca gives each ECA status code (``ca_message``)."""
 from __future__ import annotations
 
-from caproto.constants import ECA
 from caproto.errors import CAError, CaprotoError
 
-__all__ = ["CAError", "ClientError", "ConnectionTimeout", "Disconnected", "ca_message"]
+__all__ = ["CAError", "ClientError", "ConnectionTimeout", "Disconnected", "RequestTimeout", "ca_message"]
 
 
 class ClientError(CaprotoError):
@@ -19,6 +18,10 @@ class ConnectionTimeout(ClientError, TimeoutError):
         shown = ", ".join(repr(n) for n in self.names[:5])
         more = f" and {len(self.names) - 5} more" if len(self.names) > 5 else ""
         super().__init__(f"channel(s) not connected: {shown}{more}")
+
+
+class RequestTimeout(ClientError, TimeoutError):
+    """A read or a put-callback got no answer in time (the server may still act on it)."""
 
 
 class Disconnected(ClientError):
@@ -98,6 +101,3 @@ def ca_message(status: int) -> str:
         return _MESSAGES[number]
     return "new CA message number known only by server - see caerr.h"
 
-
-def is_normal(status: int) -> bool:
-    return int(status) == ECA.NORMAL

@@ -1,0 +1,290 @@
+"""One TCP virtual circuit from this client to one server (per priority), shared by all its channels.
+
+Three tasks run per circuit, all in the circuit's own nursery: the reader (bytes -> messages -> the PV,
+request or subscription they concern), the writer (everything queued by :meth:`Circuit.send` goes out in
+one ``send_all``, so a burst of thousands of requests costs a few system calls), and the watchdog (ECHO when
+the server has been silent for ``EPICS_CA_CONN_TMO``; the circuit is given up when the echo is not
+answered either).
+"""
+from __future__ import annotations
+
+import getpass
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from caproto.constants import CA_MINOR_VERSION, Command, Role
+from caproto.errors import CAError, FramingError, RemoteProtocolError
+from caproto.framing import NEED_DATA, StreamParser
+from caproto.messages import (
+    AccessRightsResponse,
+    ClientNameRequest,
+    CreateChanRequest,
+    CreateChanResponse,
+    CreateChFailResponse,
+    EchoRequest,
+    ErrorResponse,
+    EventAddResponse,
+    HostNameRequest,
+    Message,
+    ReadNotifyResponse,
+    SearchResponse,
+    ServerDisconnResponse,
+    VersionRequest,
+    VersionResponse,
+    WriteNotifyResponse,
+)
+
+from .errors import Disconnected
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .pv import PV, Subscription, _Reply
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+# libca waits this long for the answer to an ECHO before it calls a circuit unresponsive.
+ECHO_TIMEOUT = 5.0
+RECEIVE_SIZE = 1 << 18
+
+
+def local_names() -> tuple[str, str]:
+    """(host name, user name) as libca sends them in HOST_NAME and CLIENT_NAME."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    return socket.gethostname(), user
+
+
+class Circuit:
+    """The client side of one virtual circuit."""
+
+    def __init__(self, context: Context, address: Address, priority: int) -> None:
+        self.context = context
+        self.address = address
+        self.priority = priority
+        self.server_version = 0
+        self.connected = trio.Event()
+        self.closed = False
+        self._stream: trio.SocketStream | None = None
+        self._outbox: list[bytes] = []
+        self._wakeup = trio.Event()
+        self._channels: dict[int, PV] = {}          # by cid: attached, created or awaiting creation
+        self._requests: dict[int, _Reply] = {}      # by ioid
+        self._subscriptions: dict[int, Subscription] = {}   # by subscriptionid
+        self._parser = StreamParser(Role.CLIENT)
+        self._last_receive = trio.current_time()
+        self._cancel_scope = trio.CancelScope()
+
+    def __repr__(self) -> str:
+        return f"<Circuit {self.address[0]}:{self.address[1]} priority {self.priority}>"
+
+    # --- used by PVs -----------------------------------------------------------------------------------
+
+    def send(self, *messages: Message) -> None:
+        """Queue messages; the writer task sends everything queued in one go."""
+        if self.closed:
+            raise Disconnected(f"circuit to {self.address[0]}:{self.address[1]} is closed")
+        self._outbox.extend(m.to_bytes() for m in messages)
+        self._wakeup.set()
+
+    def new_ioid(self) -> int:
+        return self.context.new_ioid()
+
+    def new_request(self, reply: _Reply) -> int:
+        ioid = self.context.new_ioid()
+        self._requests[ioid] = reply
+        return ioid
+
+    def forget_request(self, ioid: int) -> None:
+        self._requests.pop(ioid, None)
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        self._subscriptions[subscription.subscriptionid] = subscription
+
+    def forget_subscription(self, subscriptionid: int) -> None:
+        self._subscriptions.pop(subscriptionid, None)
+
+    def attach(self, pv: PV) -> None:
+        """Create ``pv``'s channel on this circuit (now if connected, else once it is)."""
+        self._channels[pv.cid] = pv
+        pv.circuit = self
+        if self.connected.is_set() and not self.closed:
+            self.send(CreateChanRequest(pv.name, pv.cid, CA_MINOR_VERSION))
+
+    def detach(self, pv: PV) -> None:
+        self._channels.pop(pv.cid, None)
+        for subscriptionid in list(pv.subscriptions):
+            self._subscriptions.pop(subscriptionid, None)
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._channels)
+
+    # --- the tasks -------------------------------------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, serve until the connection ends, then hand the channels back to the context."""
+        task_status.started()
+        try:
+            with self._cancel_scope:
+                try:
+                    self._stream = await trio.open_tcp_stream(*self.address)
+                except OSError as exc:
+                    log.warning("cannot connect to CA server %s:%d: %s", *self.address, exc)
+                    return
+                self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                host, user = self.context.host_name, self.context.client_name
+                hello: list[Message] = [VersionRequest(self.priority, CA_MINOR_VERSION),
+                                        HostNameRequest(host), ClientNameRequest(user)]
+                hello += [CreateChanRequest(pv.name, cid, CA_MINOR_VERSION)
+                          for cid, pv in self._channels.items()]
+                self._outbox[:0] = [m.to_bytes() for m in hello]
+                self._wakeup.set()
+                self.connected.set()
+                self._last_receive = trio.current_time()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._watchdog)
+                    await self._reader()
+                    nursery.cancel_scope.cancel()
+        finally:
+            await self._close()
+
+    def abort(self) -> None:
+        """Drop the connection (the server is unresponsive, or the context is closing)."""
+        self._cancel_scope.cancel()
+
+    async def _close(self) -> None:
+        self.closed = True
+        if self._stream is not None:
+            with trio.CancelScope(shield=True):
+                await self._stream.aclose()
+        lost = Disconnected(f"circuit to {self.address[0]}:{self.address[1]} was lost")
+        for reply in self._requests.values():
+            reply.fail(lost)
+        self._requests.clear()
+        self._subscriptions.clear()
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self.context._circuit_closed(self, channels)
+
+    async def _writer(self) -> None:
+        assert self._stream is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            if not self._outbox:
+                continue
+            data = b"".join(self._outbox)
+            self._outbox.clear()
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                log.info("circuit to %s:%d: send failed: %s", *self.address, exc)
+                self.abort()
+                return
+
+    async def _watchdog(self) -> None:
+        timeout = self.context.settings.connection_timeout
+        while True:
+            await trio.sleep_until(self._last_receive + timeout)
+            if trio.current_time() < self._last_receive + timeout:
+                continue
+            self.send(EchoRequest())
+            await trio.sleep(ECHO_TIMEOUT)
+            if trio.current_time() - self._last_receive >= ECHO_TIMEOUT:
+                log.warning("CA server %s:%d is not responding (no echo in %g s); dropping the circuit",
+                            *self.address, ECHO_TIMEOUT)
+                self.abort()
+                return
+
+    async def _reader(self) -> None:
+        assert self._stream is not None
+        parser = self._parser
+        while True:
+            try:
+                data = await self._stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                log.info("circuit to %s:%d: receive failed: %s", *self.address, exc)
+                return
+            if not data:
+                log.debug("circuit to %s:%d closed by the server", *self.address)
+                return
+            self._last_receive = trio.current_time()
+            parser.feed(data)
+            while True:
+                try:
+                    message = parser.next_message()
+                except FramingError as exc:
+                    log.error("circuit to %s:%d: %s; dropping the circuit", *self.address, exc)
+                    return
+                if message is NEED_DATA:
+                    break
+                try:
+                    self._dispatch(message)
+                except RemoteProtocolError as exc:
+                    log.warning("circuit to %s:%d: %s", *self.address, exc)
+
+    # --- what the server sent --------------------------------------------------------------------------
+
+    def _dispatch(self, message: Any) -> None:
+        kind = type(message)
+        if kind is EventAddResponse:
+            subscription = self._subscriptions.get(message.subscriptionid)
+            if subscription is not None:
+                subscription._deliver(message)
+        elif kind is ReadNotifyResponse or kind is WriteNotifyResponse:
+            reply = self._requests.pop(message.ioid, None)
+            if reply is None:
+                return
+            if kind is ReadNotifyResponse and message.status != 1:
+                reply.fail(CAError(message.status, f"read failed (status {message.status})"))
+            else:
+                reply.set(message)
+        elif kind is CreateChanResponse:
+            pv = self._channels.get(message.cid)
+            if pv is not None:
+                pv._connected(self, message.sid, message.data_type, message.data_count)
+        elif kind is AccessRightsResponse:
+            pv = self._channels.get(message.cid)
+            if pv is not None:
+                pv._access_rights(message.access_rights)
+        elif kind is VersionResponse:
+            self.server_version = message.version
+        elif kind is ErrorResponse:
+            self._error(message)
+        elif kind is ServerDisconnResponse or kind is CreateChFailResponse:
+            pv = self._channels.pop(message.cid, None)
+            if pv is not None:
+                for subscriptionid in pv.subscriptions:
+                    self._subscriptions.pop(subscriptionid, None)
+                self.context._channel_lost(pv, self)
+        elif kind is SearchResponse:
+            self.context._search_reply(message, self.address[0], via=self)
+
+    def _error(self, message: ErrorResponse) -> None:
+        request = message.original_request
+        error = CAError(message.status_code, message.error_message or "")
+        if request.command in (Command.READ_NOTIFY, Command.WRITE_NOTIFY):
+            reply = self._requests.pop(request.parameter2, None)
+            if reply is not None:
+                reply.fail(error)
+                return
+        elif request.command == Command.EVENT_ADD:
+            subscription = self._subscriptions.pop(request.parameter2, None)
+            if subscription is not None:
+                subscription._fail(error)
+                return
+        elif request.command == Command.CREATE_CHAN:
+            pv = self._channels.pop(request.parameter1, None)
+            if pv is not None:
+                self.context._channel_lost(pv, self)
+        log.warning("CA server %s:%d reports %s for %s: %s", *self.address, error.eca.name,
+                    Command(request.command).name if request.command in Command._value2member_map_
+                    else request.command, message.error_message)

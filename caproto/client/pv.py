@@ -1,0 +1,452 @@
+"""Channels as the user sees them: :class:`PV` (read, write, subscribe) and :class:`Subscription`.
+
+A PV outlives its connections: when its server goes away the PV goes back to searching, and when it
+connects again its subscriptions are installed again, with nothing for the user to re-create.
+"""
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import trio
+
+from caproto.constants import DBE_ALARM, DBE_VALUE, ECA, AccessRights
+from caproto.dbr import DTYPES, ChannelType, native_type, promote
+from caproto.errors import CAError
+from caproto.messages import (
+    ClearChannelRequest,
+    EventAddRequest,
+    EventAddResponse,
+    EventCancelRequest,
+    ReadNotifyRequest,
+    ReadNotifyResponse,
+    WriteNotifyRequest,
+    WriteNotifyResponse,
+    WriteRequest,
+)
+
+from .errors import ClientError, ConnectionTimeout, Disconnected, RequestTimeout
+
+if TYPE_CHECKING:
+    from .circuit import Circuit
+    from .context import Context
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PV", "Subscription", "ConnectionState", "DataType"]
+
+# A DBR type, or a family name to apply to the channel's native type ("time" -> TIME_DOUBLE for a
+# DOUBLE channel); None means the native type itself.
+DataType = ChannelType | int | str | None
+_FAMILY_ALIASES = {"plain": "plain", "native": "plain", "sts": "sts", "status": "sts", "time": "time",
+                   "gr": "gr", "graphic": "gr", "graphics": "gr", "ctrl": "ctrl", "control": "ctrl"}
+
+DEFAULT_TIMEOUT = 2.0
+
+
+class ConnectionState(enum.Enum):
+    """libca's ``ca_state`` names, which cainfo prints."""
+    NEVER_CONNECTED = "never connected"
+    PREVIOUSLY_CONNECTED = "previously connected"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class _Reply:
+    """One outstanding request (READ_NOTIFY or WRITE_NOTIFY), answered by the circuit's reader."""
+    __slots__ = ("_event", "_value", "_error")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set(self, value: Any) -> None:
+        self._value = value
+        self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._event.set()
+
+    async def wait(self) -> Any:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class PV:
+    """One channel, by name and priority; made by :meth:`Context.create_pv` / :meth:`Context.get_pvs`."""
+
+    def __init__(self, context: Context, name: str, priority: int, cid: int) -> None:
+        self.context = context
+        self.name = name
+        self.priority = priority
+        self.cid = cid
+        self.state = ConnectionState.NEVER_CONNECTED
+        self.native_type: ChannelType | None = None
+        self.element_count: int | None = None
+        self.access = AccessRights.NO_ACCESS
+        self.server: tuple[str, int] | None = None     # (host, port) of the server, once found
+        self.circuit: Circuit | None = None
+        self.sid: int | None = None
+        self.subscriptions: dict[int, Subscription] = {}
+        self._connection_callbacks: list[Callable[[PV, bool], None]] = []
+        self._access_callbacks: list[Callable[[PV, AccessRights], None]] = []
+        self._connected_event = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"<PV {self.name!r} {self.state.value}>"
+
+    # --- state ----------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+    @property
+    def host(self) -> str | None:
+        """"host:port" of the server (the circuit's), as ``ca_host_name`` gives it."""
+        if self.server is None:
+            return None
+        return f"{self.server[0]}:{self.server[1]}"
+
+    @property
+    def read_access(self) -> bool:
+        return bool(self.access & AccessRights.READ)
+
+    @property
+    def write_access(self) -> bool:
+        return bool(self.access & AccessRights.WRITE)
+
+    async def wait_for_connection(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        """Return once connected; :class:`ConnectionTimeout` after ``timeout`` seconds (None: wait on)."""
+        if self.state is ConnectionState.CLOSED:
+            raise ClientError(f"{self.name}: channel is closed")
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while not self.connected:
+                await self._connected_event.wait()
+            return
+        raise ConnectionTimeout([self.name])
+
+    def add_connection_callback(self, callback: Callable[[PV, bool], None]) -> None:
+        """Call ``callback(pv, connected)`` on every connection and disconnection (in the trio thread)."""
+        self._connection_callbacks.append(callback)
+
+    def remove_connection_callback(self, callback: Callable[[PV, bool], None]) -> None:
+        self._connection_callbacks.remove(callback)
+
+    def add_access_rights_callback(self, callback: Callable[[PV, AccessRights], None]) -> None:
+        self._access_callbacks.append(callback)
+
+    def _notify_connection(self, connected: bool) -> None:
+        for callback in list(self._connection_callbacks):
+            try:
+                callback(self, connected)
+            except Exception:
+                log.exception("connection callback of %s failed", self.name)
+
+    # --- called by the circuit ------------------------------------------------------------------------
+
+    def _access_rights(self, access: int) -> None:
+        self.access = AccessRights(access)
+        if self.connected:
+            for callback in list(self._access_callbacks):
+                try:
+                    callback(self, self.access)
+                except Exception:
+                    log.exception("access rights callback of %s failed", self.name)
+
+    def _connected(self, circuit: Circuit, sid: int, data_type: int, data_count: int) -> None:
+        self.circuit = circuit
+        self.sid = sid
+        self.native_type = ChannelType(data_type)
+        self.element_count = data_count
+        self.state = ConnectionState.CONNECTED
+        self._connected_event.set()
+        self._connected_event = trio.Event()
+        for subscription in self.subscriptions.values():
+            subscription._install()
+        self._notify_connection(True)
+
+    def _disconnected(self) -> None:
+        """The circuit or the server dropped this channel: back to searching (done by the context)."""
+        was_connected = self.connected
+        self.circuit = None
+        self.sid = None
+        if self.state is not ConnectionState.CLOSED:
+            self.state = (ConnectionState.PREVIOUSLY_CONNECTED if was_connected or
+                          self.state is ConnectionState.PREVIOUSLY_CONNECTED
+                          else ConnectionState.NEVER_CONNECTED)
+        if was_connected:
+            self._notify_connection(False)
+
+    # --- requests -------------------------------------------------------------------------------------
+
+    def resolve_type(self, data_type: DataType) -> ChannelType:
+        """The DBR type that ``data_type`` means for this (connected) channel."""
+        if self.native_type is None:
+            raise Disconnected(f"{self.name}: not connected, its native type is unknown")
+        if data_type is None:
+            return self.native_type
+        if isinstance(data_type, str):
+            family = _FAMILY_ALIASES.get(data_type.lower())
+            if family is None:
+                raise ValueError(f"unknown DBR family {data_type!r}; use one of {sorted(_FAMILY_ALIASES)}")
+            return promote(self.native_type, family)
+        return ChannelType(data_type)
+
+    def _check_connected(self) -> Circuit:
+        if not self.connected or self.circuit is None or self.sid is None:
+            raise Disconnected(f"{self.name}: not connected")
+        return self.circuit
+
+    def _count(self, count: int | None, circuit: Circuit) -> int:
+        if count is None:
+            # 0 asks for the current length of a variable-length array (CA 4.13); older servers want a count
+            return 0 if circuit.server_version >= 13 else int(self.element_count or 1)
+        return int(count)
+
+    async def read(self, data_type: DataType = None, count: int | None = None,
+                   timeout: float | None = DEFAULT_TIMEOUT) -> ReadNotifyResponse:
+        """Read once: the server's ReadNotifyResponse (``.data``, ``.metadata``, ``.data_type``,
+        ``.data_count``). ``data_type`` defaults to the native type; ``count`` to the current length.
+
+        Raises :class:`CAError` if the server refuses, :class:`Disconnected` if the channel is not (or no
+        longer) connected, :class:`RequestTimeout` after ``timeout`` seconds.
+        """
+        circuit = self._check_connected()
+        dbr_type = self.resolve_type(data_type)
+        reply = _Reply()
+        ioid = circuit.new_request(reply)
+        try:
+            circuit.send(ReadNotifyRequest(dbr_type, self._count(count, circuit), self.sid, ioid))
+            return await self._wait(reply, timeout, "read")
+        finally:
+            circuit.forget_request(ioid)
+
+    async def _wait(self, reply: _Reply, timeout: float | None, what: str) -> Any:
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            return await reply.wait()
+        raise RequestTimeout(f"{self.name}: {what} timed out after {timeout} s")
+
+    async def write(self, value: Any, *, data_type: DataType = None, wait: bool = False,
+                    timeout: float | None = DEFAULT_TIMEOUT) -> WriteNotifyResponse | None:
+        """Write ``value`` (a number, a string, a sequence or a numpy array).
+
+        With ``wait=True`` this is a put-callback: it returns the server's WriteNotifyResponse once the
+        record has finished processing (a motor move, for example) and raises :class:`CAError` if the
+        put failed. Without it the write is sent and not confirmed; a failure is only logged.
+        ``data_type`` defaults to a type the server converts from: the native type for numbers of the
+        right kind, DOUBLE for other numbers, STRING for text.
+        """
+        circuit = self._check_connected()
+        if data_type is None:
+            dbr_type, values = self._put_type(value)
+        else:
+            dbr_type = self.resolve_type(data_type)
+            values = value
+        values = _as_sequence(values, dbr_type)
+        count = len(values)
+        if self.element_count is not None and count > self.element_count:
+            raise CAError(ECA.BADCOUNT, f"{self.name}: {count} values for {self.element_count} elements")
+        if not wait:
+            circuit.send(WriteRequest(values, dbr_type, count, self.sid, circuit.new_ioid()))
+            return None
+        reply = _Reply()
+        ioid = circuit.new_request(reply)
+        try:
+            circuit.send(WriteNotifyRequest(values, dbr_type, count, self.sid, ioid))
+            response = await self._wait(reply, timeout, "write")
+        finally:
+            circuit.forget_request(ioid)
+        if response.status != ECA.NORMAL:
+            raise CAError(response.status, f"{self.name}: write failed")
+        return response
+
+    def _put_type(self, value: Any) -> tuple[ChannelType, Any]:
+        native = self.native_type
+        assert native is not None
+        items = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        if isinstance(value, np.ndarray):
+            kind = value.dtype.kind
+        else:
+            kinds = {"U" if isinstance(v, str) else "S" if isinstance(v, bytes) else
+                     "b" if isinstance(v, (bool, np.bool_)) else
+                     "i" if isinstance(v, (int, np.integer)) else "f" for v in items}
+            kind = kinds.pop() if len(kinds) == 1 else ("U" if kinds & {"U", "S"} else "f")
+        if kind in "US" or native is ChannelType.STRING:
+            if native is ChannelType.CHAR and isinstance(value, (str, bytes)):
+                raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+                return ChannelType.CHAR, np.frombuffer(raw + b"\0", dtype=np.uint8)[:self.element_count]
+            return ChannelType.STRING, value
+        if kind in "biu":
+            return native, value
+        if native in (ChannelType.FLOAT, ChannelType.DOUBLE):
+            return native, value
+        return ChannelType.DOUBLE, value
+
+    # --- subscriptions --------------------------------------------------------------------------------
+
+    def subscribe(self, data_type: DataType = "time", count: int | None = None,
+                  mask: int = DBE_VALUE | DBE_ALARM, queue_size: int = 1000) -> Subscription:
+        """A subscription to this channel's updates, installed now if connected and on every reconnect.
+
+        Iterate it (``async for event in sub``) or give it callbacks; ``async with`` clears it at the end.
+        ``data_type`` defaults to the TIME family of the native type; ``count`` to the current length.
+        """
+        if self.state is ConnectionState.CLOSED:
+            raise ClientError(f"{self.name}: channel is closed")
+        subscription = Subscription(self, data_type, count, mask, queue_size,
+                                    self.context.new_subscription_id())
+        self.subscriptions[subscription.subscriptionid] = subscription
+        if self.connected:
+            subscription._install()
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop a subscription (EVENT_CANCEL to the server); its iterators end."""
+        if self.subscriptions.pop(subscription.subscriptionid, None) is None:
+            return
+        if self.connected and subscription.installed is not None:
+            circuit = self._check_connected()
+            installed_type, installed_count = subscription.installed
+            circuit.forget_subscription(subscription.subscriptionid)
+            circuit.send(EventCancelRequest(installed_type, self.sid, subscription.subscriptionid,
+                                            installed_count))
+        subscription._end()
+
+    async def close(self) -> None:
+        """Clear the channel: end its subscriptions, release it on the server, stop searching for it."""
+        if self.state is ConnectionState.CLOSED:
+            return
+        for subscription in list(self.subscriptions.values()):
+            self.unsubscribe(subscription)
+        circuit = self.circuit
+        if self.connected and circuit is not None and self.sid is not None:
+            circuit.send(ClearChannelRequest(self.sid, self.cid))
+            circuit.detach(self)
+        was_connected = self.connected
+        self.state = ConnectionState.CLOSED
+        self.circuit = None
+        self.context._forget_pv(self)
+        self._connected_event.set()
+        if was_connected:
+            self._notify_connection(False)
+
+
+def _as_sequence(values: Any, data_type: ChannelType) -> Sequence | np.ndarray:
+    native = native_type(data_type)
+    if native is ChannelType.STRING:
+        if isinstance(values, (str, bytes)):
+            return [values]
+        return [v if isinstance(v, (str, bytes)) else str(v) for v in values] if not isinstance(
+            values, np.ndarray) else [str(v) for v in values]
+    if isinstance(values, (bytes, bytearray)) and native is ChannelType.CHAR:
+        return np.frombuffer(bytes(values), dtype=np.uint8)
+    if isinstance(values, str):
+        raise TypeError(f"cannot send the text {values!r} as {data_type.name}")
+    array = np.atleast_1d(np.asarray(values))
+    if array.ndim != 1:
+        array = array.ravel()
+    if array.dtype.kind == "f" and DTYPES[native].kind in "iu":
+        # a float cannot be put through an integer DBR type without choosing a rounding; let the server
+        raise TypeError(f"cannot send floating-point values as {data_type.name}; use a float type")
+    return array
+
+
+class Subscription:
+    """An EVENT_ADD subscription. Updates are queued for iteration and passed to callbacks.
+
+    Slow-consumer policy: the queue keeps the newest ``queue_size`` updates; older ones are dropped and
+    counted in :attr:`dropped` (callbacks see every update).
+    """
+
+    def __init__(self, pv: PV, data_type: DataType, count: int | None, mask: int, queue_size: int,
+                 subscriptionid: int) -> None:
+        self.pv = pv
+        self.data_type = data_type
+        self.count = count
+        self.mask = int(mask)
+        self.subscriptionid = subscriptionid
+        self.installed: tuple[int, int] | None = None   # (data_type, count) sent in the last EVENT_ADD
+        self.dropped = 0
+        self.error: CAError | None = None
+        self._queue: collections.deque[EventAddResponse] = collections.deque(maxlen=queue_size)
+        self._lot = trio.lowlevel.ParkingLot()
+        self._callbacks: list[Callable[[EventAddResponse], None]] = []
+        self._ended = False
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.pv.name!r} id={self.subscriptionid} mask={self.mask}>"
+
+    def add_callback(self, callback: Callable[[EventAddResponse], None]) -> None:
+        """Call ``callback(event)`` for every update (in the trio thread, so it must not block)."""
+        self._callbacks.append(callback)
+
+    def remove_callback(self, callback: Callable[[EventAddResponse], None]) -> None:
+        self._callbacks.remove(callback)
+
+    def clear(self) -> None:
+        """Cancel the subscription (same as ``pv.unsubscribe(sub)``)."""
+        self.pv.unsubscribe(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.clear()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> EventAddResponse:
+        while not self._queue:
+            if self.error is not None:
+                raise self.error
+            if self._ended:
+                raise StopAsyncIteration
+            await self._lot.park()
+        return self._queue.popleft()
+
+    # --- called by the PV and the circuit ------------------------------------------------------------
+
+    def _install(self) -> None:
+        pv = self.pv
+        circuit = pv._check_connected()
+        data_type = pv.resolve_type(self.data_type)
+        count = pv._count(self.count, circuit)
+        if self.count is not None and pv.element_count is not None:
+            count = min(count, pv.element_count)
+        self.installed = (data_type, count)
+        circuit.add_subscription(self)
+        circuit.send(EventAddRequest(data_type, count, pv.sid, self.subscriptionid, 0.0, 0.0, 0.0,
+                                     self.mask))
+
+    def _deliver(self, event: EventAddResponse) -> None:
+        if event.status_code != ECA.NORMAL:
+            log.warning("%s: subscription update with status %s", self.pv.name, event.status_code)
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(event)
+        self._lot.unpark_all()
+        for callback in list(self._callbacks):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("subscription callback of %s failed", self.pv.name)
+
+    def _fail(self, error: CAError) -> None:
+        self.error = error
+        self.pv.subscriptions.pop(self.subscriptionid, None)
+        self._lot.unpark_all()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._lot.unpark_all()
