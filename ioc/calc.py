@@ -22,7 +22,8 @@ import math
 import re
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from enum import Enum
+from types import CodeType
+from typing import NamedTuple
 
 __all__ = ["CalcExpression", "CalcSyntaxError", "compile_calc", "INPUT_NAMES", "MAX_STACK"]
 
@@ -74,7 +75,9 @@ class CalcSyntaxError(ValueError):
 # Element tables (the language definition, as data)
 # ---------------------------------------------------------------------------------------------------
 
-class _Kind(Enum):
+class _Kind:
+    """Element types of postfix.c (plain strings: the translator compares them in its inner loop)."""
+
     OPERAND = "operand"
     LITERAL = "literal"
     STORE = "store"
@@ -93,7 +96,7 @@ class _Element:
     in_stack_pri: int
     in_coming_pri: int
     runtime_effect: int   # stack change when the opcode runs
-    kind: _Kind
+    kind: str             # a _Kind
     code: str             # opcode
     arg: object = None    # input name for FETCH, value for CONST
 
@@ -211,8 +214,18 @@ _OPERATORS: tuple[_Element, ...] = (
     _binary("||", 1, "REL_OR"),
 )
 
-_OPERANDS_SEARCH = tuple(reversed(_OPERANDS))
-_OPERATORS_SEARCH = tuple(reversed(_OPERATORS))
+
+
+def _search_index(table: tuple[_Element, ...]) -> dict[str, tuple[_Element, ...]]:
+    """First character -> the elements starting with it, in postfix.c's search order (from the end)."""
+    index: dict[str, tuple[_Element, ...]] = {}
+    for element in reversed(table):
+        index[element.name[0]] = (*index.get(element.name[0], ()), element)
+    return index
+
+
+_OPERANDS_INDEX = _search_index(_OPERANDS)
+_OPERATORS_INDEX = _search_index(_OPERATORS)
 _C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale
 
 
@@ -260,8 +273,7 @@ def _parse_hex(text: str, pos: int) -> tuple[int, int] | None:
 # Infix -> postfix (postfix.c's shunting-yard, with its checks)
 # ---------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Instr:
+class _Instr(NamedTuple):
     code: str
     arg: object
     position: int  # where in the expression the element was
@@ -280,8 +292,7 @@ class _Pending:
         self.position = position
 
 
-def _ascii_upper(text: str) -> str:
-    return "".join(c.upper() if "a" <= c <= "z" else c for c in text)
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def _translate(expression: str) -> list[_Instr]:
@@ -290,7 +301,7 @@ def _translate(expression: str) -> list[_Instr]:
 
     if not expression:
         raise fail("NULL_ARG", 0)
-    upper = _ascii_upper(expression)
+    upper = expression.translate(_ASCII_UPPER)  # epicsStrnCaseCmp folds ASCII letters only
     end = len(expression)
     pos = 0
     out: list[_Instr] = []
@@ -304,10 +315,6 @@ def _translate(expression: str) -> list[_Instr]:
         arg = 1 - pending.effect if pending.element.kind is _Kind.VARARG else pending.arg
         out.append(_Instr(pending.code, arg, pending.position))
         depth += pending.effect
-
-    def pop_while(keep_going: Callable[[_Pending], bool]) -> None:
-        while stack and keep_going(stack[-1]):
-            emit(stack.pop())
 
     def unwind_to_open_paren(error: str, position: int) -> _Pending:
         if not stack:
@@ -329,9 +336,11 @@ def _translate(expression: str) -> list[_Instr]:
             pos += 1
         if pos == end:
             break
-        table = _OPERANDS_SEARCH if operand_needed else _OPERATORS_SEARCH
-        element = next((e for e in table if upper.startswith(e.name, pos)), None)
-        if element is None:
+        index = _OPERANDS_INDEX if operand_needed else _OPERATORS_INDEX
+        for element in index.get(upper[pos], ()):
+            if upper.startswith(element.name, pos):
+                break
+        else:
             raise fail("SYNTAX", pos)
         start = pos
         pos += len(element.name)
@@ -359,13 +368,12 @@ def _translate(expression: str) -> list[_Instr]:
             stack.append(_Pending(element, start, arg=target.arg))
             depth -= 1
             operand_needed = True
-        elif kind is _Kind.UNARY or kind is _Kind.VARARG:
-            pop_while(lambda p, e=element: p.element.in_stack_pri >= e.in_coming_pri)
+        elif kind is _Kind.UNARY or kind is _Kind.VARARG or kind is _Kind.BINARY:
+            while stack and stack[-1].element.in_stack_pri >= element.in_coming_pri:
+                emit(stack.pop())
             stack.append(_Pending(element, start))
-        elif kind is _Kind.BINARY:
-            pop_while(lambda p, e=element: p.element.in_stack_pri >= e.in_coming_pri)
-            stack.append(_Pending(element, start))
-            operand_needed = True
+            if kind is _Kind.BINARY:
+                operand_needed = True
         elif kind is _Kind.SEPARATOR:
             unwind_to_open_paren("BAD_SEPARATOR", start).effect -= 1
             operand_needed = True
@@ -376,7 +384,8 @@ def _translate(expression: str) -> list[_Instr]:
             if stack and stack[-1].element.kind is _Kind.VARARG:
                 stack[-1].effect = paren.effect
         elif kind is _Kind.CONDITIONAL:
-            pop_while(lambda p, e=element: p.element.in_stack_pri > e.in_coming_pri)
+            while stack and stack[-1].element.in_stack_pri > element.in_coming_pri:
+                emit(stack.pop())
             out.append(_Instr(element.code, None, start))
             depth += element.runtime_effect
             if element.code == "COND_ELSE":
@@ -433,8 +442,11 @@ def _to_uint32(x: float) -> int:
 
 def _d2i(x: float) -> int:
     """calcPerform's d2i(): negative values convert signed, others unsigned, the result as int32."""
+    if -2147483649.0 < x < 4294967296.0:  # the usual case: both conversions are plain truncations
+        i = int(x)
+        return i - 4294967296 if i > 2147483647 else i
     if x < 0:
-        return _to_int32(x)
+        return _INT32_MIN
     u = _to_uint32(x)
     return u - (1 << 32) if u & 0x80000000 else u
 
@@ -645,8 +657,6 @@ class _LegacyRandom:
 _rndm = _LegacyRandom()
 
 _HELPERS: dict[str, object] = {
-    "_inf": math.inf,
-    "_nan": math.nan,
     "_isfinite": math.isfinite,
     "_isnan": math.isnan,
     "_rndm": _rndm,
@@ -818,6 +828,7 @@ class _Builder:
         self.conditions: dict[int, _Node] = {}
         self.statements: list[str] = []
         self.temporaries = 0
+        self.constants: list[float] = []  # the values of _k0, _k1, ... in the generated code
 
     def run(self) -> list[str]:
         """The body of the generated function: statements, then the return of the result."""
@@ -929,12 +940,10 @@ class _Builder:
 
     def _code(self, node: _Node) -> str:
         if isinstance(node, _Const):
-            value = node.value
-            if math.isnan(value):
-                return "_nan"
-            if math.isinf(value):
-                return "_inf" if value > 0 else "(-_inf)"
-            return repr(value) if value > 0.0 or math.copysign(1.0, value) > 0 else f"({value!r})"
+            # Literals become globals of the generated function, so that expressions differing only in
+            # their numbers share one compiled code object.
+            self.constants.append(node.value)
+            return f"_k{len(self.constants) - 1}"
         if isinstance(node, _Name):
             return node.name
         if isinstance(node, _Select):
@@ -972,12 +981,14 @@ class CalcExpression:
     """A compiled CALC expression.
 
     ``evaluate(args)`` reads ``args['A']``…``args['L']`` and ``args['VAL']`` (only those the expression
-    uses; values are floats), writes the ones assigned with ``:=`` back into ``args``, and returns the
-    result as a float. It never raises for a compiled expression.
+    uses; the values must be Python floats, as the record's DOUBLE fields are), writes the inputs
+    assigned with ``:=`` back into ``args``, and returns the result as a float. It never raises for a
+    compiled expression: errors give NaN or ±inf as in C.
 
     ``inputs_used`` are the inputs A–L whose incoming value the expression reads (calcArgUsage: an input
     read only after being assigned does not count); ``stores`` are the inputs it assigns; ``uses_val``
-    tells whether it reads VAL.
+    tells whether it reads VAL. ``source`` is the generated Python function (numbers appear as the
+    globals ``_k0``, ``_k1``…), for inspection.
     """
 
     __slots__ = ("expression", "inputs_used", "stores", "uses_val", "source", "evaluate")
@@ -1000,21 +1011,28 @@ class CalcExpression:
         self.inputs_used = frozenset(inputs)
         self.stores = frozenset(stores)
         self.uses_val = uses_val
+        builder = _Builder(program)
         try:
-            body = _Builder(program).run()
+            body = builder.run()
         except _Unstructured as exc:
             raise CalcSyntaxError(_MESSAGES["UNSTRUCTURED"], exc.position, code="UNSTRUCTURED",
                                   expression=expression) from None
-        loads = [f"{name} = float(args[{name!r}])" for name in sorted(inputs)]
+        loads = [f"{name} = args[{name!r}]" for name in sorted(inputs)]
         if uses_val:
-            loads.append("VAL = float(args['VAL'])")
+            loads.append("VAL = args['VAL']")
         self.source = "\n    ".join(["def _calc(args):", *loads, *body])
         namespace = dict(_HELPERS)
-        exec(compile(self.source, "<calc expression>", "exec"), namespace)  # noqa: S102 - generated code
+        namespace.update((f"_k{n}", value) for n, value in enumerate(builder.constants))
+        exec(_compile_source(self.source), namespace)  # defines _calc from our generated source
         self.evaluate = namespace["_calc"]  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"compile_calc({self.expression!r})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile_source(source: str) -> CodeType:
+    return compile(source, "<calc expression>", "exec")
 
 
 @functools.lru_cache(maxsize=4096)
