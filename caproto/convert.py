@@ -433,15 +433,18 @@ def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: S
 
     * string -> ENUM: the index of the first equal string in ``enum_strings`` (the record's state table,
       as its put_enum_str compares), else the text as a decimal index below ``enum_count`` (default
-      ``len(enum_strings)``), else failure.
+      ``len(enum_strings)``; trailing characters after the index are ignored for array fields, such as
+      mbbo's SPC_DBADDR VAL), else failure.
     * string -> STRING: truncated to ``string_size - 1`` bytes.
     * number -> STRING: integers in decimal, floating types with ``precision`` (6 when the record has no
       PREC, as cvt_d_st defaults).
     * string -> number: as for reads; the empty string is 0 only for scalar fields (``array_field``
       False), array fields (waveform VAL) reject it like dbConvert.c does.
 
-    Raises CAError(ECA.PUTFAIL) where the C IOC's dbPut fails. softIoc reports that status only to a
-    WRITE_NOTIFY; a plain WRITE that fails is dropped silently and the field keeps its value.
+    Raises CAError(ECA.PUTFAIL) where the C IOC's dbPut fails; softIoc answers a WRITE_NOTIFY with that
+    status and a plain WRITE with an ERROR message carrying it. The record is not processed and, for a
+    scalar, keeps its value. An array put of strings stops at the first bad element, after writing the
+    ones before it (NORD unchanged): those are the exception's ``stored`` attribute.
     """
     source = native_type(from_type)
     target = native_type(to_type)
@@ -453,10 +456,15 @@ def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: S
         if target is ChannelType.ENUM:
             return _strings_to_enum(strings, enum_strings, enum_count, array_field)
         scalar_path = not array_field and len(strings) == 1
-        try:
-            parsed = [_parse_to_dtype(s, dtype, empty_is_zero=scalar_path) for s in strings]
-        except _ParseError as exc:
-            raise CAError(ECA.PUTFAIL, f"cannot store {strings!r} as {target.name}: {exc}") from None
+        parsed = []
+        for text in strings:
+            try:
+                parsed.append(_parse_to_dtype(text, dtype, empty_is_zero=scalar_path))
+            except _ParseError as exc:
+                error = CAError(ECA.PUTFAIL, f"cannot store {text!r} as {target.name}: {exc}")
+                # dbConvert writes element by element: the ones before the bad one are already stored
+                error.stored = np.array(parsed, dtype=dtype)
+                raise error from None
         return np.array(parsed, dtype=dtype)
     array = _as_array(values, source)
     if target is ChannelType.STRING:
@@ -485,7 +493,8 @@ def _strings_to_enum(strings: list[str], enum_strings: Sequence[str], enum_count
             out.append(table.index(text))
             continue
         try:
-            index = parse_integer(text, np.uint16, allow_units=False)
+            # dbConvert's putStringEnum (array path) passes &end, cvt_st_e (scalar path) does not
+            index = parse_integer(text, np.uint16, allow_units=array_field)
         except _ParseError:
             index = None
         if index is None or index >= count:
