@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import NamedTuple
 
-__all__ = ["CalcExpression", "CalcSyntaxError", "compile_calc", "INPUT_NAMES", "MAX_STACK"]
+__all__ = ["CalcExpression", "CalcSyntaxError", "compile_calc", "INPUT_NAMES", "MAX_LENGTH", "MAX_STACK"]
 
 INPUT_NAMES = tuple("ABCDEFGHIJKL")
 MAX_STACK = 80  # CALCPERFORM_STACK: translation refuses programs that would need a deeper stack
+# Twice what a calc record's CALC field holds (79 characters). Each character can nest the generated
+# Python expression one level deeper, and Python's parser allows 200 levels.
+MAX_LENGTH = 160
 
 _PI = 3.14159265358979323  # the literal calcPerform.c uses
 
@@ -46,6 +49,7 @@ _MESSAGES = {
     "OVERFLOW": "Runtime stack overflow",
     "SYNTAX": "Syntax error, unknown operator/operand",
     "NULL_ARG": "NULL or empty input argument to postfix()",
+    "TOO_LONG": f"Expression longer than {MAX_LENGTH} characters",
     # Not an EPICS error: EPICS accepts these but, on some path, pops operands below the bottom of its
     # stack (uninitialised memory) or ends with a stack other than one value (a CALC alarm).
     "UNSTRUCTURED": "Operands missing on some path through ?: or a function (undefined in EPICS)",
@@ -53,10 +57,11 @@ _MESSAGES = {
 
 
 class CalcSyntaxError(ValueError):
-    """A CALC expression that EPICS would refuse to translate.
+    """A CALC expression that EPICS would refuse to translate, or whose EPICS result is undefined.
 
     ``position`` is the 0-based index of the character where the problem was found (``len(expression)``
-    when the expression ends too early); ``code`` is the EPICS error name without ``CALC_ERR_``.
+    when the expression ends too early); ``code`` is the EPICS error name without ``CALC_ERR_``, or one
+    of ours: ``UNSTRUCTURED`` (EPICS accepts it but runs off its stack) and ``TOO_LONG``.
     """
 
     def __init__(self, message: str, position: int, *, code: str = "", expression: str = "") -> None:
@@ -301,6 +306,8 @@ def _translate(expression: str) -> list[_Instr]:
 
     if not expression:
         raise fail("NULL_ARG", 0)
+    if len(expression) > MAX_LENGTH:
+        raise fail("TOO_LONG", MAX_LENGTH)
     upper = expression.translate(_ASCII_UPPER)  # epicsStrnCaseCmp folds ASCII letters only
     end = len(expression)
     pos = 0
@@ -312,7 +319,7 @@ def _translate(expression: str) -> list[_Instr]:
 
     def emit(pending: _Pending) -> None:
         nonlocal depth
-        arg = 1 - pending.effect if pending.element.kind is _Kind.VARARG else pending.arg
+        arg = 1 - pending.effect if pending.element.kind == _Kind.VARARG else pending.arg
         out.append(_Instr(pending.code, arg, pending.position))
         depth += pending.effect
 
@@ -346,11 +353,11 @@ def _translate(expression: str) -> list[_Instr]:
         pos += len(element.name)
         kind = element.kind
 
-        if kind is _Kind.OPERAND:
+        if kind == _Kind.OPERAND:
             out.append(_Instr(element.code, element.arg, start))
             depth += 1
             operand_needed = False
-        elif kind is _Kind.LITERAL:
+        elif kind == _Kind.LITERAL:
             depth += 1
             if element.code == "LITERAL_INT":
                 parsed: tuple[float, int] | None = _parse_hex(expression, start)
@@ -361,29 +368,29 @@ def _translate(expression: str) -> list[_Instr]:
             value, pos = parsed
             out.append(_Instr("LITERAL", float(value), start))
             operand_needed = False
-        elif kind is _Kind.STORE:
+        elif kind == _Kind.STORE:
             if not out or stack or out[-1].code != "FETCH" or out[-1].arg == "VAL":
                 raise fail("BAD_ASSIGNMENT", start)
             target = out.pop()
             stack.append(_Pending(element, start, arg=target.arg))
             depth -= 1
             operand_needed = True
-        elif kind is _Kind.UNARY or kind is _Kind.VARARG or kind is _Kind.BINARY:
+        elif kind == _Kind.UNARY or kind == _Kind.VARARG or kind == _Kind.BINARY:
             while stack and stack[-1].element.in_stack_pri >= element.in_coming_pri:
                 emit(stack.pop())
             stack.append(_Pending(element, start))
-            if kind is _Kind.BINARY:
+            if kind == _Kind.BINARY:
                 operand_needed = True
-        elif kind is _Kind.SEPARATOR:
+        elif kind == _Kind.SEPARATOR:
             unwind_to_open_paren("BAD_SEPARATOR", start).effect -= 1
             operand_needed = True
-        elif kind is _Kind.CLOSE_PAREN:
+        elif kind == _Kind.CLOSE_PAREN:
             paren = unwind_to_open_paren("PAREN_NOT_OPEN", start)
             stack.pop()
             # A vararg operator before the '(' takes the argument count the commas gave the paren.
-            if stack and stack[-1].element.kind is _Kind.VARARG:
+            if stack and stack[-1].element.kind == _Kind.VARARG:
                 stack[-1].effect = paren.effect
-        elif kind is _Kind.CONDITIONAL:
+        elif kind == _Kind.CONDITIONAL:
             while stack and stack[-1].element.in_stack_pri > element.in_coming_pri:
                 emit(stack.pop())
             out.append(_Instr(element.code, None, start))
@@ -851,7 +858,8 @@ class _Builder:
             if pc == len(program):
                 if state.path or len(state.stack) != 1 or pending:
                     raise _Unstructured(program[-1].position)
-                return [*self.statements, f"return {self._code(state.stack[0])}"]
+                result = self._code(state.stack[0])
+                return [*self.statements, f"return {result}"]
             instr = program[pc]
             code = instr.code
             if code == "COND_IF":

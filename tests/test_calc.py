@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ioc.calc import CalcSyntaxError, _LegacyRandom, compile_calc
+from ioc.calc import INPUT_NAMES, MAX_LENGTH, CalcSyntaxError, _LegacyRandom, compile_calc
 
 INF = math.inf
 NAN = math.nan
@@ -15,7 +15,7 @@ NAN = math.nan
 
 def calc(expression: str, **values: float) -> float:
     """Evaluate with A..L = 1..12 (as EPICS's own calc tests do) unless given, and VAL = 0."""
-    args = {name: float(n) for n, name in enumerate("ABCDEFGHIJKL", start=1)}
+    args = {name: float(n) for n, name in enumerate(INPUT_NAMES, start=1)}
     args["VAL"] = 0.0
     args.update(values)
     return compile_calc(expression).evaluate(args)
@@ -248,8 +248,8 @@ def test_rndm_is_the_16_bit_generator_of_calcperform():
     ("MAX", "INCOMPLETE", 3), (" ", "INCOMPLETE", 1), ("ATAN2(1)", "INCOMPLETE", 8),
     ("(1,2);3", "TOOMANY", 5),
     ("ATAN2(1)*ATAN2(1)+1", "UNDERFLOW", 17),
-    ("MAX(" + ",".join(["1"] * 80) + ")", "OVERFLOW", 4 + 2 * 79),
-    ("(1?2)+(3:4)", "UNSTRUCTURED", 2),
+    ("(" + ",".join(["1"] * 80), "OVERFLOW", 1 + 2 * 79),
+    ("(1?2)+(3:4)", "UNSTRUCTURED", 2), ("A" * (MAX_LENGTH + 1), "TOO_LONG", MAX_LENGTH),
 ])
 def test_syntax_errors_name_the_epics_error_and_the_0_based_position(expression, code, position):
     with pytest.raises(CalcSyntaxError) as info:
@@ -263,6 +263,15 @@ def test_syntax_error_message_is_epics_and_names_the_position():
     assert info.value.message == "Syntax error, unknown operator/operand"
     assert str(info.value) == "Syntax error, unknown operator/operand at position 3 in 'A+B$C'"
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("expression, expected", [
+    ("-" * (MAX_LENGTH - 1) + "A", -1.0), ("~" * (MAX_LENGTH - 1) + "1", -2.0),
+    ("+".join(["A"] * (MAX_LENGTH // 2)), MAX_LENGTH // 2), ("A+(" * 39 + "A" + ")" * 39, 40.0),
+])
+def test_the_deepest_expressions_of_the_longest_allowed_text_compile(expression, expected):
+    assert len(expression) <= MAX_LENGTH
+    assert calc(expression, A=1.0) == expected
 
 
 def test_generated_code_is_built_from_the_tree_not_the_text():
