@@ -255,7 +255,7 @@ def _parse_double(text: str, pos: int) -> tuple[float, int] | None:
     value = float(m.group())
     if math.isinf(value):
         return None  # ERANGE overflow
-    if abs(value) < _MIN_NORMAL and re.search("[1-9]", m.group().split("e")[0].split("E")[0]):
+    if abs(value) < _MIN_NORMAL and re.search("[1-9]", re.split("[eE]", m.group())[0]):
         return None  # ERANGE underflow: glibc flags subnormal and zero results of non-zero text
     return value, m.end()
 
