@@ -622,23 +622,8 @@ def _atan2(x: float, y: float) -> float:
     return math.atan2(y, x)
 
 
-def _max(*values: float) -> float:
-    # Folded from the right as calcPerform pops them; a NaN anywhere wins.
-    result = values[-1]
-    for value in reversed(values[:-1]):
-        if not (value < result or result != result):
-            result = value
-    return result
-
-
-def _min(*values: float) -> float:
-    result = values[-1]
-    for value in reversed(values[:-1]):
-        if not (value > result or result != result):
-            result = value
-    return result
-
-
+# calcPerform folds MAX/MIN from the right as it pops the stack: MAX(a, b, c) is _max2(a, _max2(b, c)).
+# A NaN anywhere wins; between equal values (0 and -0) the leftmost does.
 def _max2(x: float, y: float) -> float:
     return y if (x < y or y != y) else x
 
@@ -697,8 +682,6 @@ _HELPERS: dict[str, object] = {
     "_floor": _floor,
     "_isinf": _isinf,
     "_atan2": _atan2,
-    "_max": _max,
-    "_min": _min,
     "_max2": _max2,
     "_min2": _min2,
 }
@@ -963,10 +946,11 @@ class _Builder:
         if code == "RANDOM":
             return "_rndm()"
         if code in ("MAX", "MIN"):
-            if len(operands) == 1:
-                return operands[0]
-            function = f"_{code.lower()}{'2' if len(operands) == 2 else ''}"
-            return f"{function}({', '.join(operands)})"
+            function = "_max2" if code == "MAX" else "_min2"
+            folded = operands[-1]
+            for operand in reversed(operands[:-1]):
+                folded = f"{function}({operand}, {folded})"
+            return folded
         if code == "FINITE":
             return f"(1.0 if {' & '.join(f'_isfinite({o})' for o in operands)} else 0.0)"
         if code == "ISNAN":
