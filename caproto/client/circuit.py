@@ -126,6 +126,10 @@ class Circuit:
     def channel_count(self) -> int:
         return len(self._channels)
 
+    @property
+    def channels(self) -> list[PV]:
+        return list(self._channels.values())
+
     # --- the tasks -------------------------------------------------------------------------------------
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -285,6 +289,4 @@ class Circuit:
             pv = self._channels.pop(request.parameter1, None)
             if pv is not None:
                 self.context._channel_lost(pv, self)
-        log.warning("CA server %s:%d reports %s for %s: %s", *self.address, error.eca.name,
-                    Command(request.command).name if request.command in Command._value2member_map_
-                    else request.command, message.error_message)
+        self.context._server_error(message, self._channels.get(message.cid), self.address)

@@ -19,15 +19,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import trio
 
-from caproto.constants import CA_MINOR_VERSION, DONT_REPLY, Role
+from caproto.constants import CA_MINOR_VERSION, DONT_REPLY, Command, Role
 from caproto.errors import FramingError
 from caproto.framing import parse_datagram
 from caproto.messages import (
+    ErrorResponse,
     RepeaterConfirmResponse,
     RepeaterRegisterRequest,
     RsrvIsUpResponse,
@@ -37,7 +38,7 @@ from caproto.messages import (
 
 from .circuit import Circuit, local_names
 from .environment import Address, ClientSettings
-from .errors import ClientError, ConnectionTimeout
+from .errors import ClientError, ConnectionTimeout, ca_message
 from .pv import PV, ConnectionState
 from .search import BeaconTracker, SearchSchedule, search_datagrams, server_address
 
@@ -60,6 +61,9 @@ class Context:
         self.host_name = host_name if host_name is not None else default_host
         self.client_name = client_name if client_name is not None else default_user
         self.repeater_registered = False
+        # Called with (ErrorResponse, PV or None) for server errors no request waits for (a failed
+        # WRITE without notification, for one); the default logs a warning.
+        self.error_handler: Callable[[ErrorResponse, PV | None], None] | None = None
         self.duplicates: list[tuple[str, Address, Address]] = []   # (name, connecting to, ignored)
         self._cids = itertools.count(1)
         self._ioids = itertools.count(1)
@@ -113,6 +117,20 @@ class Context:
         # the body's own error: stop the tasks, then let it propagate as it is (not in a group)
         await stack.__aexit__(None, None, None)
         return False
+
+    @property
+    def circuits(self) -> list[Circuit]:
+        """The open circuits (one per server and priority)."""
+        return list(self._circuits.values())
+
+    @property
+    def search_addresses(self) -> list[Address]:
+        """Where UDP searches go (EPICS_CA_ADDR_LIST and, if auto, the broadcast addresses)."""
+        return list(self._search_addresses)
+
+    @property
+    def pvs(self) -> list[PV]:
+        return list(self._pvs.values())
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -213,6 +231,19 @@ class Context:
             circuit = self._circuits[key] = Circuit(self, address, priority)
             self.nursery.start_soon(circuit.run)
         return circuit
+
+    def _server_error(self, error: ErrorResponse, pv: PV | None, server: Address) -> None:
+        if self.error_handler is not None:
+            self.error_handler(error, pv)
+            return
+        request = error.original_request
+        try:
+            command = Command(request.command).name
+        except ValueError:
+            command = str(request.command)
+        log.warning("CA server %s:%d: %s failed for %s: %s (%s)", *server, command,
+                    pv.name if pv is not None else f"cid {error.cid}", ca_message(error.status_code),
+                    error.error_message)
 
     # --- searching ---------------------------------------------------------------------------------------
 

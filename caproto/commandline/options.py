@@ -30,7 +30,7 @@ def version_text() -> str:
     return f"\ncaproto {ours}, CA Protocol version {CA_MAJOR_VERSION}.{CA_MINOR_VERSION}"
 
 
-def _scan_int(text: str) -> int | None:
+def scan_int(text: str) -> int | None:
     """sscanf("%d"): leading blanks, an optional sign, digits; anything after is ignored."""
     stripped = text.lstrip()
     end = 1 if stripped[:1] in ("+", "-") else 0
@@ -42,7 +42,7 @@ def _scan_int(text: str) -> int | None:
         return None
 
 
-def _scan_double(text: str) -> float | None:
+def scan_double(text: str) -> float | None:
     """epicsScanDouble: the whole argument (blanks around it allowed) must be a number."""
     try:
         return float(text.strip())
@@ -63,7 +63,7 @@ class CommonOptions:
     def __post_init__(self) -> None:
         text = os.environ.get("EPICS_CLI_TIMEOUT")
         if text is not None:
-            value = _scan_double(text)
+            value = scan_double(text)
             if value is None:
                 err(f"'{text}' is not a valid timeout value (from 'EPICS_CLI_TIMEOUT' in the environment) - "
                     "ignored. (use '-h' for help.)")
@@ -79,14 +79,14 @@ class CommonOptions:
         """Apply a shared option; False if ``opt`` is not one of them."""
         letter = opt[1:]
         if letter == "w":
-            value = _scan_double(arg)
+            value = scan_double(arg)
             if value is None:
                 err(f"'{arg}' is not a valid timeout value - ignored, using '{self.timeout:.1f}'. "
                     f"('{self.tool} -h' for help.)")
             else:
                 self.timeout = value
         elif letter == "#":
-            value = _scan_int(arg)
+            value = scan_int(arg)
             if value is None:
                 err(f"'{arg}' is not a valid array element count - ignored. ('{self.tool} -h' for help.)")
                 self.count = 0
@@ -94,14 +94,14 @@ class CommonOptions:
                 # the C tools keep the count in an unsigned long: a negative one means "everything"
                 self.count = value if value >= 0 else value % (1 << 64)
         elif letter == "p":
-            value = _scan_int(arg)
+            value = scan_int(arg)
             if value is None or value < 0:
                 err(f"'{arg}' is not a valid CA priority - ignored. ('{self.tool} -h' for help.)")
                 self.priority = 0
             else:
                 self.priority = min(value, MAX_PRIORITY)
         elif letter in "efg":
-            digits = _scan_int(arg)
+            digits = scan_int(arg)
             if digits is None:
                 err(f"Invalid precision argument '{arg}' for option '-{letter}' - ignored.")
             elif 0 <= digits <= VALID_DOUBLE_DIGITS:
