@@ -255,8 +255,10 @@ DATAGRAM_MESSAGES: dict[Role, frozenset[type]] = {
 
 REPEATER_INITIAL = RepeaterState.SEND_REPEATER_REGISTER
 
-# A client's registration with its CA repeater, which answers in the server role. libca repeats
-# REPEATER_REGISTER until it sees the confirmation, and a restarted repeater confirms again.
+# A client's registration with its CA repeater, which answers in the server role. libca repeats the
+# registration until it sees the confirmation, and a restarted repeater confirms again. libca registers
+# with an *empty* datagram (for repeaters older than 3.12), which is no message: so a confirmation is
+# welcome even when no REPEATER_REGISTER was sent.
 REPEATER_TRANSITIONS: Table = {
     CLIENT: {
         RepeaterState.SEND_REPEATER_REGISTER: {RepeaterRegisterRequest: RepeaterState.AWAIT_REPEATER_CONFIRM},
@@ -264,7 +266,7 @@ REPEATER_TRANSITIONS: Table = {
         RepeaterState.REGISTERED: {RepeaterRegisterRequest: RepeaterState.REGISTERED},
     },
     SERVER: {
-        RepeaterState.SEND_REPEATER_REGISTER: {},
+        RepeaterState.SEND_REPEATER_REGISTER: {RepeaterConfirmResponse: RepeaterState.REGISTERED},
         RepeaterState.AWAIT_REPEATER_CONFIRM: {RepeaterConfirmResponse: RepeaterState.REGISTERED},
         RepeaterState.REGISTERED: {RepeaterConfirmResponse: RepeaterState.REGISTERED},
     },
