@@ -45,21 +45,42 @@ DbItem = RecordSpec | DbAlias | DbInclude
 _MACRO = r"\$[({](?:[^(){}\n]|\$[({][^(){}\n]*[)}])*[)}]"
 _SKIP = r"(?:[ \t\r\n\f\v]+|#[^\n]*)*"
 _SKIP_RE = re.compile(_SKIP)
+_WORD = r"(?:[A-Za-z0-9_\-+:.\[\]<>;]+|" + _MACRO + r")+"
+# A quoted string's content: no quote, backslash or newline except as an escape (unrolled for speed).
+_CONTENT = r'[^"\\\n]*(?:\\.[^"\\\n]*)*'
+_STRING = re.compile(f'"{_CONTENT}"')
 _TOKEN = re.compile(
     _SKIP + r"(?:"
-    r'(?P<string>"(?:[^"\\\n]|\\.)*")'
+    r'(?P<string>"' + _CONTENT + '")'
     r"|(?P<punct>[(){},])"
-    r"|(?P<word>(?:[A-Za-z0-9_\-+:.\[\]<>;]|" + _MACRO + r")+)"
+    r"|(?P<word>" + _WORD + r")"
     r"|(?P<end>\Z)"
     r"|(?P<bad>.))",
     re.S,
 )
+
+
+def _word_or_string(group: str) -> str:
+    """A bare word in ``group``, or a quoted string's content in ``group + "_q"``."""
+    return f'(?:"(?P<{group}_q>{_CONTENT})"|(?P<{group}>{_WORD}))'
+
+
+# The usual record head and field/info statement, each in one match: a file of 100,000 records has
+# millions of tokens. Anything less usual (a comment or line break inside, a JSON value) does not match
+# and goes token by token, to the same result.
+_FAST_HEAD = re.compile(_SKIP + r"(?P<kw>g?record)[ \t]*\([ \t]*" + _word_or_string("type")
+                        + r"[ \t]*,[ \t]*" + _word_or_string("name") + r"[ \t]*\)(?P<body>\s*\{)?")
+_FAST_END = re.compile(_SKIP + r"\}")
+_FAST_ITEM = re.compile(_SKIP + r"(?P<kw>field|info)[ \t]*\([ \t]*" + _word_or_string("key")
+                        + r"[ \t]*,[ \t]*(?![\[{])" + _word_or_string("value") + r"[ \t]*\)")
 
 # Inside a JSON value: strings, punctuation and bare words (numbers or unquoted keys and strings).
 _JSON_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[\[\]{}:,])'
                          r"|(?P<bare>[A-Za-z0-9_+\-.]+)|(?P<end>\Z)|(?P<bad>.))", re.S)
 _JSON_LITERAL = re.compile(r"null|true|false|NaN|[+-]?Infinity|[+-]?0[xX][0-9A-Fa-f]+"
                            r"|[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+_NUMBER_START = frozenset("-0123456789")
 
 _C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "0": "\0"}
 _ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|.)", re.S)
@@ -98,6 +119,11 @@ def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] |
     return dump_yaml(config, comment=f"Converted from {os.fspath(path)}")
 
 
+def _either(match: re.Match[str], group: str) -> str:
+    quoted = match[group + "_q"]
+    return match[group] if quoted is None else quoted
+
+
 def _found(kind: str, text: str) -> str:
     return "end of file" if kind == "end" else repr(text)
 
@@ -122,13 +148,26 @@ class _Parser:
     def parse(self) -> list[DbItem]:
         items: list[DbItem] = []
         while True:
+            head = _FAST_HEAD.match(self.text, self.pos)
+            if head:
+                line = self.line_of(head.start("kw"))
+                self.pos = head.end()
+                rtype = self.expand(_either(head, "type"), line, None)
+                name = self.expand(_either(head, "name"), line, None)
+                items.extend(self.record(line, rtype, name, body=head["body"] is not None))
+                continue
             kind, word, line = self.next()
             if kind == "end":
                 return items
             if kind != "word":
                 raise self.error(line, f"expected record, alias or include, found {word!r}")
             if word in ("record", "grecord"):
-                items.extend(self.record(line))
+                self.expect("(")
+                rtype = self.name("record type")
+                self.expect(",")
+                name = self.name("record name")
+                self.expect(")")
+                items.extend(self.record(line, rtype, name))
             elif word == "alias":
                 self.expect("(")
                 record = self.name("record name")
@@ -143,19 +182,42 @@ class _Parser:
             else:
                 raise self.error(line, f"expected record, alias or include, found {word!r}")
 
-    def record(self, line: int) -> list[DbItem]:
-        self.expect("(")
-        rtype = self.name("record type")
-        self.expect(",")
-        name = self.name("record name")
-        self.expect(")")
+    def record(self, line: int, rtype: str, name: str, body: bool = False) -> list[DbItem]:
+        """The record whose head was just read (and the "{" if ``body``), then its aliases."""
         spec = RecordSpec(name, rtype, {}, self.file, line)
         items: list[DbItem] = [spec]
-        kind, text, _ = self.peek()
-        if (kind, text) != ("punct", "{"):
-            return items                    # a record without a body
-        self.next()
+        if not body:
+            kind, text, _ = self.peek()
+            if (kind, text) != ("punct", "{"):
+                return items                    # a record without a body
+            self.next()
+        text, file, fields = self.text, self.file, spec.fields
         while True:
+            fast = _FAST_ITEM.match(text, self.pos)
+            if fast:
+                # One pass per field of a large file: the common value (no macro, no escape, not a
+                # number) is stored as it is, without the calls that the general case needs.
+                kw, key_q, key, value_q, value = fast.group("kw", "key_q", "key", "value_q", "value")
+                item_line = self.line_of(fast.start("kw"))
+                self.pos = fast.end()
+                if key_q is not None:
+                    key = key_q
+                if "$" in key:
+                    key = self.expand(key, item_line, None)
+                if kw != "field":
+                    spec.info[key] = str(self.typed(value_q, value, item_line, None))
+                    continue
+                key = key.upper()
+                raw = value if value_q is None else value_q
+                if "$" in raw or "\\" in raw or raw[:1] in _NUMBER_START:
+                    fields[key] = Located(self.typed(value_q, value, item_line, key), file, item_line)
+                else:
+                    fields[key] = Located(raw, file, item_line)
+                continue
+            end = _FAST_END.match(text, self.pos)
+            if end:
+                self.pos = end.end()
+                return items
             kind, word, item_line = self.next()
             if (kind, word) == ("punct", "}"):
                 return items
@@ -229,10 +291,16 @@ class _Parser:
             return self.json(start, field)
         kind, text, line = self.next()
         if kind == "string":
-            return typed_value(_unescape(self.expand(text[1:-1], line, field)))
+            return self.typed(text[1:-1], None, line, field)
         if kind == "word":
-            return typed_value(self.expand(text, line, field))
+            return self.typed(None, text, line, field)
         raise self.error(line, f"expected a value, found {_found(kind, text)}", field)
+
+    def typed(self, quoted: str | None, bare: str | None, line: int, field: str | None) -> int | float | str:
+        """A value given as a quoted string's content (C escapes translated) or as a bare word."""
+        if quoted is not None:
+            return typed_value(_unescape(self.expand(quoted, line, field)))
+        return typed_value(self.expand(bare, line, field))
 
     def json(self, start: int, field: str | None) -> str:
         """A JSON value as the compact text EPICS hands to the field (unquoted keys and words quoted)."""
@@ -243,7 +311,7 @@ class _Parser:
                 raise self.error(line, "unterminated JSON value", field)
             c = self.text[pos]
             if c == '"':
-                end = re.compile(r'"(?:[^"\\\n]|\\.)*"').match(self.text, pos)
+                end = _STRING.match(self.text, pos)
                 if end is None:
                     raise self.error(self.line_of(pos), "newline in string, closing quote missing", field)
                 pieces.append(end[0])
@@ -273,6 +341,8 @@ class _Parser:
             out.append(f'"{text}"' if kind == "bare" and not _JSON_LITERAL.fullmatch(text) else text)
 
     def expand(self, text: str, line: int, field: str | None) -> str:
+        if "$" not in text:
+            return text
         try:
             return expand(text, self.macros)
         except MacroError as exc:

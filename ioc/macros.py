@@ -10,6 +10,7 @@ called ``$(P)temp``.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 _CLOSE = {"(": ")", "{": "}"}
@@ -33,22 +34,32 @@ def _expand(text: str, pos: int, stop: str, macros: Mapping[str, str] | None,
 
     With ``macros`` None the text is only scanned, to find where it ends.
     """
+    special = _SPECIAL[stop]
     out: list[str] = []
     end = len(text)
-    while pos < end:
-        c = text[pos]
+    while True:
+        found = special.search(text, pos)
+        if found is None:
+            out.append(text[pos:])
+            return "".join(out), end
+        at = found.start()
+        out.append(text[pos:at])
+        c = text[at]
         if c in stop:
-            break
-        if c == "\\" and pos + 1 < end:
-            out.append(text[pos:pos + 2])
-            pos += 2
-        elif c == "$" and text[pos + 1:pos + 2] in _CLOSE:
-            value, pos = _reference(text, pos, macros, active)
+            return "".join(out), at
+        if c == "\\":
+            out.append(text[at:at + 2])
+            pos = at + 2
+        elif text[at + 1:at + 2] in _CLOSE:
+            value, pos = _reference(text, at, macros, active)
             out.append(value)
         else:
             out.append(c)
-            pos += 1
-    return "".join(out), pos
+            pos = at + 1
+
+
+# Where _expand must look, for each set of stop characters it is called with: escapes, "$", the stops.
+_SPECIAL = {stop: re.compile("[" + re.escape("\\$" + stop) + "]") for stop in ("", "=)", ")", "=}", "}")}
 
 
 def _reference(text: str, pos: int, macros: Mapping[str, str] | None,

@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from peers import tool
 
 from ioc.config import ConfigError, IocConfig, Located, load_config
@@ -269,3 +271,21 @@ def test_convert_can_skip_unsupported_record_types_with_a_warning(tmp_path, capl
     assert [r.name for r in load_config(yaml_path).records] == ["a", "b"]
     with pytest.raises(ValueError, match="supported record types"):
         convert_db_to_yaml(path, skip_unsupported=True)
+
+
+_separators = st.lists(st.sampled_from(["", " ", "\t", "\n", "  # a comment (with $(MACRO), \"quotes\")\n"]),
+                       min_size=16, max_size=16)
+_field_values = st.one_of(st.integers(-1000, 1000), st.floats(allow_nan=False, allow_infinity=False),
+                          st.text(st.characters(blacklist_characters='"\\\n$', blacklist_categories=("Cs",))))
+
+
+@given(st.dictionaries(st.from_regex(r"[A-Z]{1,4}", fullmatch=True), _field_values, max_size=4), _separators)
+def test_layout_and_comments_between_tokens_do_not_change_the_result(fields, gaps):
+    """Whatever the spacing, line breaks and comments between tokens, a record reads the same."""
+    g = iter(gaps * 8).__next__
+    body = "".join(f'{g()}field{g()}({g()}{name}{g()},{g()}"{value}"{g()}){g()}'
+                   for name, value in fields.items())
+    text = f'{g()}record{g()}({g()}ai{g()},{g()}"r"{g()}){g()}{{{body}}}{g()}\n'
+    record = parse_db(text, "x.db", {})[0]
+    assert (record.name, record.rtype) == ("r", "ai")
+    assert {k: v.value for k, v in record.fields.items()} == fields
