@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .constants import CA_MINOR_VERSION, DEFAULT_PRIORITY, ECA, AccessRights, Command, Role, SubscriptionType
 from .dbr import ChannelType, Metadata
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 from .framing import NEED_DATA, StreamParser
 from .messages import (
     AccessRightsResponse,
@@ -64,7 +64,9 @@ from .states import (
     ChannelState,
     CircuitClosed,
     CircuitState,
+    State,
     SubscriptionState,
+    refusal,
     transition,
 )
 
@@ -267,6 +269,30 @@ class ServerChannel(_Channel):
         return ErrorResponse(request, self.cid, status, text)
 
 
+class _Side:
+    """One side of a circuit (the client's or the server's): its state, and the table rows of what it sends,
+    looked up once here rather than by role on every message."""
+    __slots__ = ("role", "our_role", "state", "subject", "error", "circuit_rows", "channel_rows",
+                 "subscription_rows")
+
+    def __init__(self, role: Role, our_role: Role) -> None:
+        self.role = role
+        self.our_role = our_role
+        self.state = CIRCUIT_INITIAL[role]
+        self.subject = f"the circuit's {role.value} side"
+        self.error = LocalProtocolError if role is our_role else RemoteProtocolError
+        self.circuit_rows = CIRCUIT_TRANSITIONS[role]
+        self.channel_rows = CHANNEL_TRANSITIONS[role]
+        self.subscription_rows = SUBSCRIPTION_TRANSITIONS[role]
+
+    def next(self, rows: dict, state: State, cls: type, subject: str) -> Any:
+        """``transition`` for this side's message ``cls``, on rows of this side's table."""
+        target = rows[state].get(cls)
+        if target is None:
+            raise refusal(state, self.role, cls, self.our_role, subject)
+        return target
+
+
 class VirtualCircuit:
     """One end of a CA circuit, in role ``our_role``, to the peer at ``address``.
 
@@ -292,8 +318,8 @@ class VirtualCircuit:
         self.channels: dict[int, ClientChannel | ServerChannel] = {}
         self.channels_by_sid: dict[int, ClientChannel | ServerChannel] = {}
         self.subscriptions: dict[int, Subscription] = {}
-        self._states: dict[Role, CircuitState] = dict(CIRCUIT_INITIAL)
-        self._subjects = {role: f"the circuit's {role.value} side" for role in Role}
+        self._ours = _Side(our_role, our_role)
+        self._theirs = _Side(self.their_role, our_role)
         self._parser = StreamParser(our_role, max_payload)
         self._cids = IdAllocator()
         self._sids = IdAllocator()
@@ -313,11 +339,11 @@ class VirtualCircuit:
 
     @property
     def our_state(self) -> CircuitState:
-        return self._states[self.our_role]
+        return self._ours.state
 
     @property
     def their_state(self) -> CircuitState:
-        return self._states[self.their_role]
+        return self._theirs.state
 
     def new_cid(self) -> int:
         return self._cids.allocate(self.channels)
@@ -361,7 +387,7 @@ class VirtualCircuit:
         if command is NEED_DATA:
             return NEED_DATA
         try:
-            self._apply(command, self.their_role)
+            self._apply(command, self._theirs)
         except RemoteProtocolError as exc:
             exc.header = command.header
             raise
@@ -376,9 +402,9 @@ class VirtualCircuit:
         """The connection ended: the circuit becomes DISCONNECTED, its channels CLOSED (no-op if done)."""
         if self.our_state is CircuitState.DISCONNECTED:
             return
-        for role in Role:
-            self._states[role] = transition(CIRCUIT_TRANSITIONS, self._states[role], CONNECTION,
-                                            CircuitClosed, self.our_role, self._subjects[role])
+        for side in (self._ours, self._theirs):
+            side.state = transition(CIRCUIT_TRANSITIONS, side.state, CONNECTION, CircuitClosed, self.our_role,
+                                    side.subject)
         for channel in list(self.channels.values()):
             self._close(channel, transition(CHANNEL_TRANSITIONS, channel.state, CONNECTION, CircuitClosed,
                                             self.our_role, channel.subject))
@@ -388,36 +414,33 @@ class VirtualCircuit:
     def _apply_sent(self, command: Message) -> None:
         if command.SENDER is not self.our_role:
             raise LocalProtocolError(f"a {self.our_role.value} does not send {type(command).__name__}")
-        self._apply(command, self.our_role)
+        self._apply(command, self._ours)
 
-    def _apply(self, command: Message, sender: Role) -> None:
+    def _apply(self, command: Message, side: _Side) -> None:
         # Every check comes before the first change, so a refused message leaves everything as it was.
         cls = type(command)
-        state = self._states[sender]
-        new_state = transition(CIRCUIT_TRANSITIONS, state, sender, cls, self.our_role, self._subjects[sender])
+        state = side.state
+        new_state = side.next(side.circuit_rows, state, cls, side.subject)
         handler = self._HANDLERS.get(cls)
         if handler is not None:
-            handler(self, command, sender)
+            handler(self, command, side)
         if new_state is not state:
-            self._put(self._states, sender, new_state)
+            self._set(side, "state", new_state)
 
-    def _error(self, sender: Role, text: str) -> ProtocolError:
-        return (LocalProtocolError if sender is self.our_role else RemoteProtocolError)(text)
+    def _step(self, channel: _Channel, side: _Side, cls: type) -> ChannelState:
+        return side.next(side.channel_rows, channel.state, cls, channel.subject)
 
-    def _step(self, channel: _Channel, sender: Role, cls: type) -> ChannelState:
-        return transition(CHANNEL_TRANSITIONS, channel.state, sender, cls, self.our_role, channel.subject)
-
-    def _by_cid(self, command: Any, sender: Role) -> ClientChannel | ServerChannel:
+    def _by_cid(self, command: Any, side: _Side) -> ClientChannel | ServerChannel:
         channel = self.channels.get(command.cid)
         if channel is None:
-            raise self._error(sender, f"{type(command).__name__} names cid {command.cid}: no channel on "
+            raise side.error(f"{type(command).__name__} names cid {command.cid}: no channel on "
                                       f"this circuit has it")
         return channel
 
-    def _by_sid(self, command: Any, sender: Role) -> ClientChannel | ServerChannel:
+    def _by_sid(self, command: Any, side: _Side) -> ClientChannel | ServerChannel:
         channel = self.channels_by_sid.get(command.sid)
         if channel is None:
-            raise self._error(sender, f"{type(command).__name__} names sid {command.sid}: no channel on "
+            raise side.error(f"{type(command).__name__} names sid {command.sid}: no channel on "
                                       f"this circuit has it")
         return channel
 
@@ -443,7 +466,7 @@ class VirtualCircuit:
 
     def _adopt(self, channel: ClientChannel | ServerChannel) -> None:
         if channel.cid in self.channels:
-            raise self._error(CLIENT, f"cid {channel.cid} is already {self.channels[channel.cid].subject}")
+            raise LocalProtocolError(f"cid {channel.cid} is already {self.channels[channel.cid].subject}")
         self._put(self.channels, channel.cid, channel)
 
     def _close(self, channel: _Channel, state: ChannelState) -> None:
@@ -467,8 +490,8 @@ class VirtualCircuit:
 
     # --- handlers, one per message class that touches more than the circuit's state -------------------
 
-    def _on_version_request(self, command: VersionRequest, sender: Role) -> None:
-        if sender is self.our_role:
+    def _on_version_request(self, command: VersionRequest, side: _Side) -> None:
+        if side is self._ours:
             if command.priority != self.priority:
                 raise LocalProtocolError(f"VersionRequest priority {command.priority} differs from the "
                                          f"circuit's priority {self.priority}")
@@ -476,23 +499,23 @@ class VirtualCircuit:
             self._set(self, "priority", command.priority)
             self._set(self, "their_version", command.version)
 
-    def _on_version_response(self, command: VersionResponse, sender: Role) -> None:
-        if sender is not self.our_role:
+    def _on_version_response(self, command: VersionResponse, side: _Side) -> None:
+        if side is self._theirs:
             self._set(self, "their_version", command.version)
 
-    def _on_host_name(self, command: HostNameRequest, sender: Role) -> None:
+    def _on_host_name(self, command: HostNameRequest, side: _Side) -> None:
         self._set(self, "client_hostname", command.name)
 
-    def _on_client_name(self, command: ClientNameRequest, sender: Role) -> None:
+    def _on_client_name(self, command: ClientNameRequest, side: _Side) -> None:
         self._set(self, "client_username", command.name)
 
-    def _on_events_off(self, command: EventsOffRequest, sender: Role) -> None:
+    def _on_events_off(self, command: EventsOffRequest, side: _Side) -> None:
         self._set(self, "events_on", False)
 
-    def _on_events_on(self, command: EventsOnRequest, sender: Role) -> None:
+    def _on_events_on(self, command: EventsOnRequest, side: _Side) -> None:
         self._set(self, "events_on", True)
 
-    def _on_create_chan_request(self, command: CreateChanRequest, sender: Role) -> None:
+    def _on_create_chan_request(self, command: CreateChanRequest, side: _Side) -> None:
         channel = self.channels.get(command.cid)
         new = channel is None
         if new:
@@ -501,28 +524,28 @@ class VirtualCircuit:
             channel = cls.__new__(cls)
             _Channel.__init__(channel, command.name, self, command.cid)
         elif channel.name != command.name:
-            raise self._error(sender, f"CreateChanRequest names {command.name!r} for {channel.subject}")
-        state = self._step(channel, sender, CreateChanRequest)
+            raise side.error(f"CreateChanRequest names {command.name!r} for {channel.subject}")
+        state = self._step(channel, side, CreateChanRequest)
         if new:
             self._adopt(channel)
         self._set(channel, "state", state)
 
-    def _on_access_rights(self, command: AccessRightsResponse, sender: Role) -> None:
-        channel = self._by_cid(command, sender)
-        state = self._step(channel, sender, AccessRightsResponse)
+    def _on_access_rights(self, command: AccessRightsResponse, side: _Side) -> None:
+        channel = self._by_cid(command, side)
+        state = self._step(channel, side, AccessRightsResponse)
         self._set(channel, "access_rights", AccessRights(command.access_rights & AccessRights.READ_WRITE))
         self._set(channel, "state", state)
 
-    def _on_create_chan_response(self, command: CreateChanResponse, sender: Role) -> None:
-        channel = self._by_cid(command, sender)
-        state = self._step(channel, sender, CreateChanResponse)
+    def _on_create_chan_response(self, command: CreateChanResponse, side: _Side) -> None:
+        channel = self._by_cid(command, side)
+        state = self._step(channel, side, CreateChanResponse)
         if command.sid in self.channels_by_sid:
-            raise self._error(sender, f"CreateChanResponse gives {channel.subject} sid {command.sid}, which "
+            raise side.error(f"CreateChanResponse gives {channel.subject} sid {command.sid}, which "
                                       f"is already {self.channels_by_sid[command.sid].subject}")
         try:
             native_type = ChannelType(command.data_type)
         except ValueError:
-            raise self._error(sender, f"CreateChanResponse gives {channel.subject} native type "
+            raise side.error(f"CreateChanResponse gives {channel.subject} native type "
                                       f"{command.data_type}, which is no DBR type") from None
         self._set(channel, "sid", command.sid)
         self._set(channel, "native_type", native_type)
@@ -530,84 +553,83 @@ class VirtualCircuit:
         self._put(self.channels_by_sid, command.sid, channel)
         self._set(channel, "state", state)
 
-    def _on_channel_end(self, command: CreateChFailResponse | ServerDisconnResponse, sender: Role) -> None:
-        channel = self._by_cid(command, sender)
-        self._close(channel, self._step(channel, sender, type(command)))
+    def _on_channel_end(self, command: CreateChFailResponse | ServerDisconnResponse, side: _Side) -> None:
+        channel = self._by_cid(command, side)
+        self._close(channel, self._step(channel, side, type(command)))
 
-    def _on_clear_channel(self, command: ClearChannelRequest | ClearChannelResponse, sender: Role) -> None:
-        channel = self._by_sid(command, sender)
+    def _on_clear_channel(self, command: ClearChannelRequest | ClearChannelResponse, side: _Side) -> None:
+        channel = self._by_sid(command, side)
         if command.cid != channel.cid:
-            raise self._error(sender, f"{type(command).__name__} names sid {command.sid} with cid "
+            raise side.error(f"{type(command).__name__} names sid {command.sid} with cid "
                                       f"{command.cid}, but the sid is {channel.subject}")
-        state = self._step(channel, sender, type(command))
+        state = self._step(channel, side, type(command))
         if state in _ENDED:
             self._close(channel, state)
         else:
             self._set(channel, "state", state)
 
-    def _on_write_request(self, command: WriteRequest, sender: Role) -> None:
-        self._step(self._by_sid(command, sender), sender, WriteRequest)
+    def _on_write_request(self, command: WriteRequest, side: _Side) -> None:
+        self._step(self._by_sid(command, side), side, WriteRequest)
 
     def _on_ioid_request(self, command: ReadNotifyRequest | WriteNotifyRequest | ReadRequest,
-                         sender: Role) -> None:
-        channel = self._by_sid(command, sender)
-        self._step(channel, sender, type(command))
+                         side: _Side) -> None:
+        channel = self._by_sid(command, side)
+        self._step(channel, side, type(command))
         ioid = command.ioid
         if ioid in self._pending:
-            raise self._error(sender, f"{type(command).__name__} uses ioid {ioid}, which is still waiting "
+            raise side.error(f"{type(command).__name__} uses ioid {ioid}, which is still waiting "
                                       f"for the answer to {self._pending[ioid]!r}")
         self._put(self._pending, ioid, command)
         self._put(channel.pending, ioid, command)
 
     def _on_ioid_response(self, command: ReadNotifyResponse | WriteNotifyResponse | ReadResponse,
-                          sender: Role) -> None:
+                          side: _Side) -> None:
         ioid = command.ioid
         request = self._pending.get(ioid)
         if request is None or _ANSWER[type(request)] is not type(command):
-            raise self._error(sender, f"{type(command).__name__} answers ioid {ioid}, which no "
+            raise side.error(f"{type(command).__name__} answers ioid {ioid}, which no "
                                       f"{_request_name(type(command))} is waiting for")
         channel = self.channels_by_sid[request.sid]
-        state = self._step(channel, sender, type(command))
+        state = self._step(channel, side, type(command))
         self._drop(self._pending, ioid)
         self._drop(channel.pending, ioid)
         self._set(channel, "state", state)
 
-    def _on_event_add_request(self, command: EventAddRequest, sender: Role) -> None:
-        channel = self._by_sid(command, sender)
-        self._step(channel, sender, EventAddRequest)
+    def _on_event_add_request(self, command: EventAddRequest, side: _Side) -> None:
+        channel = self._by_sid(command, side)
+        self._step(channel, side, EventAddRequest)
         if command.subscriptionid in self.subscriptions:
-            raise self._error(sender, f"EventAddRequest uses subscriptionid {command.subscriptionid}, which "
+            raise side.error(f"EventAddRequest uses subscriptionid {command.subscriptionid}, which "
                                       f"is already {self.subscriptions[command.subscriptionid].subject}")
         subscription = Subscription(channel, command)
-        subscription.state = transition(SUBSCRIPTION_TRANSITIONS, subscription.state, sender, EventAddRequest,
-                                        self.our_role, subscription.subject)
+        subscription.state = side.next(side.subscription_rows, subscription.state, EventAddRequest,
+                                       subscription.subject)
         self._put(self.subscriptions, command.subscriptionid, subscription)
         self._put(channel.subscriptions, command.subscriptionid, subscription)
 
-    def _subscription_step(self, command: Any, sender: Role) -> tuple[Subscription, SubscriptionState]:
+    def _subscription_step(self, command: Any, side: _Side) -> tuple[Subscription, SubscriptionState]:
         subscription = self.subscriptions.get(command.subscriptionid)
         if subscription is None:
-            raise self._error(sender, f"{type(command).__name__} names subscription {command.subscriptionid},"
+            raise side.error(f"{type(command).__name__} names subscription {command.subscriptionid},"
                                       f" which does not exist on this circuit")
-        state = transition(SUBSCRIPTION_TRANSITIONS, subscription.state, sender, type(command),
-                           self.our_role, subscription.subject)
-        self._step(subscription.channel, sender, type(command))
+        state = side.next(side.subscription_rows, subscription.state, type(command), subscription.subject)
+        self._step(subscription.channel, side, type(command))
         return subscription, state
 
-    def _on_event_add_response(self, command: EventAddResponse, sender: Role) -> None:
+    def _on_event_add_response(self, command: EventAddResponse, side: _Side) -> None:
         # The hot path of a server: one lookup, two table checks, no change.
-        self._subscription_step(command, sender)
+        self._subscription_step(command, side)
 
-    def _on_event_cancel(self, command: EventCancelRequest | EventCancelResponse, sender: Role) -> None:
-        subscription, state = self._subscription_step(command, sender)
+    def _on_event_cancel(self, command: EventCancelRequest | EventCancelResponse, side: _Side) -> None:
+        subscription, state = self._subscription_step(command, side)
         if command.sid != subscription.channel.sid:
-            raise self._error(sender, f"{type(command).__name__} names sid {command.sid} for "
+            raise side.error(f"{type(command).__name__} names sid {command.sid} for "
                                       f"{subscription.subject}")
         self._set(subscription, "state", state)
         if state is SubscriptionState.CANCELLED:
             self._forget_subscription(subscription)
 
-    def _on_error(self, command: ErrorResponse, sender: Role) -> None:
+    def _on_error(self, command: ErrorResponse, side: _Side) -> None:
         # ERROR quotes the request it refuses; what that request had started ends here. An ERROR about
         # something this circuit no longer knows (or never did) changes nothing.
         original = command.original_request
@@ -615,22 +637,22 @@ class VirtualCircuit:
         if failed == Command.CREATE_CHAN:
             channel = self.channels.get(original.parameter1)
             if channel is not None:
-                state = self._step(channel, sender, ErrorResponse)
+                state = self._step(channel, side, ErrorResponse)
                 if state in _ENDED:
                     self._close(channel, state)
         elif failed in (Command.READ_NOTIFY, Command.WRITE_NOTIFY, Command.READ):
             request = self._pending.get(original.parameter2)
             if request is not None and request.COMMAND == failed:
                 channel = self.channels_by_sid[request.sid]
-                self._step(channel, sender, ErrorResponse)
+                self._step(channel, side, ErrorResponse)
                 self._drop(self._pending, request.ioid)
                 self._drop(channel.pending, request.ioid)
         elif failed in (Command.EVENT_ADD, Command.EVENT_CANCEL):
             subscription = self.subscriptions.get(original.parameter2)
             if subscription is not None:
-                state = transition(SUBSCRIPTION_TRANSITIONS, subscription.state, sender, ErrorResponse,
-                                   self.our_role, subscription.subject)
-                self._step(subscription.channel, sender, ErrorResponse)
+                state = side.next(side.subscription_rows, subscription.state, ErrorResponse,
+                                  subscription.subject)
+                self._step(subscription.channel, side, ErrorResponse)
                 self._set(subscription, "state", state)
                 self._forget_subscription(subscription)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 
 from .constants import Role
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .messages import (
     AccessRightsResponse,
     ClearChannelRequest,
@@ -67,14 +67,20 @@ CLIENT = Role.CLIENT
 SERVER = Role.SERVER
 
 
-class CircuitState(enum.Enum):
+class _State(enum.Enum):
+    # Members are singletons, so identity hashing is right; Enum's own __hash__ runs Python code, and
+    # every message sent or received looks states up in the tables several times.
+    __hash__ = object.__hash__
+
+
+class CircuitState(_State):
     SEND_VERSION_REQUEST = "SEND_VERSION_REQUEST"    # client side: nothing sent yet
     SEND_VERSION_RESPONSE = "SEND_VERSION_RESPONSE"  # server side: nothing sent yet
     CONNECTED = "CONNECTED"
     DISCONNECTED = "DISCONNECTED"
 
 
-class ChannelState(enum.Enum):
+class ChannelState(_State):
     SEND_CREATE_CHAN_REQUEST = "SEND_CREATE_CHAN_REQUEST"
     AWAIT_CREATE_CHAN_RESPONSE = "AWAIT_CREATE_CHAN_RESPONSE"
     CONNECTED = "CONNECTED"
@@ -83,14 +89,14 @@ class ChannelState(enum.Enum):
     FAILED = "FAILED"            # the server refused CREATE_CHAN
 
 
-class SubscriptionState(enum.Enum):
+class SubscriptionState(_State):
     SEND_EVENT_ADD_REQUEST = "SEND_EVENT_ADD_REQUEST"
     SUBSCRIBED = "SUBSCRIBED"
     AWAIT_EVENT_CANCEL_RESPONSE = "AWAIT_EVENT_CANCEL_RESPONSE"
     CANCELLED = "CANCELLED"
 
 
-class RepeaterState(enum.Enum):
+class RepeaterState(_State):
     SEND_REPEATER_REGISTER = "SEND_REPEATER_REGISTER"
     AWAIT_REPEATER_CONFIRM = "AWAIT_REPEATER_CONFIRM"
     REGISTERED = "REGISTERED"
@@ -286,12 +292,17 @@ def transition(table: Table, state: State, sender: Role | None, event: type, our
     """The state that ``event`` sent by ``sender`` leads to from ``state``.
 
     ``subject`` names the machine for the error message ("the circuit's client side", "channel 'XF:1'
-    (cid 3)"). Raises LocalProtocolError when we are the sender (or for a pseudo-event: a bug here),
-    RemoteProtocolError when the peer is.
+    (cid 3)"). Raises the `refusal` when the table has no such transition.
     """
     try:
         return table[sender][state][event]
     except KeyError:
-        error = RemoteProtocolError if sender is our_role.peer else LocalProtocolError
-        who = "" if sender is None else f" from the {sender.value}"
-        raise error(f"{event.__name__}{who} is not allowed while {subject} is {state.name}") from None
+        raise refusal(state, sender, event, our_role, subject) from None
+
+
+def refusal(state: State, sender: Role | None, event: type, our_role: Role, subject: str) -> ProtocolError:
+    """The error for ``event`` from ``sender`` in ``state``: LocalProtocolError when we are the sender (or
+    for a pseudo-event: a bug here), RemoteProtocolError when the peer is."""
+    error = RemoteProtocolError if sender is our_role.peer else LocalProtocolError
+    who = "" if sender is None else f" from the {sender.value}"
+    return error(f"{event.__name__}{who} is not allowed while {subject} is {state.name}")
