@@ -37,7 +37,7 @@ from caproto.messages import (
     WriteNotifyResponse,
 )
 
-from .errors import Disconnected
+from .errors import Disconnected, ServerError
 
 if TYPE_CHECKING:
     from .context import Context
@@ -274,7 +274,7 @@ class Circuit:
 
     def _error(self, message: ErrorResponse) -> None:
         request = message.original_request
-        error = CAError(message.status_code, message.error_message or "")
+        error = ServerError(message)
         if request.command in (Command.READ_NOTIFY, Command.WRITE_NOTIFY):
             reply = self._requests.pop(request.parameter2, None)
             if reply is not None:

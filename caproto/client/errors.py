@@ -2,8 +2,18 @@
 from __future__ import annotations
 
 from caproto.errors import CAError, CaprotoError
+from caproto.messages import ErrorResponse
 
-__all__ = ["CAError", "ClientError", "ConnectionTimeout", "Disconnected", "RequestTimeout", "ca_message"]
+__all__ = ["CAError", "ClientError", "ConnectionTimeout", "Disconnected", "RequestTimeout", "ServerError",
+           "ca_message"]
+
+
+class ServerError(CAError):
+    """A request the server rejected with an ERROR message, kept in ``response``."""
+
+    def __init__(self, response: ErrorResponse) -> None:
+        self.response = response
+        super().__init__(response.status_code, response.error_message or "")
 
 
 class ClientError(CaprotoError):

@@ -5,15 +5,17 @@ import enum
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import trio
 
 from caproto.client.context import Context
-from caproto.client.errors import CAError, ConnectionTimeout, ca_message
+from caproto.client.errors import CAError, ConnectionTimeout, ServerError, ca_message
 from caproto.client.pv import PV
-from caproto.constants import ECA
+from caproto.constants import ECA, Command
+from caproto.dbr import DTYPES, ChannelType, Metadata, native_type
 
 from . import output as out
-from .options import CommonOptions, err, parse, version_text
+from .options import CommonOptions, err, parse, run, version_text
 
 USAGE = f"""
 Usage: caproto-get [options] <PV name> ...
@@ -88,19 +90,34 @@ def request_type(pv: PV, specified: int | None, options: CommonOptions) -> int:
     return out.time_type(native)
 
 
-async def read_all(pvs: list[PV], types: list[int], counts: list[int], timeout: float | None
-                   ) -> tuple[list[Result], bool]:
-    """Read every PV within one overall timeout (as ca_pend_io); (results, whether all finished)."""
+async def read_all(pvs: list[PV], types: list[int], counts: list[int], timeout: float | None,
+                   callback: bool) -> tuple[list[Result], bool]:
+    """Read every PV within one overall timeout, as ca_pend_io; (results, whether all reads succeeded).
+
+    A read the server rejects gives, as in caget, the CA error as status with ``callback`` (-c), and
+    otherwise libca's exception report and the zeroed buffer caget would print.
+    """
     results = [Result(pv, t) for pv, t in zip(pvs, types, strict=True)]
+    complete = True
 
     async def one(result: Result, count: int) -> None:
+        nonlocal complete
         if not result.pv.read_access:
             result.status = ECA.NORDACCESS
             return
         try:
             reply = await result.pv.read(result.data_type, count, timeout=None)
         except CAError as exc:
-            result.status = exc.eca
+            complete = False
+            if callback:
+                result.status = exc.eca
+                return
+            if isinstance(exc, ServerError):
+                err(out.error_response_text(exc.response, result.pv.name))
+            else:  # the server answered READ_NOTIFY with a failure status; libca reports it so
+                err(out.exception_text(exc.eca, Command.READ_NOTIFY, result.pv.name, result.data_type,
+                                       count, "read failed"))
+            result.values, result.count, result.metadata = zeroed(result.data_type, count), count, Metadata()
             return
         result.values, result.count, result.metadata = reply.data, reply.data_count, reply.metadata
 
@@ -108,7 +125,15 @@ async def read_all(pvs: list[PV], types: list[int], counts: list[int], timeout: 
         async with trio.open_nursery() as nursery:
             for result, count in zip(results, counts, strict=True):
                 nursery.start_soon(one, result, count)
-    return results, not scope.cancelled_caught
+    return results, complete and not scope.cancelled_caught
+
+
+def zeroed(data_type: int, count: int) -> list[str] | np.ndarray:
+    """The values of a buffer the C tools allocated but no reply filled."""
+    native = native_type(data_type)
+    if native is ChannelType.STRING:
+        return [""] * count
+    return np.zeros(count, dtype=DTYPES[native])
 
 
 def value_part(result: Result, requested: int, options: CommonOptions) -> str:
@@ -204,7 +229,7 @@ async def caget(names: list[str], fmt: Format, specified: int | None, callback: 
                 counts.append(min(requested, elements))
             else:
                 counts.append(requested if requested and requested < elements else elements)
-        results, finished = await read_all(pvs, types, counts, options.connect_timeout)
+        results, finished = await read_all(pvs, types, counts, options.connect_timeout, callback)
         if not finished:
             err("Read operation timed out: some PV data was not read.")
         print_results(results, fmt, requested, options)
@@ -259,11 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         err("No pv name specified. ('caget -h' for help.)")
         return 1
-    try:
-        return trio.run(caget, names, fmt, specified if fmt is Format.SPECIFIED_DBR else None, callback,
+    return run(caget, names, fmt, specified if fmt is Format.SPECIFIED_DBR else None, callback,
                         options)
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from caproto.client.errors import ConnectionTimeout
 from caproto.client.pv import PV
 
 from . import output as out
-from .options import CommonOptions, err, parse, scan_int, version_text
+from .options import CommonOptions, err, parse, run, scan_int, version_text
 
 USAGE = f"""
 Usage: caproto-info [options] <PV name> ...
@@ -117,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if not level and not names:
         err("No pv name specified. ('cainfo -h' for help.)")
         return 1
-    try:
-        return trio.run(cainfo, names, options, level)
-    except KeyboardInterrupt:
-        return 130
+    return run(cainfo, names, options, level)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from caproto.messages import EventAddResponse
 
 from . import output as out
 from .get import request_type
-from .options import CommonOptions, err, parse, version_text
+from .options import CommonOptions, err, parse, run, version_text
 
 USAGE = f"""
 Usage: caproto-monitor [options] <PV name> ...
@@ -166,11 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         err("No pv name specified. ('camonitor -h' for help.)")
         return 1
-    try:
-        trio.run(camonitor, names, options, printer, int(mask))
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run(camonitor, names, options, printer, int(mask))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import getopt
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+import trio
 
 from caproto.constants import CA_MAJOR_VERSION, CA_MINOR_VERSION
 
@@ -143,3 +146,13 @@ def parse(tool: str, argv: list[str], shortopts: str, *, permute: bool = True
         else:
             err(f"Unrecognized option: '-{letter}'. ('{tool} -h' for help.)")
         return 1
+
+
+def run(function: Callable[..., Awaitable[int | None]], *args: object) -> int:
+    """Run a tool's trio main; on Ctrl-C die of SIGINT as the C tools do, so the caller sees it."""
+    try:
+        return trio.run(function, *args) or 0
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 130

@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from caproto.constants import EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, AlarmSeverity, AlarmStatus
+from caproto.client.errors import ca_message
+from caproto.constants import EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, AlarmSeverity, AlarmStatus, Command
 from caproto.dbr import STRING_ENCODING
 
 # DBR type numbers come in five families of seven (plain, STS, TIME, GR, CTRL), then the special types.
@@ -202,8 +203,11 @@ def format_long(value: int, how: IntFormat) -> str:
 
 
 def round_to_long(value: float) -> int:
-    """The C tools' float-to-long rounding: add or subtract one half, truncate toward zero."""
+    """The C tools' float-to-long rounding: add or subtract one half, truncate toward zero; out of range
+    (or NaN) gives INT32_MIN, as the x86-64 conversion instruction does."""
     shifted = value + 0.5 if value > 0.0 else value - 0.5
+    if not -2147483648.0 < shifted < 2147483648.0:
+        return -2147483648
     return int(shifted)
 
 
@@ -335,6 +339,33 @@ def metadata_text(data_type: int, metadata) -> str:
             lines += _limits(metadata, "%8d", lambda v: _c_int(v, 32), family == 4)
         return "\n".join(lines)
     return "can't print data type"
+
+
+# --- libca's report of a failure nobody asked about -------------------------------------------------
+
+# libca's CA_OP_* codes, by the command of the failed request
+_OPERATIONS = {Command.READ: 0, Command.READ_NOTIFY: 0, Command.WRITE: 1, Command.WRITE_NOTIFY: 1,
+               Command.CREATE_CHAN: 2, Command.EVENT_ADD: 3, Command.EVENT_CANCEL: 4}
+
+
+def exception_text(status: int, command: int, channel_name: str, data_type: int, count: int,
+                   context: str) -> str:
+    """What libca's default exception handler prints for a failed request (without its source line)."""
+    now = time.time_ns()
+    stamp = time.strftime("%a %b %d %Y %H:%M:%S", time.localtime(now // 1_000_000_000))
+    return ("CA.Client.Exception...............................................\n"
+            f"    Warning: \"{ca_message(status)}\"\n"
+            f"    Context: \"op={_OPERATIONS.get(command, 5)}, channel={channel_name}, "
+            f"type={dbr_text(data_type)}, count={count}, ctx=\"{context}\"\"\n"
+            f"    Current Time: {stamp}.{now % 1_000_000_000:09d}\n"
+            "..................................................................")
+
+
+def error_response_text(error, channel_name: str) -> str:
+    """:func:`exception_text` for an ERROR response from a server."""
+    request = error.original_request
+    return exception_text(error.status_code, request.command, channel_name, request.data_type,
+                          request.data_count, error.error_message)
 
 
 # --- the one-line "name time value stat sevr" format (print_time_val_sts) -----------------------------

@@ -4,21 +4,19 @@ from __future__ import annotations
 import enum
 import re
 import sys
-import time
 
 import numpy as np
-import trio
 
 from caproto.client.context import Context
 from caproto.client.errors import CAError, ConnectionTimeout, Disconnected, RequestTimeout, ca_message
 from caproto.client.pv import PV
-from caproto.constants import ECA, MAX_STRING_SIZE, Command
+from caproto.constants import ECA, MAX_STRING_SIZE
 from caproto.dbr import ChannelType
 from caproto.messages import ErrorResponse
 
 from . import output as out
 from .get import Result, read_all, status_line, value_part
-from .options import CommonOptions, err, parse, version_text
+from .options import CommonOptions, err, parse, run, version_text
 
 USAGE = f"""
 Usage: caproto-put [options] <PV name> <PV value> ...
@@ -109,30 +107,14 @@ async def read_back(pv: PV, options: CommonOptions) -> list[Result]:
     else:
         data_type = out.time_type(native)
     results, finished = await read_all([pv], [data_type], [int(pv.element_count or 0)],
-                                       options.connect_timeout)
+                                       options.connect_timeout, False)
     if not finished:
         err("Read operation timed out: PV data was not read.")
     return results
 
 
-# libca's CA_OP_* codes, by the command of the failed request
-_OPERATIONS = {Command.READ: 0, Command.READ_NOTIFY: 0, Command.WRITE: 1, Command.WRITE_NOTIFY: 1,
-               Command.CREATE_CHAN: 2, Command.EVENT_ADD: 3, Command.EVENT_CANCEL: 4}
-
-
 def exception_report(error: ErrorResponse, pv: PV | None) -> None:
-    """What libca's default exception handler prints for a server error nobody waited for."""
-    request = error.original_request
-    now = time.time_ns()
-    stamp = time.strftime("%a %b %d %Y %H:%M:%S", time.localtime(now // 1_000_000_000))
-    name = pv.name if pv is not None else "?"
-    err("CA.Client.Exception...............................................\n"
-        f"    Warning: \"{ca_message(error.status_code)}\"\n"
-        f"    Context: \"op={_OPERATIONS.get(request.command, 5)}, channel={name}, "
-        f"type={out.dbr_text(request.data_type)}, count={request.data_count}, "
-        f"ctx=\"{error.error_message}\"\"\n"
-        f"    Current Time: {stamp}.{now % 1_000_000_000:09d}\n"
-        "..................................................................")
+    err(out.error_response_text(error, pv.name if pv is not None else "?"))
 
 
 def _string_values(values: list[str]) -> list[bytes]:
@@ -269,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) == 1:
         err("No value specified. ('caput -h' for help.)")
         return 1
-    try:
-        return trio.run(caput, args[0], args[1:], fmt, callback, is_array, enum_as_string, options)
-    except KeyboardInterrupt:
-        return 130
+    return run(caput, args[0], args[1:], fmt, callback, is_array, enum_as_string, options)
 
 
 if __name__ == "__main__":
