@@ -32,8 +32,8 @@ import struct
 from collections.abc import Iterator
 
 from .constants import EXTENDED_MARKER, Role
-from .errors import FramingError, MalformedHeader, PayloadTooLarge, TruncatedDatagram
-from .messages import Header, Message, read_message
+from .errors import FramingError, MalformedHeader, PayloadTooLarge, TruncatedDatagram, UnknownCommand
+from .messages import _DECODERS_FOR, _UNDECODED, Header, Message
 
 __all__ = ["NEED_DATA", "PAYLOAD_SIZE_CEILING", "RawMessage", "StreamParser", "parse_datagram"]
 
@@ -46,6 +46,8 @@ _STANDARD = struct.Struct(">HHHHII")
 _unpack_standard = _STANDARD.unpack_from
 _unpack_extension = struct.Struct(">II").unpack_from
 _new_header = tuple.__new__
+# Payloads this large are memoryview slices of an immutable chunk rather than copies.
+_VIEW_FROM = 1 << 16
 
 
 class _NeedData:
@@ -69,17 +71,27 @@ class StreamParser:
     """Bytes of one TCP circuit in, messages out. ``role`` is *our* role: a server parses requests.
 
     ``max_payload`` is the largest payload accepted, in bytes (None: only `PAYLOAD_SIZE_CEILING`).
+
+    Payloads come out as ``bytes`` or, from 64 KiB up, as a read-only ``memoryview``: of the ``bytes`` object
+    that was fed when one chunk held the whole message, else of the buffer the chunks were gathered in, which
+    the parser then leaves to the payload. Either way a large payload is never copied after it arrived.
     """
-    __slots__ = ("role", "max_payload", "_limit", "_buf", "_pos", "_skip", "_broken")
+    __slots__ = ("role", "max_payload", "_limit", "_fast_below", "_buf", "_pos", "_skip", "_broken",
+                 "_decoders")
 
     def __init__(self, role: Role, max_payload: int | None = None) -> None:
         self.role = role
         self.max_payload = max_payload
         self._limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
-        self._buf = bytearray()
-        self._pos = 0      # start of the unparsed bytes in _buf
+        # Payload sizes below this take the inline path (never the extended marker 0xFFFF).
+        self._fast_below = min(self._limit + 1, EXTENDED_MARKER)
+        # The unparsed bytes are _buf[_pos:]. _buf is the caller's own bytes object while whole messages are
+        # read out of it, and a bytearray while a partial message waits for more.
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
         self._skip = 0     # bytes of an oversized message still to discard as they arrive
         self._broken: FramingError | None = None
+        self._decoders = _DECODERS_FOR[role]
 
     @property
     def buffered(self) -> int:
@@ -93,24 +105,93 @@ class StreamParser:
             self._skip -= dropped
             data = memoryview(data)[dropped:]
         buf = self._buf
-        if self._pos:
-            # One move per feed of what is left unparsed (usually a partial message, often nothing).
-            del buf[:self._pos]
-            self._pos = 0
-        buf += data
+        pos = self._pos
+        if pos >= len(buf):
+            # Nothing pending: read straight out of an immutable bytes object; copy anything else, which the
+            # caller may reuse (a recv_into buffer).
+            self._buf = data if type(data) is bytes else bytes(data)
+        elif type(buf) is bytes:
+            self._buf = bytearray(memoryview(buf)[pos:])
+            self._buf += data
+        else:
+            # One move per feed of what is left unparsed (a partial message), never per message.
+            del buf[:pos]
+            buf += data
+        self._pos = 0
+
+    # The two readers below share one shape: a fast path inline for the common message (aligned payload
+    # below both 64 KiB and max_payload), `_frame` for everything else. The duplication is deliberate:
+    # a method call per message costs as much as the rest of the fast path.
 
     def next_raw(self) -> RawMessage | _NeedData:
         """``(command, data_type, data_count, parameter1, parameter2, payload)`` or `NEED_DATA`.
 
-        ``payload`` is ``bytes`` (``b""`` when empty); the header's sizes are the true (extended) ones.
+        ``payload`` is ``b""`` when empty; the header's sizes are the true (extended) ones.
         """
         if self._broken is not None:
             raise self._broken
         buf = self._buf
         pos = self._pos
-        available = len(buf) - pos
-        if available < 16:
+        if len(buf) - pos < 16:
             return NEED_DATA
+        command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
+        if not size:
+            self._pos = pos + 16
+            return command, data_type, data_count, p1, p2, b""
+        if size & 7 or size >= self._fast_below:
+            frame = self._frame()
+            if frame is NEED_DATA:
+                return NEED_DATA
+            command, _, data_type, data_count, p1, p2, payload = frame
+            return command, data_type, data_count, p1, p2, payload
+        end = pos + 16 + size
+        if end > len(buf):
+            return NEED_DATA
+        self._pos = end
+        if type(buf) is bytes:
+            return command, data_type, data_count, p1, p2, buf[pos + 16:end]
+        return command, data_type, data_count, p1, p2, bytes(buf[pos + 16:end])
+
+    def next_message(self) -> Message | _NeedData:
+        """The next whole message, or `NEED_DATA`."""
+        if self._broken is not None:
+            raise self._broken
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos < 16:
+            return NEED_DATA
+        command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
+        if not size:
+            self._pos = pos + 16
+            fields = (command, 0, data_type, data_count, p1, p2, b"", [None, _UNDECODED])
+        elif size & 7 or size >= self._fast_below:
+            frame = self._frame()
+            if frame is NEED_DATA:
+                return NEED_DATA
+            fields = (*frame, [None, _UNDECODED])
+        else:
+            end = pos + 16 + size
+            if end > len(buf):
+                return NEED_DATA
+            self._pos = end
+            payload = buf[pos + 16:end] if type(buf) is bytes else bytes(buf[pos + 16:end])
+            fields = (command, size, data_type, data_count, p1, p2, payload, [None, _UNDECODED])
+        decoders = self._decoders
+        decoder = decoders[command] if command < len(decoders) else None
+        try:
+            if decoder is None:
+                raise UnknownCommand(f"command {command} is not one a {self.role.peer.value} sends")
+            return decoder(fields)
+        except FramingError as exc:
+            exc.header = _new_header(Header, fields[:6])
+            raise
+
+    def _frame(self) -> tuple | _NeedData:
+        """The careful path: (command, payload_size, data_type, data_count, parameter1, parameter2,
+        payload) or NEED_DATA, for extended headers, large or oversized payloads and misaligned sizes."""
+        buf = self._buf
+        pos = self._pos
+        available = len(buf) - pos
         command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
         start = pos + 16
         if size == EXTENDED_MARKER:
@@ -118,21 +199,29 @@ class StreamParser:
                 return NEED_DATA
             size, data_count = _unpack_extension(buf, start)
             start += 8
-        if size:
-            if size & 7:
-                self._broken = _error(
-                    MalformedHeader, f"payload size {size} of command {command} is not a multiple of 8",
-                    _new_header(Header, (command, size, data_type, data_count, p1, p2)))
-                raise self._broken
-            if size > self._limit:
-                self._reject(command, size, data_type, data_count, p1, p2, start - pos)
-            end = start + size
-            if end > len(buf):
-                return NEED_DATA
-            self._pos = end
-            return command, data_type, data_count, p1, p2, bytes(buf[start:end])
-        self._pos = start
-        return command, data_type, data_count, p1, p2, b""
+        if size & 7:
+            self._broken = _error(
+                MalformedHeader, f"payload size {size} of command {command} is not a multiple of 8",
+                _new_header(Header, (command, size, data_type, data_count, p1, p2)))
+            raise self._broken
+        if size > self._limit:
+            self._reject(command, size, data_type, data_count, p1, p2, start - pos)
+        end = start + size
+        if end > len(buf):
+            return NEED_DATA
+        self._pos = end
+        if size < _VIEW_FROM:
+            payload = buf[start:end] if type(buf) is bytes else bytes(buf[start:end])
+        elif type(buf) is bytes:
+            payload = memoryview(buf)[start:end]
+        else:
+            # Hand the accumulated bytearray over to the payload instead of copying out of it; parsing
+            # goes on in a fresh buffer holding what follows (usually nothing or a partial header).
+            view = memoryview(buf).toreadonly()
+            payload = view[start:end]
+            self._buf = bytes(view[end:])
+            self._pos = 0
+        return command, size, data_type, data_count, p1, p2, payload
 
     def _reject(self, command: int, size: int, data_type: int, data_count: int, p1: int, p2: int,
                 header_size: int) -> None:
@@ -144,19 +233,6 @@ class StreamParser:
         limit = "the ceiling" if self.max_payload is None else "max_payload"
         raise _error(PayloadTooLarge, f"command {command} announces a {size}-byte payload; {limit} is "
                                       f"{self._limit}", header)
-
-    def next_message(self) -> Message | _NeedData:
-        """The next whole message, or `NEED_DATA`."""
-        raw = self.next_raw()
-        if raw is NEED_DATA:
-            return NEED_DATA
-        command, data_type, data_count, p1, p2, payload = raw
-        header = _new_header(Header, (command, len(payload), data_type, data_count, p1, p2))
-        try:
-            return read_message(header, payload, self.role)
-        except FramingError as exc:
-            exc.header = header
-            raise
 
     def __iter__(self) -> Iterator[Message]:
         """The whole messages buffered so far."""
@@ -171,8 +247,10 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
                    max_payload: int | None = None) -> list[Message]:
     """The messages of one UDP datagram received by ``role`` (an empty datagram gives none)."""
     limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
-    view = memoryview(data)
-    end_of_data = len(view)
+    if type(data) is not bytes:
+        data = bytes(data)
+    decoders = _DECODERS_FOR[role]
+    end_of_data = len(data)
     messages: list[Message] = []
     pos = 0
     try:
@@ -180,30 +258,35 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
             if end_of_data - pos < 16:
                 raise _error(TruncatedDatagram,
                              f"{end_of_data - pos} bytes left at offset {pos}: not a header", None)
-            command, size, data_type, data_count, p1, p2 = _unpack_standard(view, pos)
+            command, size, data_type, data_count, p1, p2 = _unpack_standard(data, pos)
             start = pos + 16
             if size == EXTENDED_MARKER:
                 if end_of_data - pos < 24:
                     raise _error(TruncatedDatagram, f"extended header cut at offset {pos}", None)
-                size, data_count = _unpack_extension(view, start)
+                size, data_count = _unpack_extension(data, start)
                 start += 8
-            header = _new_header(Header, (command, size, data_type, data_count, p1, p2))
+            pos = start + size
+            fields = (command, size, data_type, data_count, p1, p2, data[start:pos], [None, _UNDECODED])
             if size & 7:
                 raise _error(MalformedHeader, f"payload size {size} of command {command} is not a "
-                                              f"multiple of 8", header)
+                                              f"multiple of 8", _new_header(Header, fields[:6]))
             if size > limit:
                 raise _error(PayloadTooLarge, f"command {command} announces a {size}-byte payload; the "
-                                              f"limit is {limit}", header)
-            end = start + size
-            if end > end_of_data:
-                raise _error(TruncatedDatagram, f"command {command} announces {size} payload bytes; "
-                                                f"{end_of_data - start} remain", header)
+                                              f"limit is {limit}", _new_header(Header, fields[:6]))
+            if pos > end_of_data:
+                raise _error(TruncatedDatagram,
+                             f"command {command} announces {size} payload bytes, {end_of_data - start} "
+                             "remain",
+                             _new_header(Header, fields[:6]))
+            decoder = decoders[command] if command < len(decoders) else None
+            if decoder is None:
+                raise _error(UnknownCommand, f"command {command} is not one a {role.peer.value} sends",
+                             _new_header(Header, fields[:6]))
             try:
-                messages.append(read_message(header, view[start:end].tobytes(), role))
+                messages.append(decoder(fields))
             except FramingError as exc:
-                exc.header = header
+                exc.header = _new_header(Header, fields[:6])
                 raise
-            pos = end
     except FramingError as exc:
         exc.messages = messages
         raise

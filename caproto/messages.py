@@ -23,10 +23,17 @@ hot path). Received data decodes lazily, on first access to ``data`` or ``metada
 
 A message received from the wire keeps the header it came with, so ``bytes(msg)`` gives back the same bytes
 (up to the choice of header form, which is always the canonical one).
+
+Messages are tuple subclasses (command, payload_size, data_type, data_count, parameter1, parameter2,
+payload, cache), so that reading a field is one C-level item lookup and a message cannot be changed; the
+last item caches the packed header and the decoded data, both derived from the others. Compare messages with
+``==`` (class and wire content), not as tuples.
 """
 from __future__ import annotations
 
-import socket
+import functools
+import ipaddress
+import operator
 import struct
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
@@ -133,17 +140,17 @@ def _ip_to_int(address: str | int) -> int:
     if isinstance(address, int):
         return address
     try:
-        return int.from_bytes(socket.inet_aton(address), "big")
-    except OSError:
+        return int(ipaddress.IPv4Address(address))
+    except ValueError:
         raise LocalProtocolError(f"not an IPv4 address: {address!r}") from None
 
 
 def _int_to_ip(value: int) -> str:
-    return socket.inet_ntoa(value.to_bytes(4, "big"))
+    return str(ipaddress.IPv4Address(value))
 
 
 def _header_field(index: int, doc: str) -> property:
-    return property(lambda self: self._header[index], doc=doc)
+    return property(operator.itemgetter(index), doc=doc)
 
 
 def _type_name(data_type: int) -> str:
@@ -154,77 +161,92 @@ def _type_name(data_type: int) -> str:
 
 
 _REGISTRY: dict[tuple[int, Role], type[Message]] = {}
-# Per sender, indexed by command id: how a received header + payload becomes a message.
-_DECODERS: dict[Role, list[Callable[[Header, bytes], Message] | None]] = {
+# Per sender, indexed by command id: how a received 8-tuple (see Message) becomes a message.
+_DECODERS: dict[Role, list[Callable[[tuple], Message] | None]] = {
     _CLIENT: [None] * (max(Command) + 1),
     _SERVER: [None] * (max(Command) + 1),
 }
+# The same, by the role that *receives* (the parsers' point of view).
+_DECODERS_FOR = {_SERVER: _DECODERS[_CLIENT], _CLIENT: _DECODERS[_SERVER]}
+# Second item of a message's cache until its data is decoded.
+_UNDECODED = object()
+
+_tuple_new = tuple.__new__
 
 
-class Message:
-    """Base of every CA message: a header and a payload, both immutable once built."""
-    # _packed: the header's wire bytes, made (and so validated) when we build a message from fields;
-    # None for a received message until it is re-encoded.
-    __slots__ = ("_header", "_payload", "_packed")
+def _make(cls: type, data_type: int, data_count: int, parameter1: int, parameter2: int,
+          payload: bytes = b"") -> Any:
+    """A message built from fields: the header is packed now, which validates every field."""
+    command = cls._CMD
+    size = len(payload)
+    packed = pack_header(command, size, data_type, data_count, parameter1, parameter2)
+    return _tuple_new(cls, (command, size, data_type, data_count, parameter1, parameter2, payload,
+                            [packed, _UNDECODED]))
+
+
+def _rebuild(cls: type, fields: tuple) -> Message:
+    return _tuple_new(cls, (*fields, [None, _UNDECODED]))
+
+
+class Message(tuple):
+    """Base of every CA message: header fields and payload, immutable once built."""
+    __slots__ = ()
 
     COMMAND: ClassVar[int]
     SENDER: ClassVar[Role]
+    _CMD: ClassVar[int]
     # Field names for repr, in constructor order.
     _FIELDS: ClassVar[tuple[str, ...]] = ()
     # Subclasses that share (COMMAND, SENDER) with another class set this False and are decoded by it.
     _REGISTER: ClassVar[bool] = True
 
-    _header: Header
-    _payload: bytes
-    _packed: bytes | None
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("_REGISTER", True) and "COMMAND" in cls.__dict__:
-            key = (int(cls.COMMAND), cls.SENDER)
+        if "COMMAND" not in cls.__dict__:
+            return
+        cls._CMD = int(cls.COMMAND)
+        if cls.__dict__.get("_REGISTER", True):
+            key = (cls._CMD, cls.SENDER)
             if key in _REGISTRY:
                 raise TypeError(f"{cls.__name__} and {_REGISTRY[key].__name__} both claim {key}")
             _REGISTRY[key] = cls
-            _DECODERS[cls.SENDER][cls.COMMAND] = cls._from_wire
+            _DECODERS[cls.SENDER][cls._CMD] = cls._decoder()
 
     @classmethod
-    def _from_wire(cls, header: Header, payload: bytes) -> Message:
-        msg = cls.__new__(cls)
-        msg._header = header
-        msg._payload = payload
-        msg._packed = None
-        return msg
-
-    def _set(self, command: int, data_type: int, data_count: int, parameter1: int, parameter2: int,
-             payload: bytes = b"") -> None:
-        size = len(payload)
-        self._packed = pack_header(command, size, data_type, data_count, parameter1, parameter2)
-        self._header = _new_header(Header, (command, size, data_type, data_count, parameter1, parameter2))
-        self._payload = payload
+    def _decoder(cls) -> Callable[[tuple], Message]:
+        """Received fields -> message; classes whose payload has a structure check it first."""
+        return functools.partial(_tuple_new, cls)
 
     @property
     def header(self) -> Header:
-        return self._header
+        return _tuple_new(Header, self[:6])
 
-    @property
-    def payload(self) -> bytes:
-        return self._payload
+    payload = property(operator.itemgetter(6), doc="the payload, padded to 8 bytes")
 
     def to_bytes(self) -> bytes:
-        packed = self._packed
+        cache = self[7]
+        packed = cache[0]
         if packed is None:
-            packed = self._packed = pack_header(*self._header)
-        return packed + self._payload
+            packed = cache[0] = pack_header(*self[:6])
+        return packed + self[6]
 
     __bytes__ = to_bytes
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._header == other._header and self._payload == other._payload
+        return self[:7] == other[:7]
+
+    def __ne__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self[:7] != other[:7]
 
     def __hash__(self) -> int:
-        return hash((type(self), self._header, bytes(self._payload)))
+        return hash((type(self), self[:6], bytes(self[6])))
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (type(self), self[:7])
 
     def _repr_value(self, name: str) -> str:
         value = getattr(self, name)
@@ -248,12 +270,13 @@ def read_message(header: Header, payload: bytes, role: Role) -> Message:
     Raises `UnknownCommand` for a command the peer's role never sends, `MalformedHeader` when the payload
     cannot hold what the command needs.
     """
-    decoders = _DECODERS[role.peer]
+    decoders = _DECODERS_FOR[role]
     command = header[0]
     decoder = decoders[command] if command < len(decoders) else None
     if decoder is None:
         raise UnknownCommand(f"command {command} is not one a {role.peer.value} sends ({header})")
-    return decoder(header, payload)
+    return decoder((command, len(payload), header[2], header[3], header[4], header[5], payload,
+                    [None, _UNDECODED]))
 
 
 def encode(*messages: Message) -> bytes:
@@ -261,10 +284,7 @@ def encode(*messages: Message) -> bytes:
     return b"".join([m.to_bytes() for m in messages])
 
 
-# --- messages with DBR data ---------------------------------------------------------------------------------
-
-_UNDECODED = object()
-
+# --- messages with DBR data ------------------------------------------------------------------------------
 
 def _count_of(values: Any) -> int:
     if isinstance(values, (str, bytes, int, float)) or getattr(values, "ndim", 1) == 0:
@@ -280,54 +300,49 @@ def _require_known_type(data_type: int, where: str) -> None:
         raise RemoteProtocolError(f"{where}: data_type {data_type} is not a DBR type")
 
 
+def _checked(check: Callable[[tuple], None], cls: type) -> Callable[[tuple], Message]:
+    def decode(fields: tuple) -> Message:
+        check(fields)
+        return _tuple_new(cls, fields)
+    return decode
+
+
 class _DataMessage(Message):
     """A message whose payload is a DBR structure: ``data`` and ``metadata`` decode it on first use."""
-    __slots__ = ("_decoded",)
+    __slots__ = ()
     # rsrv's replies carry room for one element even at count 0 (dbr_size_n(type, 0)); this also keeps an
     # EVENT_ADD update from ever being empty, which would make it EVENT_CANCEL's confirmation.
     _ONE_ELEMENT_AT_LEAST: ClassVar[bool] = False
 
-    def _encode(self, data: Any, data_type: int, data_count: int | None,
-                metadata: dbr.Metadata | None) -> tuple[int, bytes]:
+    @classmethod
+    def _with_data(cls, data: Any, data_type: int, data_count: int | None, parameter1: int,
+                   parameter2: int, metadata: dbr.Metadata | None) -> Any:
         if data_count is None:
             data_count = _count_of(data)
         try:
             payload = dbr.encode_payload(data_type, data, metadata, count=data_count)
         except (KeyError, ValueError, TypeError, struct.error, OverflowError) as exc:
             raise LocalProtocolError(
-                f"{type(self).__name__}: cannot encode {data!r} as {_type_name(data_type)} "
+                f"{cls.__name__}: cannot encode {data!r} as {_type_name(data_type)} "
                 f"x {data_count}: {exc}") from None
-        if self._ONE_ELEMENT_AT_LEAST and not data_count:
+        if cls._ONE_ELEMENT_AT_LEAST and not data_count:
             floor = dbr.payload_size(data_type, 1)
             if len(payload) < floor:
                 payload += bytes(floor - len(payload))
-        self._decoded = _UNDECODED
-        return data_count, payload
-
-    @classmethod
-    def _from_wire(cls, header: Header, payload: bytes) -> Message:
-        msg = cls.__new__(cls)
-        msg._header = header
-        msg._payload = payload
-        msg._packed = None
-        msg._decoded = _UNDECODED
-        return msg
+        return _make(cls, data_type, data_count, parameter1, parameter2, payload)
 
     @classmethod
     def _with_payload(cls, payload: bytes, data_type: int, data_count: int, parameter1: int,
                       parameter2: int) -> Any:
-        msg = cls.__new__(cls)
-        msg._decoded = _UNDECODED
-        msg._set(cls.COMMAND, data_type, data_count, parameter1, parameter2,
-                 payload if not len(payload) & 7 else _padded(bytes(payload)))
-        return msg
+        return _make(cls, data_type, data_count, parameter1, parameter2,
+                     payload if not len(payload) & 7 else _padded(bytes(payload)))
 
     def _decode(self) -> tuple[Any, dbr.Metadata]:
-        decoded = self._decoded
+        cache = self[7]
+        decoded = cache[1]
         if decoded is _UNDECODED:
-            h = self._header
-            _require_known_type(h[2], type(self).__name__)
-            decoded = self._decoded = dbr.decode_payload(h[2], h[3], self._payload)
+            _require_known_type(self[2], type(self).__name__)
+            decoded = cache[1] = dbr.decode_payload(self[2], self[3], self[6])
         return decoded
 
     @property
@@ -344,7 +359,7 @@ class _DataMessage(Message):
             try:
                 return repr(getattr(self, name))
             except (RemoteProtocolError, ValueError) as exc:
-                return f"<{len(self._payload)} bytes that do not decode: {exc}>"
+                return f"<{len(self[6])} bytes that do not decode: {exc}>"
         return super()._repr_value(name)
 
 
@@ -359,8 +374,8 @@ class VersionRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("priority", "version", "sequence_id")
 
-    def __init__(self, priority: int, version: int, sequence_id: int = 0) -> None:
-        self._set(Command.VERSION, priority, version, sequence_id, 0)
+    def __new__(cls, priority: int, version: int, sequence_id: int = 0) -> VersionRequest:
+        return _make(cls, priority, version, sequence_id, 0)
 
     priority = _header_field(2, "circuit priority 0-99 (TCP); 1 = sequence_id valid (UDP)")
     version = _header_field(3, "minor protocol version")
@@ -375,8 +390,8 @@ class VersionResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("version", "priority", "sequence_id")
 
-    def __init__(self, version: int, priority: int = 0, sequence_id: int = 0) -> None:
-        self._set(Command.VERSION, priority, version, sequence_id, 0)
+    def __new__(cls, version: int, priority: int = 0, sequence_id: int = 0) -> VersionResponse:
+        return _make(cls, priority, version, sequence_id, 0)
 
     priority = _header_field(2, "0 on TCP; 1 = sequence_id valid (UDP)")
     version = _header_field(3, "minor protocol version")
@@ -393,12 +408,12 @@ class SearchRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("name", "cid", "version", "reply")
 
-    def __init__(self, name: str, cid: int, version: int, reply: int = DO_REPLY) -> None:
-        self._set(Command.SEARCH, reply, version, cid, cid, _encode_name(name))
+    def __new__(cls, name: str, cid: int, version: int, reply: int = DO_REPLY) -> SearchRequest:
+        return _make(cls, reply, version, cid, cid, _encode_name(name))
 
     @property
     def name(self) -> str:
-        return _decode_name(self._payload)
+        return _decode_name(self[6])
 
     reply = _header_field(2, "DO_REPLY or DONT_REPLY")
     version = _header_field(3, "the client's minor protocol version")
@@ -417,28 +432,32 @@ class SearchResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("port", "ip", "cid", "version")
 
-    def __init__(self, port: int, ip: str | int, cid: int, version: int | None) -> None:
-        payload = b"" if version is None else _SEARCH_VERSION.pack(version)
-        self._set(Command.SEARCH, port, 0, _ip_to_int(ip), cid, payload)
+    def __new__(cls, port: int, ip: str | int, cid: int, version: int | None) -> SearchResponse:
+        try:
+            payload = b"" if version is None else _SEARCH_VERSION.pack(version)
+        except struct.error as exc:
+            raise LocalProtocolError(f"SearchResponse: {exc}") from None
+        return _make(cls, port, 0, _ip_to_int(ip), cid, payload)
 
     @classmethod
-    def _from_wire(cls, header: Header, payload: bytes) -> Message:
-        if 0 < len(payload) < 2:
-            raise MalformedHeader(f"SEARCH reply payload of {len(payload)} bytes cannot hold a version")
-        return super()._from_wire(header, payload)
+    def _decoder(cls) -> Callable[[tuple], Message]:
+        def check(fields: tuple) -> None:
+            if 0 < fields[1] < 2:
+                raise MalformedHeader(f"SEARCH reply payload of {fields[1]} bytes cannot hold a version")
+        return _checked(check, cls)
 
     port = _header_field(2, "the server's TCP port")
     cid = _header_field(5, "the search id being answered")
 
     @property
     def ip(self) -> str:
-        return _int_to_ip(self._header[4])
+        return _int_to_ip(self[4])
 
     @property
     def version(self) -> int | None:
-        if not self._payload:
+        if not self[6]:
             return None
-        return _SEARCH_VERSION.unpack_from(self._payload)[0]
+        return _SEARCH_VERSION.unpack_from(self[6])[0]
 
 
 class NotFoundResponse(Message):
@@ -448,8 +467,8 @@ class NotFoundResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("version", "cid")
 
-    def __init__(self, version: int, cid: int) -> None:
-        self._set(Command.NOT_FOUND, DO_REPLY, version, cid, cid)
+    def __new__(cls, version: int, cid: int) -> NotFoundResponse:
+        return _make(cls, DO_REPLY, version, cid, cid)
 
     version = _header_field(3, "the minor version the search carried")
     cid = _header_field(5, "the search id")
@@ -460,8 +479,8 @@ class NotFoundResponse(Message):
 class _Empty(Message):
     __slots__ = ()
 
-    def __init__(self) -> None:
-        self._set(self.COMMAND, 0, 0, 0, 0)
+    def __new__(cls) -> Any:
+        return _make(cls, 0, 0, 0, 0)
 
 
 class EchoRequest(_Empty):
@@ -512,8 +531,8 @@ class RsrvIsUpResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("version", "server_port", "beacon_id", "address")
 
-    def __init__(self, version: int, server_port: int, beacon_id: int, address: str | int) -> None:
-        self._set(Command.RSRV_IS_UP, version, server_port, beacon_id, _ip_to_int(address))
+    def __new__(cls, version: int, server_port: int, beacon_id: int, address: str | int) -> RsrvIsUpResponse:
+        return _make(cls, version, server_port, beacon_id, _ip_to_int(address))
 
     version = _header_field(2, "the server's minor protocol version")
     server_port = _header_field(3, "the server's TCP port")
@@ -521,7 +540,7 @@ class RsrvIsUpResponse(Message):
 
     @property
     def address(self) -> str:
-        return _int_to_ip(self._header[5])
+        return _int_to_ip(self[5])
 
 
 class RepeaterRegisterRequest(Message):
@@ -532,12 +551,12 @@ class RepeaterRegisterRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("client_address",)
 
-    def __init__(self, client_address: str | int) -> None:
-        self._set(Command.REPEATER_REGISTER, 0, 0, 0, _ip_to_int(client_address))
+    def __new__(cls, client_address: str | int) -> RepeaterRegisterRequest:
+        return _make(cls, 0, 0, 0, _ip_to_int(client_address))
 
     @property
     def client_address(self) -> str:
-        return _int_to_ip(self._header[5])
+        return _int_to_ip(self[5])
 
 
 class RepeaterConfirmResponse(Message):
@@ -547,12 +566,12 @@ class RepeaterConfirmResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("repeater_address",)
 
-    def __init__(self, repeater_address: str | int) -> None:
-        self._set(Command.REPEATER_CONFIRM, 0, 0, 0, _ip_to_int(repeater_address))
+    def __new__(cls, repeater_address: str | int) -> RepeaterConfirmResponse:
+        return _make(cls, 0, 0, 0, _ip_to_int(repeater_address))
 
     @property
     def repeater_address(self) -> str:
-        return _int_to_ip(self._header[5])
+        return _int_to_ip(self[5])
 
 
 # --- names --------------------------------------------------------------------------------------------------
@@ -564,12 +583,12 @@ class ClientNameRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("name",)
 
-    def __init__(self, name: str) -> None:
-        self._set(Command.CLIENT_NAME, 0, 0, 0, 0, _encode_name(name))
+    def __new__(cls, name: str) -> ClientNameRequest:
+        return _make(cls, 0, 0, 0, 0, _encode_name(name))
 
     @property
     def name(self) -> str:
-        return _decode_name(self._payload)
+        return _decode_name(self[6])
 
 
 class HostNameRequest(Message):
@@ -579,12 +598,12 @@ class HostNameRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("name",)
 
-    def __init__(self, name: str) -> None:
-        self._set(Command.HOST_NAME, 0, 0, 0, 0, _encode_name(name))
+    def __new__(cls, name: str) -> HostNameRequest:
+        return _make(cls, 0, 0, 0, 0, _encode_name(name))
 
     @property
     def name(self) -> str:
-        return _decode_name(self._payload)
+        return _decode_name(self[6])
 
 
 # --- channels -----------------------------------------------------------------------------------------------
@@ -596,12 +615,12 @@ class CreateChanRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("name", "cid", "version")
 
-    def __init__(self, name: str, cid: int, version: int) -> None:
-        self._set(Command.CREATE_CHAN, 0, 0, cid, version, _encode_name(name))
+    def __new__(cls, name: str, cid: int, version: int) -> CreateChanRequest:
+        return _make(cls, 0, 0, cid, version, _encode_name(name))
 
     @property
     def name(self) -> str:
-        return _decode_name(self._payload)
+        return _decode_name(self[6])
 
     cid = _header_field(4, "the client's channel id")
     version = _header_field(5, "the client's minor protocol version")
@@ -614,8 +633,8 @@ class CreateChanResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("data_type", "data_count", "cid", "sid")
 
-    def __init__(self, data_type: int, data_count: int, cid: int, sid: int) -> None:
-        self._set(Command.CREATE_CHAN, data_type, data_count, cid, sid)
+    def __new__(cls, data_type: int, data_count: int, cid: int, sid: int) -> CreateChanResponse:
+        return _make(cls, data_type, data_count, cid, sid)
 
     data_type = _header_field(2, "native DBR type")
     data_count = _header_field(3, "native element count")
@@ -630,8 +649,8 @@ class CreateChFailResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("cid",)
 
-    def __init__(self, cid: int) -> None:
-        self._set(Command.CREATE_CH_FAIL, 0, 0, cid, 0)
+    def __new__(cls, cid: int) -> CreateChFailResponse:
+        return _make(cls, 0, 0, cid, 0)
 
     cid = _header_field(4, "the client's channel id")
 
@@ -643,8 +662,8 @@ class AccessRightsResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("cid", "access_rights")
 
-    def __init__(self, cid: int, access_rights: int) -> None:
-        self._set(Command.ACCESS_RIGHTS, 0, 0, cid, int(access_rights))
+    def __new__(cls, cid: int, access_rights: int) -> AccessRightsResponse:
+        return _make(cls, 0, 0, cid, int(access_rights))
 
     cid = _header_field(4, "the client's channel id")
     access_rights = _header_field(5, "AccessRights bits: 1 read, 2 write")
@@ -656,8 +675,8 @@ class ClearChannelRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("sid", "cid")
 
-    def __init__(self, sid: int, cid: int) -> None:
-        self._set(Command.CLEAR_CHANNEL, 0, 0, sid, cid)
+    def __new__(cls, sid: int, cid: int) -> ClearChannelRequest:
+        return _make(cls, 0, 0, sid, cid)
 
     sid = _header_field(4, "the server's channel id")
     cid = _header_field(5, "the client's channel id")
@@ -669,8 +688,8 @@ class ClearChannelResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("sid", "cid")
 
-    def __init__(self, sid: int, cid: int) -> None:
-        self._set(Command.CLEAR_CHANNEL, 0, 0, sid, cid)
+    def __new__(cls, sid: int, cid: int) -> ClearChannelResponse:
+        return _make(cls, 0, 0, sid, cid)
 
     sid = _header_field(4, "the server's channel id")
     cid = _header_field(5, "the client's channel id")
@@ -683,8 +702,8 @@ class ServerDisconnResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("cid",)
 
-    def __init__(self, cid: int) -> None:
-        self._set(Command.SERVER_DISCONN, 0, 0, cid, 0)
+    def __new__(cls, cid: int) -> ServerDisconnResponse:
+        return _make(cls, 0, 0, cid, 0)
 
     cid = _header_field(4, "the client's channel id")
 
@@ -698,8 +717,8 @@ class ReadNotifyRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("data_type", "data_count", "sid", "ioid")
 
-    def __init__(self, data_type: int, data_count: int, sid: int, ioid: int) -> None:
-        self._set(Command.READ_NOTIFY, data_type, data_count, sid, ioid)
+    def __new__(cls, data_type: int, data_count: int, sid: int, ioid: int) -> ReadNotifyRequest:
+        return _make(cls, data_type, data_count, sid, ioid)
 
     data_type = _header_field(2, "requested DBR type")
     data_count = _header_field(3, "requested element count; 0 asks for the current length")
@@ -715,10 +734,9 @@ class ReadNotifyResponse(_DataMessage):
     _ONE_ELEMENT_AT_LEAST = True
     _FIELDS = ("data", "data_type", "data_count", "status", "ioid", "metadata")
 
-    def __init__(self, data: Any, data_type: int, data_count: int | None, status: int, ioid: int,
-                 metadata: dbr.Metadata | None = None) -> None:
-        data_count, payload = self._encode(data, data_type, data_count, metadata)
-        self._set(Command.READ_NOTIFY, data_type, data_count, status, ioid, payload)
+    def __new__(cls, data: Any, data_type: int, data_count: int | None, status: int, ioid: int,
+                metadata: dbr.Metadata | None = None) -> ReadNotifyResponse:
+        return cls._with_data(data, data_type, data_count, status, ioid, metadata)
 
     @classmethod
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, status: int,
@@ -739,8 +757,8 @@ class ReadRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("data_type", "data_count", "sid", "ioid")
 
-    def __init__(self, data_type: int, data_count: int, sid: int, ioid: int) -> None:
-        self._set(Command.READ, data_type, data_count, sid, ioid)
+    def __new__(cls, data_type: int, data_count: int, sid: int, ioid: int) -> ReadRequest:
+        return _make(cls, data_type, data_count, sid, ioid)
 
     data_type = _header_field(2, "requested DBR type")
     data_count = _header_field(3, "requested element count")
@@ -757,10 +775,9 @@ class ReadResponse(_DataMessage):
     _ONE_ELEMENT_AT_LEAST = True
     _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
 
-    def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
-                 metadata: dbr.Metadata | None = None) -> None:
-        data_count, payload = self._encode(data, data_type, data_count, metadata)
-        self._set(Command.READ, data_type, data_count, sid, ioid, payload)
+    def __new__(cls, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
+                metadata: dbr.Metadata | None = None) -> ReadResponse:
+        return cls._with_data(data, data_type, data_count, sid, ioid, metadata)
 
     @classmethod
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
@@ -783,10 +800,9 @@ class WriteRequest(_DataMessage):
     SENDER = _CLIENT
     _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
 
-    def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
-                 metadata: dbr.Metadata | None = None) -> None:
-        data_count, payload = self._encode(data, data_type, data_count, metadata)
-        self._set(Command.WRITE, data_type, data_count, sid, ioid, payload)
+    def __new__(cls, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
+                metadata: dbr.Metadata | None = None) -> WriteRequest:
+        return cls._with_data(data, data_type, data_count, sid, ioid, metadata)
 
     @classmethod
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
@@ -807,10 +823,9 @@ class WriteNotifyRequest(_DataMessage):
     SENDER = _CLIENT
     _FIELDS = ("data", "data_type", "data_count", "sid", "ioid", "metadata")
 
-    def __init__(self, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
-                 metadata: dbr.Metadata | None = None) -> None:
-        data_count, payload = self._encode(data, data_type, data_count, metadata)
-        self._set(Command.WRITE_NOTIFY, data_type, data_count, sid, ioid, payload)
+    def __new__(cls, data: Any, data_type: int, data_count: int | None, sid: int, ioid: int,
+                metadata: dbr.Metadata | None = None) -> WriteNotifyRequest:
+        return cls._with_data(data, data_type, data_count, sid, ioid, metadata)
 
     @classmethod
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, sid: int,
@@ -831,8 +846,8 @@ class WriteNotifyResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("data_type", "data_count", "status", "ioid")
 
-    def __init__(self, data_type: int, data_count: int, status: int, ioid: int) -> None:
-        self._set(Command.WRITE_NOTIFY, data_type, data_count, status, ioid)
+    def __new__(cls, data_type: int, data_count: int, status: int, ioid: int) -> WriteNotifyResponse:
+        return _make(cls, data_type, data_count, status, ioid)
 
     data_type = _header_field(2, "DBR type of the put")
     data_count = _header_field(3, "element count of the put")
@@ -853,19 +868,20 @@ class EventAddRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("data_type", "data_count", "sid", "subscriptionid", "low", "high", "to", "mask")
 
-    def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int, low: float,
-                 high: float, to: float, mask: int) -> None:
+    def __new__(cls, data_type: int, data_count: int, sid: int, subscriptionid: int, low: float,
+                high: float, to: float, mask: int) -> EventAddRequest:
         try:
             payload = _MONITOR.pack(low, high, to, int(mask))
         except struct.error as exc:
             raise LocalProtocolError(f"EventAddRequest: {exc}") from None
-        self._set(Command.EVENT_ADD, data_type, data_count, sid, subscriptionid, payload)
+        return _make(cls, data_type, data_count, sid, subscriptionid, payload)
 
     @classmethod
-    def _from_wire(cls, header: Header, payload: bytes) -> Message:
-        if len(payload) < _MONITOR.size:
-            raise MalformedHeader(f"EVENT_ADD request payload of {len(payload)} bytes; 16 are needed")
-        return super()._from_wire(header, payload)
+    def _decoder(cls) -> Callable[[tuple], Message]:
+        def check(fields: tuple) -> None:
+            if fields[1] < _MONITOR.size:
+                raise MalformedHeader(f"EVENT_ADD request payload of {fields[1]} bytes; 16 are needed")
+        return _checked(check, cls)
 
     data_type = _header_field(2, "requested DBR type")
     data_count = _header_field(3, "requested element count; 0 asks for the current length")
@@ -874,19 +890,19 @@ class EventAddRequest(Message):
 
     @property
     def low(self) -> float:
-        return _MONITOR.unpack_from(self._payload)[0]
+        return _MONITOR.unpack_from(self[6])[0]
 
     @property
     def high(self) -> float:
-        return _MONITOR.unpack_from(self._payload)[1]
+        return _MONITOR.unpack_from(self[6])[1]
 
     @property
     def to(self) -> float:
-        return _MONITOR.unpack_from(self._payload)[2]
+        return _MONITOR.unpack_from(self[6])[2]
 
     @property
     def mask(self) -> int:
-        return _MONITOR.unpack_from(self._payload)[3]
+        return _MONITOR.unpack_from(self[6])[3]
 
 
 class EventAddResponse(_DataMessage):
@@ -897,10 +913,9 @@ class EventAddResponse(_DataMessage):
     _ONE_ELEMENT_AT_LEAST = True
     _FIELDS = ("data", "data_type", "data_count", "status_code", "subscriptionid", "metadata")
 
-    def __init__(self, data: Any, data_type: int, data_count: int | None, status_code: int,
-                 subscriptionid: int, metadata: dbr.Metadata | None = None) -> None:
-        data_count, payload = self._encode(data, data_type, data_count, metadata)
-        self._set(Command.EVENT_ADD, data_type, data_count, status_code, subscriptionid, payload)
+    def __new__(cls, data: Any, data_type: int, data_count: int | None, status_code: int,
+                subscriptionid: int, metadata: dbr.Metadata | None = None) -> EventAddResponse:
+        return cls._with_data(data, data_type, data_count, status_code, subscriptionid, metadata)
 
     @classmethod
     def from_payload(cls, payload: bytes, data_type: int, data_count: int, status_code: int,
@@ -924,8 +939,9 @@ class EventCancelRequest(Message):
     SENDER = _CLIENT
     _FIELDS = ("data_type", "sid", "subscriptionid", "data_count")
 
-    def __init__(self, data_type: int, sid: int, subscriptionid: int, data_count: int = 0) -> None:
-        self._set(Command.EVENT_CANCEL, data_type, data_count, sid, subscriptionid)
+    def __new__(cls, data_type: int, sid: int, subscriptionid: int,
+                data_count: int = 0) -> EventCancelRequest:
+        return _make(cls, data_type, data_count, sid, subscriptionid)
 
     data_type = _header_field(2, "the subscription's DBR type")
     data_count = _header_field(3, "the subscription's element count")
@@ -942,8 +958,9 @@ class EventCancelResponse(Message):
     _REGISTER = False  # shares (EVENT_ADD, server) with EventAddResponse: the payload size tells them apart
     _FIELDS = ("data_type", "sid", "subscriptionid", "data_count")
 
-    def __init__(self, data_type: int, sid: int, subscriptionid: int, data_count: int = 0) -> None:
-        self._set(Command.EVENT_ADD, data_type, data_count, sid, subscriptionid)
+    def __new__(cls, data_type: int, sid: int, subscriptionid: int,
+                data_count: int = 0) -> EventCancelResponse:
+        return _make(cls, data_type, data_count, sid, subscriptionid)
 
     data_type = _header_field(2, "the subscription's DBR type")
     data_count = _header_field(3, "the subscription's element count")
@@ -951,11 +968,15 @@ class EventCancelResponse(Message):
     subscriptionid = _header_field(5, "the client's subscription id")
 
 
-def _event_add_from_server(header: Header, payload: bytes) -> Message:
+_event_add_update = functools.partial(_tuple_new, EventAddResponse)
+_event_cancel_confirmation = functools.partial(_tuple_new, EventCancelResponse)
+
+
+def _event_add_from_server(fields: tuple) -> Message:
     # A real update always has a payload (even a count-0 one carries its metadata struct).
-    if header[1] == 0:
-        return EventCancelResponse._from_wire(header, payload)
-    return EventAddResponse._from_wire(header, payload)
+    if fields[1]:
+        return _event_add_update(fields)
+    return _event_cancel_confirmation(fields)
 
 
 _DECODERS[_SERVER][Command.EVENT_ADD] = _event_add_from_server
@@ -970,31 +991,32 @@ class ErrorResponse(Message):
     SENDER = _SERVER
     _FIELDS = ("original_request", "cid", "status_code", "error_message")
 
-    def __init__(self, original_request: Header | Message, cid: int, status_code: int,
-                 error_message: str) -> None:
+    def __new__(cls, original_request: Header | Message, cid: int, status_code: int,
+                error_message: str) -> ErrorResponse:
         if isinstance(original_request, Message):
             original_request = original_request.header
         quoted = pack_header(*original_request)
         text = error_message.encode(dbr.STRING_ENCODING, "surrogateescape") + b"\0"
-        self._set(Command.ERROR, 0, 0, cid, int(status_code), _padded(quoted + text))
+        return _make(cls, 0, 0, cid, int(status_code), _padded(quoted + text))
 
     @classmethod
-    def _from_wire(cls, header: Header, payload: bytes) -> Message:
-        try:
-            Header.unpack_with_size(payload)
-        except MalformedHeader:
-            raise MalformedHeader(f"ERROR payload of {len(payload)} bytes cannot quote a request header"
-                                  ) from None
-        return super()._from_wire(header, payload)
+    def _decoder(cls) -> Callable[[tuple], Message]:
+        def check(fields: tuple) -> None:
+            try:
+                Header.unpack_with_size(fields[6])
+            except MalformedHeader:
+                raise MalformedHeader(f"ERROR payload of {fields[1]} bytes cannot quote a request header"
+                                      ) from None
+        return _checked(check, cls)
 
     cid = _header_field(4, "the channel's cid, or 0xFFFFFFFF")
     status_code = _header_field(5, "ECA status code")
 
     @property
     def original_request(self) -> Header:
-        return Header.unpack(self._payload)
+        return Header.unpack(self[6])
 
     @property
     def error_message(self) -> str:
-        _, size = Header.unpack_with_size(self._payload)
-        return _decode_name(self._payload[size:])
+        _, size = Header.unpack_with_size(self[6])
+        return _decode_name(self[6][size:])

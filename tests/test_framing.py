@@ -166,6 +166,25 @@ def test_large_array_arrives_in_many_chunks():
     np.testing.assert_array_equal(got[0].data, values)
 
 
+@pytest.mark.parametrize("chunk", [1000, 65536, 100003, 1 << 20])
+def test_large_payloads_stay_intact_while_parsing_goes_on(chunk):
+    """Large payloads are views of the received buffers: later feeds must not disturb them."""
+    first = m.EventAddResponse(np.arange(20000.0), ChannelType.DOUBLE, 20000, ECA.NORMAL, 1)
+    second = m.EventAddResponse(-np.arange(30000.0), ChannelType.DOUBLE, 30000, ECA.NORMAL, 2)
+    sent = [first, m.EchoResponse(), second, m.EchoResponse(), first]
+    wire = encode(*sent)
+    parser = StreamParser(Role.CLIENT)
+    received = []
+    for start in range(0, len(wire), chunk):
+        parser.feed(bytearray(wire[start:start + chunk]))   # a buffer the caller may reuse
+        received += parse_all(parser)
+    parser.feed(bytes(m.EchoResponse()) * 100)
+    received += parse_all(parser)
+    assert received[:5] == sent and received[5:] == [m.EchoResponse()] * 100
+    np.testing.assert_array_equal(received[2].data, -np.arange(30000.0))
+    assert not received[0].data.flags.writeable
+
+
 # --- datagrams ---------------------------------------------------------------------------------------
 
 def test_datagram_with_version_and_several_searches():
