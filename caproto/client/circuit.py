@@ -1,10 +1,11 @@
 """One TCP virtual circuit from this client to one server (per priority), shared by all its channels.
 
-Three tasks run per circuit, all in the circuit's own nursery: the reader (bytes -> messages -> the PV,
-request or subscription they concern), the writer (everything queued by :meth:`Circuit.send` goes out in
-one ``send_all``, so a burst of thousands of requests costs a few system calls), and the watchdog (ECHO when
-the server has been silent for ``EPICS_CA_CONN_TMO``; the circuit is given up when the echo is not
-answered either).
+The protocol lives in the core's :class:`caproto.circuit.VirtualCircuit` (state checks, ids, channel
+and subscription bookkeeping); this module owns the socket and the tasks. Three run per circuit, in the
+circuit's own nursery: the reader (bytes -> messages -> the PV, request or subscription they concern), the
+writer (everything queued by :meth:`Circuit.send` goes out in one ``send_all``, so a burst of thousands
+of requests costs a few system calls), and the watchdog (ECHO when the server has been silent for
+``EPICS_CA_CONN_TMO``; the circuit is given up when the echo is not answered either).
 """
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from caproto.constants import CA_MINOR_VERSION, Command, Role
+from caproto.circuit import ClientChannel, VirtualCircuit
+from caproto.constants import CA_MINOR_VERSION, ECA, Command, Role
 from caproto.errors import CAError, FramingError, RemoteProtocolError
-from caproto.framing import NEED_DATA, StreamParser
+from caproto.framing import NEED_DATA
 from caproto.messages import (
     AccessRightsResponse,
     ClientNameRequest,
-    CreateChanRequest,
     CreateChanResponse,
     CreateChFailResponse,
     EchoRequest,
@@ -33,7 +34,6 @@ from caproto.messages import (
     SearchResponse,
     ServerDisconnResponse,
     VersionRequest,
-    VersionResponse,
     WriteNotifyResponse,
 )
 
@@ -62,73 +62,71 @@ def local_names() -> tuple[str, str]:
 
 
 class Circuit:
-    """The client side of one virtual circuit."""
+    """The client side of one virtual circuit: the core's VirtualCircuit plus a socket and its tasks."""
 
     def __init__(self, context: Context, address: Address, priority: int) -> None:
         self.context = context
         self.address = address
         self.priority = priority
-        self.server_version = 0
+        self.protocol = VirtualCircuit(Role.CLIENT, address, priority)
         self.connected = trio.Event()
         self.closed = False
         self._stream: trio.SocketStream | None = None
         self._outbox: list[bytes] = []
         self._wakeup = trio.Event()
-        self._channels: dict[int, PV] = {}          # by cid: attached, created or awaiting creation
-        self._requests: dict[int, _Reply] = {}      # by ioid
-        self._subscriptions: dict[int, Subscription] = {}   # by subscriptionid
-        self._parser = StreamParser(Role.CLIENT)
+        self._pvs: dict[int, PV] = {}                       # by cid: attached to this circuit
+        self._requests: dict[int, _Reply] = {}              # by ioid
+        self._subscriptions: dict[int, Subscription] = {}   # by this circuit's subscriptionid
         self._last_receive = trio.current_time()
         self._cancel_scope = trio.CancelScope()
 
     def __repr__(self) -> str:
         return f"<Circuit {self.address[0]}:{self.address[1]} priority {self.priority}>"
 
+    @property
+    def server_version(self) -> int:
+        return self.protocol.their_version or 0
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._pvs)
+
+    @property
+    def channels(self) -> list[PV]:
+        return list(self._pvs.values())
+
     # --- used by PVs -----------------------------------------------------------------------------------
 
     def send(self, *messages: Message) -> None:
-        """Queue messages; the writer task sends everything queued in one go."""
+        """Check and queue messages; the writer task sends everything queued in one go."""
         if self.closed:
             raise Disconnected(f"circuit to {self.address[0]}:{self.address[1]} is closed")
-        self._outbox.extend(m.to_bytes() for m in messages)
+        self._outbox.append(self.protocol.send(*messages))
         self._wakeup.set()
 
-    def new_ioid(self) -> int:
-        return self.context.new_ioid()
-
-    def new_request(self, reply: _Reply) -> int:
-        ioid = self.context.new_ioid()
+    def expect_reply(self, ioid: int, reply: _Reply) -> None:
         self._requests[ioid] = reply
-        return ioid
 
     def forget_request(self, ioid: int) -> None:
         self._requests.pop(ioid, None)
 
-    def add_subscription(self, subscription: Subscription) -> None:
-        self._subscriptions[subscription.subscriptionid] = subscription
+    def add_subscription(self, subscriptionid: int, subscription: Subscription) -> None:
+        self._subscriptions[subscriptionid] = subscription
 
     def forget_subscription(self, subscriptionid: int) -> None:
         self._subscriptions.pop(subscriptionid, None)
 
-    def attach(self, pv: PV) -> None:
+    def attach(self, pv: PV) -> ClientChannel:
         """Create ``pv``'s channel on this circuit (now if connected, else once it is)."""
-        self._channels[pv.cid] = pv
-        pv.circuit = self
+        channel = ClientChannel(pv.name, self.protocol, cid=pv.cid)
+        self._pvs[pv.cid] = pv
+        pv._attached(self, channel)
         if self.connected.is_set() and not self.closed:
-            self.send(CreateChanRequest(pv.name, pv.cid, CA_MINOR_VERSION))
+            self.send(channel.create())
+        return channel
 
     def detach(self, pv: PV) -> None:
-        self._channels.pop(pv.cid, None)
-        for subscriptionid in list(pv.subscriptions):
-            self._subscriptions.pop(subscriptionid, None)
-
-    @property
-    def channel_count(self) -> int:
-        return len(self._channels)
-
-    @property
-    def channels(self) -> list[PV]:
-        return list(self._channels.values())
+        self._pvs.pop(pv.cid, None)
 
     # --- the tasks -------------------------------------------------------------------------------------
 
@@ -143,12 +141,11 @@ class Circuit:
                     log.warning("cannot connect to CA server %s:%d: %s", *self.address, exc)
                     return
                 self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                host, user = self.context.host_name, self.context.client_name
                 hello: list[Message] = [VersionRequest(self.priority, CA_MINOR_VERSION),
-                                        HostNameRequest(host), ClientNameRequest(user)]
-                hello += [CreateChanRequest(pv.name, cid, CA_MINOR_VERSION)
-                          for cid, pv in self._channels.items()]
-                self._outbox[:0] = [m.to_bytes() for m in hello]
+                                        HostNameRequest(self.context.host_name),
+                                        ClientNameRequest(self.context.client_name)]
+                hello += [channel.create() for channel in self.protocol.channels.values()]
+                self._outbox.insert(0, self.protocol.send(*hello))
                 self._wakeup.set()
                 self.connected.set()
                 self._last_receive = trio.current_time()
@@ -166,6 +163,7 @@ class Circuit:
 
     async def _close(self) -> None:
         self.closed = True
+        self.protocol.disconnect()
         if self._stream is not None:
             with trio.CancelScope(shield=True):
                 await self._stream.aclose()
@@ -174,9 +172,9 @@ class Circuit:
             reply.fail(lost)
         self._requests.clear()
         self._subscriptions.clear()
-        channels = list(self._channels.values())
-        self._channels.clear()
-        self.context._circuit_closed(self, channels)
+        pvs = list(self._pvs.values())
+        self._pvs.clear()
+        self.context._circuit_closed(self, pvs)
 
     async def _writer(self) -> None:
         assert self._stream is not None
@@ -210,7 +208,7 @@ class Circuit:
 
     async def _reader(self) -> None:
         assert self._stream is not None
-        parser = self._parser
+        protocol = self.protocol
         while True:
             try:
                 data = await self._stream.receive_some(RECEIVE_SIZE)
@@ -221,19 +219,19 @@ class Circuit:
                 log.debug("circuit to %s:%d closed by the server", *self.address)
                 return
             self._last_receive = trio.current_time()
-            parser.feed(data)
+            protocol.recv(data)
             while True:
                 try:
-                    message = parser.next_message()
+                    message = protocol.next_command()
                 except FramingError as exc:
                     log.error("circuit to %s:%d: %s; dropping the circuit", *self.address, exc)
                     return
-                if message is NEED_DATA:
-                    break
-                try:
-                    self._dispatch(message)
                 except RemoteProtocolError as exc:
                     log.warning("circuit to %s:%d: %s", *self.address, exc)
+                    continue
+                if message is NEED_DATA:
+                    break
+                self._dispatch(message)
 
     # --- what the server sent --------------------------------------------------------------------------
 
@@ -247,30 +245,33 @@ class Circuit:
             reply = self._requests.pop(message.ioid, None)
             if reply is None:
                 return
-            if kind is ReadNotifyResponse and message.status != 1:
+            if kind is ReadNotifyResponse and message.status != ECA.NORMAL:
                 reply.fail(CAError(message.status, f"read failed (status {message.status})"))
             else:
                 reply.set(message)
         elif kind is CreateChanResponse:
-            pv = self._channels.get(message.cid)
-            if pv is not None:
-                pv._connected(self, message.sid, message.data_type, message.data_count)
+            pv = self._pvs.get(message.cid)
+            channel = self.protocol.channels.get(message.cid)
+            if pv is not None and channel is not None:
+                pv._connected(self, channel)
         elif kind is AccessRightsResponse:
-            pv = self._channels.get(message.cid)
+            pv = self._pvs.get(message.cid)
             if pv is not None:
                 pv._access_rights(message.access_rights)
-        elif kind is VersionResponse:
-            self.server_version = message.version
         elif kind is ErrorResponse:
             self._error(message)
         elif kind is ServerDisconnResponse or kind is CreateChFailResponse:
-            pv = self._channels.pop(message.cid, None)
+            pv = self._pvs.pop(message.cid, None)
             if pv is not None:
-                for subscriptionid in pv.subscriptions:
-                    self._subscriptions.pop(subscriptionid, None)
+                self._forget_pv_subscriptions(pv)
                 self.context._channel_lost(pv, self)
         elif kind is SearchResponse:
-            self.context._search_reply(message, self.address[0], via=self)
+            self.context._search_reply(message, self.address)
+
+    def _forget_pv_subscriptions(self, pv: PV) -> None:
+        for subscriptionid, subscription in list(self._subscriptions.items()):
+            if subscription.pv is pv:
+                del self._subscriptions[subscriptionid]
 
     def _error(self, message: ErrorResponse) -> None:
         request = message.original_request
@@ -286,7 +287,8 @@ class Circuit:
                 subscription._fail(error)
                 return
         elif request.command == Command.CREATE_CHAN:
-            pv = self._channels.pop(request.parameter1, None)
+            pv = self._pvs.pop(request.parameter1, None)
             if pv is not None:
                 self.context._channel_lost(pv, self)
-        self.context._server_error(message, self._channels.get(message.cid), self.address)
+        self.context._server_error(message, self._pvs.get(message.cid), self.address)
+

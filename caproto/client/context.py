@@ -24,23 +24,23 @@ from typing import Any
 
 import trio
 
+from caproto.broadcaster import Broadcaster
 from caproto.constants import CA_MINOR_VERSION, DONT_REPLY, Command, Role
-from caproto.errors import FramingError
-from caproto.framing import parse_datagram
+from caproto.errors import RemoteProtocolError
 from caproto.messages import (
     ErrorResponse,
-    RepeaterConfirmResponse,
     RepeaterRegisterRequest,
     RsrvIsUpResponse,
     SearchRequest,
     SearchResponse,
 )
+from caproto.states import RepeaterState
 
 from .circuit import Circuit, local_names
 from .environment import Address, ClientSettings
 from .errors import ClientError, ConnectionTimeout, ca_message
 from .pv import PV, ConnectionState
-from .search import BeaconTracker, SearchSchedule, search_datagrams, server_address
+from .search import BeaconTracker, SearchSchedule, search_batches
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +60,16 @@ class Context:
         default_host, default_user = local_names()
         self.host_name = host_name if host_name is not None else default_host
         self.client_name = client_name if client_name is not None else default_user
-        self.repeater_registered = False
         # Called with (ErrorResponse, PV or None) for server errors no request waits for (a failed
         # WRITE without notification, for one); the default logs a warning.
         self.error_handler: Callable[[ErrorResponse, PV | None], None] | None = None
         self.duplicates: list[tuple[str, Address, Address]] = []   # (name, connecting to, ignored)
         self._cids = itertools.count(1)
-        self._ioids = itertools.count(1)
-        self._subscription_ids = itertools.count(1)
         self._pvs: dict[tuple[str, int], PV] = {}
         self._pvs_by_cid: dict[int, PV] = {}
         self._circuits: dict[tuple[Address, int], Circuit] = {}
         self._name_servers: list[Circuit] = []
+        self._broadcaster = Broadcaster(Role.CLIENT)
         self._schedule = SearchSchedule(self.settings.max_search_period)
         self._beacons = BeaconTracker()
         self._search_wakeup = trio.Event()
@@ -119,6 +117,11 @@ class Context:
         return False
 
     @property
+    def repeater_registered(self) -> bool:
+        """True once a CA repeater confirmed our registration (beacons then reach us)."""
+        return self._broadcaster.repeater_state is RepeaterState.REGISTERED
+
+    @property
     def circuits(self) -> list[Circuit]:
         """The open circuits (one per server and priority)."""
         return list(self._circuits.values())
@@ -161,12 +164,6 @@ class Context:
 
     # --- ids -------------------------------------------------------------------------------------------
 
-    def new_ioid(self) -> int:
-        return next(self._ioids)
-
-    def new_subscription_id(self) -> int:
-        return next(self._subscription_ids)
-
     # --- channels --------------------------------------------------------------------------------------
 
     def create_pv(self, name: str, priority: int = 0) -> PV:
@@ -201,6 +198,7 @@ class Context:
 
     def _forget_pv(self, pv: PV) -> None:
         self._schedule.remove(pv.cid)
+        self._broadcaster.unanswered_searches.pop(pv.cid, None)
         self._pvs_by_cid.pop(pv.cid, None)
         if self._pvs.get((pv.name, pv.priority)) is pv:
             del self._pvs[(pv.name, pv.priority)]
@@ -247,11 +245,16 @@ class Context:
 
     # --- searching ---------------------------------------------------------------------------------------
 
-    def _search_reply(self, reply: SearchResponse, sender_host: str, via: Circuit | None = None) -> None:
+    def _search_reply(self, reply: SearchResponse, sender: Address) -> None:
+        """A server answers a search (over UDP, or over TCP from a name server)."""
         pv = self._pvs_by_cid.get(reply.cid)
+        answer = self._broadcaster.answer(reply, sender)
         if pv is None:
             return
-        address = server_address(reply, sender_host)
+        host, port = answer.address if answer is not None else (reply.ip, reply.port)
+        if host in ("0.0.0.0", "255.255.255.255"):
+            host = sender[0]  # "the address this reply came from", in either spelling
+        address = (host, port)
         if reply.cid in self._schedule:
             self._schedule.remove(reply.cid)
             pv.server = address
@@ -274,7 +277,8 @@ class Context:
             due = self._schedule.due(trio.current_time())
             if not due:
                 continue
-            for datagram in search_datagrams(due):
+            for batch in search_batches(due):
+                datagram = self._broadcaster.send(*batch)
                 for address in self._search_addresses:
                     try:
                         await self._udp.sendto(datagram, address)
@@ -314,18 +318,16 @@ class Context:
             except (ConnectionRefusedError, ConnectionResetError):
                 continue  # ICMP from an earlier send (no repeater, no server at an address)
             try:
-                messages = parse_datagram(data, Role.CLIENT)
-            except FramingError as exc:
-                log.debug("bad datagram from %s:%d: %s", *sender[:2], exc)
-                messages = getattr(exc, "messages", [])
+                messages = self._broadcaster.recv(data, sender[:2])
+            except RemoteProtocolError as exc:
+                log.debug("datagram from %s:%d dropped: %s", *sender[:2], exc)
+                continue
             for message in messages:
                 kind = type(message)
                 if kind is SearchResponse:
-                    self._search_reply(message, sender[0])
+                    self._search_reply(message, sender[:2])
                 elif kind is RsrvIsUpResponse:
                     self._beacon(message, sender[0])
-                elif kind is RepeaterConfirmResponse:
-                    self.repeater_registered = True
 
     def _beacon(self, beacon: RsrvIsUpResponse, sender_host: str) -> None:
         host = beacon.address if beacon.address != "0.0.0.0" else sender_host
@@ -337,9 +339,9 @@ class Context:
 
     async def _repeater_registration(self) -> None:
         assert self._udp is not None
-        message = bytes(RepeaterRegisterRequest(client_address="127.0.0.1"))
         target = ("127.0.0.1", self.settings.repeater_port)
         while not self.repeater_registered:
+            message = self._broadcaster.send(RepeaterRegisterRequest(client_address="127.0.0.1"))
             try:
                 await self._udp.sendto(message, target)
             except OSError as exc:

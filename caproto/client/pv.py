@@ -18,21 +18,13 @@ import trio
 from caproto.constants import DBE_ALARM, DBE_VALUE, ECA, AccessRights
 from caproto.dbr import DTYPES, ChannelType, native_type, promote
 from caproto.errors import CAError
-from caproto.messages import (
-    ClearChannelRequest,
-    EventAddRequest,
-    EventAddResponse,
-    EventCancelRequest,
-    ReadNotifyRequest,
-    ReadNotifyResponse,
-    WriteNotifyRequest,
-    WriteNotifyResponse,
-    WriteRequest,
-)
+from caproto.messages import EventAddResponse, ReadNotifyResponse, WriteNotifyResponse
 
 from .errors import ClientError, ConnectionTimeout, Disconnected, RequestTimeout
 
 if TYPE_CHECKING:
+    from caproto.circuit import ClientChannel
+
     from .circuit import Circuit
     from .context import Context
 
@@ -95,8 +87,8 @@ class PV:
         self.access = AccessRights.NO_ACCESS
         self.server: tuple[str, int] | None = None     # (host, port) of the server, once found
         self.circuit: Circuit | None = None
-        self.sid: int | None = None
-        self.subscriptions: dict[int, Subscription] = {}
+        self.channel: ClientChannel | None = None       # the core's channel on the current circuit
+        self.subscriptions: list[Subscription] = []
         self._connection_callbacks: list[Callable[[PV, bool], None]] = []
         self._access_callbacks: list[Callable[[PV, AccessRights], None]] = []
         self._connected_event = trio.Event()
@@ -163,15 +155,19 @@ class PV:
                 except Exception:
                     log.exception("access rights callback of %s failed", self.name)
 
-    def _connected(self, circuit: Circuit, sid: int, data_type: int, data_count: int) -> None:
+    def _attached(self, circuit: Circuit, channel: ClientChannel) -> None:
         self.circuit = circuit
-        self.sid = sid
-        self.native_type = ChannelType(data_type)
-        self.element_count = data_count
+        self.channel = channel
+
+    def _connected(self, circuit: Circuit, channel: ClientChannel) -> None:
+        self.circuit = circuit
+        self.channel = channel
+        self.native_type = channel.native_type
+        self.element_count = channel.native_count
         self.state = ConnectionState.CONNECTED
         self._connected_event.set()
         self._connected_event = trio.Event()
-        for subscription in self.subscriptions.values():
+        for subscription in self.subscriptions:
             subscription._install()
         self._notify_connection(True)
 
@@ -179,7 +175,7 @@ class PV:
         """The circuit or the server dropped this channel: back to searching (done by the context)."""
         was_connected = self.connected
         self.circuit = None
-        self.sid = None
+        self.channel = None
         if self.state is not ConnectionState.CLOSED:
             self.state = (ConnectionState.PREVIOUSLY_CONNECTED if was_connected or
                           self.state is ConnectionState.PREVIOUSLY_CONNECTED
@@ -202,10 +198,14 @@ class PV:
             return promote(self.native_type, family)
         return ChannelType(data_type)
 
-    def _check_connected(self) -> Circuit:
-        if not self.connected or self.circuit is None or self.sid is None:
+    @property
+    def sid(self) -> int | None:
+        return self.channel.sid if self.connected and self.channel is not None else None
+
+    def _check_connected(self) -> tuple[Circuit, ClientChannel]:
+        if not self.connected or self.circuit is None or self.channel is None:
             raise Disconnected(f"{self.name}: not connected")
-        return self.circuit
+        return self.circuit, self.channel
 
     def _count(self, count: int | None, circuit: Circuit) -> int:
         if count is None:
@@ -221,15 +221,15 @@ class PV:
         Raises :class:`CAError` if the server refuses, :class:`Disconnected` if the channel is not (or no
         longer) connected, :class:`RequestTimeout` after ``timeout`` seconds.
         """
-        circuit = self._check_connected()
-        dbr_type = self.resolve_type(data_type)
+        circuit, channel = self._check_connected()
+        request = channel.read(self.resolve_type(data_type), self._count(count, circuit))
         reply = _Reply()
-        ioid = circuit.new_request(reply)
+        circuit.expect_reply(request.ioid, reply)
         try:
-            circuit.send(ReadNotifyRequest(dbr_type, self._count(count, circuit), self.sid, ioid))
+            circuit.send(request)
             return await self._wait(reply, timeout, "read")
         finally:
-            circuit.forget_request(ioid)
+            circuit.forget_request(request.ioid)
 
     async def _wait(self, reply: _Reply, timeout: float | None, what: str) -> Any:
         with trio.move_on_after(math.inf if timeout is None else timeout):
@@ -246,7 +246,7 @@ class PV:
         ``data_type`` defaults to a type the server converts from: the native type for numbers of the
         right kind, DOUBLE for other numbers, STRING for text.
         """
-        circuit = self._check_connected()
+        circuit, channel = self._check_connected()
         if data_type is None:
             dbr_type, values = self._put_type(value)
         else:
@@ -256,16 +256,17 @@ class PV:
         count = len(values)
         if self.element_count is not None and count > self.element_count:
             raise CAError(ECA.BADCOUNT, f"{self.name}: {count} values for {self.element_count} elements")
+        request = channel.write(values, dbr_type, count, notify=wait)
         if not wait:
-            circuit.send(WriteRequest(values, dbr_type, count, self.sid, circuit.new_ioid()))
+            circuit.send(request)
             return None
         reply = _Reply()
-        ioid = circuit.new_request(reply)
+        circuit.expect_reply(request.ioid, reply)
         try:
-            circuit.send(WriteNotifyRequest(values, dbr_type, count, self.sid, ioid))
+            circuit.send(request)
             response = await self._wait(reply, timeout, "write")
         finally:
-            circuit.forget_request(ioid)
+            circuit.forget_request(request.ioid)
         if response.status != ECA.NORMAL:
             raise CAError(response.status, f"{self.name}: write failed")
         return response
@@ -303,35 +304,34 @@ class PV:
         """
         if self.state is ConnectionState.CLOSED:
             raise ClientError(f"{self.name}: channel is closed")
-        subscription = Subscription(self, data_type, count, mask, queue_size,
-                                    self.context.new_subscription_id())
-        self.subscriptions[subscription.subscriptionid] = subscription
+        subscription = Subscription(self, data_type, count, mask, queue_size)
+        self.subscriptions.append(subscription)
         if self.connected:
             subscription._install()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop a subscription (EVENT_CANCEL to the server); its iterators end."""
-        if self.subscriptions.pop(subscription.subscriptionid, None) is None:
+        if subscription not in self.subscriptions:
             return
-        if self.connected and subscription.installed is not None:
-            circuit = self._check_connected()
-            installed_type, installed_count = subscription.installed
-            circuit.forget_subscription(subscription.subscriptionid)
-            circuit.send(EventCancelRequest(installed_type, self.sid, subscription.subscriptionid,
-                                            installed_count))
+        self.subscriptions.remove(subscription)
+        subscriptionid, subscription.subscriptionid = subscription.subscriptionid, None
+        if self.connected and subscriptionid is not None:
+            circuit, channel = self._check_connected()
+            circuit.forget_subscription(subscriptionid)
+            if subscriptionid in channel.subscriptions:
+                circuit.send(channel.unsubscribe(subscriptionid))
         subscription._end()
 
     async def close(self) -> None:
         """Clear the channel: end its subscriptions, release it on the server, stop searching for it."""
         if self.state is ConnectionState.CLOSED:
             return
-        for subscription in list(self.subscriptions.values()):
+        for subscription in list(self.subscriptions):
             self.unsubscribe(subscription)
-        circuit = self.circuit
-        if self.connected and circuit is not None and self.sid is not None:
-            circuit.send(ClearChannelRequest(self.sid, self.cid))
-            circuit.detach(self)
+        if self.connected and self.circuit is not None and self.channel is not None:
+            self.circuit.send(self.channel.clear())
+            self.circuit.detach(self)
         was_connected = self.connected
         self.state = ConnectionState.CLOSED
         self.circuit = None
@@ -368,14 +368,12 @@ class Subscription:
     counted in :attr:`dropped` (callbacks see every update).
     """
 
-    def __init__(self, pv: PV, data_type: DataType, count: int | None, mask: int, queue_size: int,
-                 subscriptionid: int) -> None:
+    def __init__(self, pv: PV, data_type: DataType, count: int | None, mask: int, queue_size: int) -> None:
         self.pv = pv
         self.data_type = data_type
         self.count = count
         self.mask = int(mask)
-        self.subscriptionid = subscriptionid
-        self.installed: tuple[int, int] | None = None   # (data_type, count) sent in the last EVENT_ADD
+        self.subscriptionid: int | None = None   # its id on the current circuit, while installed
         self.dropped = 0
         self.error: CAError | None = None
         self._queue: collections.deque[EventAddResponse] = collections.deque(maxlen=queue_size)
@@ -384,7 +382,7 @@ class Subscription:
         self._ended = False
 
     def __repr__(self) -> str:
-        return f"<Subscription {self.pv.name!r} id={self.subscriptionid} mask={self.mask}>"
+        return f"<Subscription {self.pv.name!r} mask={self.mask} id={self.subscriptionid}>"
 
     def add_callback(self, callback: Callable[[EventAddResponse], None]) -> None:
         """Call ``callback(event)`` for every update (in the trio thread, so it must not block)."""
@@ -419,15 +417,14 @@ class Subscription:
 
     def _install(self) -> None:
         pv = self.pv
-        circuit = pv._check_connected()
-        data_type = pv.resolve_type(self.data_type)
+        circuit, channel = pv._check_connected()
         count = pv._count(self.count, circuit)
         if self.count is not None and pv.element_count is not None:
             count = min(count, pv.element_count)
-        self.installed = (data_type, count)
-        circuit.add_subscription(self)
-        circuit.send(EventAddRequest(data_type, count, pv.sid, self.subscriptionid, 0.0, 0.0, 0.0,
-                                     self.mask))
+        request = channel.subscribe(pv.resolve_type(self.data_type), count, self.mask)
+        self.subscriptionid = request.subscriptionid
+        circuit.add_subscription(request.subscriptionid, self)
+        circuit.send(request)
 
     def _deliver(self, event: EventAddResponse) -> None:
         if event.status_code != ECA.NORMAL:
@@ -444,7 +441,9 @@ class Subscription:
 
     def _fail(self, error: CAError) -> None:
         self.error = error
-        self.pv.subscriptions.pop(self.subscriptionid, None)
+        self.subscriptionid = None
+        if self in self.pv.subscriptions:
+            self.pv.subscriptions.remove(self)
         self._lot.unpark_all()
 
     def _end(self) -> None:

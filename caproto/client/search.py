@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from caproto.constants import CA_MINOR_VERSION, DONT_REPLY
-from caproto.messages import SearchRequest, SearchResponse, VersionRequest
+from caproto.messages import Message, SearchRequest, VersionRequest
 
 log = logging.getLogger(__name__)
 
@@ -100,32 +100,24 @@ class SearchSchedule:
         heapq.heapify(self._heap)
 
 
-def search_datagrams(names: Iterable[tuple[str, int]], *, reply: int = DONT_REPLY,
-                     limit: int = MAX_DATAGRAM) -> list[bytes]:
-    """Datagrams of VERSION followed by SEARCH messages, each at most ``limit`` bytes (or one search)."""
-    version = bytes(VersionRequest(priority=0, version=CA_MINOR_VERSION))
-    datagrams = []
-    current = [version]
-    size = len(version)
+def search_batches(names: Iterable[tuple[str, int]], *, reply: int = DONT_REPLY,
+                   limit: int = MAX_DATAGRAM) -> list[list[Message]]:
+    """Datagram contents: VERSION then SEARCH messages, each batch at most ``limit`` bytes (or one search)."""
+    version = VersionRequest(priority=0, version=CA_MINOR_VERSION)
+    batches: list[list[Message]] = []
+    current: list[Message] = [version]
+    size = len(version.to_bytes())
     for name, search_id in names:
-        message = bytes(SearchRequest(name=name, cid=search_id, version=CA_MINOR_VERSION, reply=reply))
-        if size + len(message) > limit and len(current) > 1:
-            datagrams.append(b"".join(current))
-            current, size = [version], len(version)
+        message = SearchRequest(name=name, cid=search_id, version=CA_MINOR_VERSION, reply=reply)
+        length = 16 + len(message.payload)
+        if size + length > limit and len(current) > 1:
+            batches.append(current)
+            current, size = [version], 16
         current.append(message)
-        size += len(message)
+        size += length
     if len(current) > 1:
-        datagrams.append(b"".join(current))
-    return datagrams
-
-
-def server_address(response: SearchResponse, sender_host: str) -> Address:
-    """Where the server of a search reply listens: its own address, or the reply's source if it left
-    that to us (255.255.255.255, or 0.0.0.0 from some servers)."""
-    host = response.ip
-    if host in ("255.255.255.255", "0.0.0.0"):
-        host = sender_host
-    return host, response.port
+        batches.append(current)
+    return batches
 
 
 @dataclass
