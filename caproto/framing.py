@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 from .constants import EXTENDED_MARKER, Role
 from .errors import FramingError, MalformedHeader, PayloadTooLarge, TruncatedDatagram, UnknownCommand
-from .messages import _DECODERS_FOR, _UNDECODED, Header, Message
+from .messages import _DECODERS, _UNDECODED, Header, Message
 
 __all__ = ["NEED_DATA", "PAYLOAD_SIZE_CEILING", "RawMessage", "StreamParser", "parse_datagram"]
 
@@ -46,6 +46,11 @@ _STANDARD = struct.Struct(">HHHHII")
 _unpack_standard = _STANDARD.unpack_from
 _unpack_extension = struct.Struct(">II").unpack_from
 _new_header = tuple.__new__
+# How a received message is built, by what the sender is. Picked by identity: hashing an Enum member for
+# a dict lookup costs more than parsing a small datagram's header.
+_SERVER = Role.SERVER
+_SENT_BY_CLIENTS = _DECODERS[Role.CLIENT]
+_SENT_BY_SERVERS = _DECODERS[Role.SERVER]
 # Payloads this large are memoryview slices of an immutable chunk rather than copies.
 _VIEW_FROM = 1 << 16
 
@@ -91,7 +96,7 @@ class StreamParser:
         self._pos = 0
         self._skip = 0     # bytes of an oversized message still to discard as they arrive
         self._broken: FramingError | None = None
-        self._decoders = _DECODERS_FOR[role]
+        self._decoders = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
 
     @property
     def buffered(self) -> int:
@@ -249,7 +254,7 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
     limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
     if type(data) is not bytes:
         data = bytes(data)
-    decoders = _DECODERS_FOR[role]
+    decoders = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
     end_of_data = len(data)
     messages: list[Message] = []
     pos = 0

@@ -126,14 +126,21 @@ def _padded(raw: bytes) -> bytes:
     return raw + bytes(-len(raw) % 8)
 
 
+_ENCODING = dbr.STRING_ENCODING
+
+
 def _encode_name(name: str | bytes) -> bytes:
     """NUL-terminated, then padded to 8 (a 7-character name takes 8 bytes, an 8-character one 16)."""
-    raw = name if isinstance(name, bytes) else name.encode(dbr.STRING_ENCODING, "surrogateescape")
+    raw = name if isinstance(name, bytes) else name.encode(_ENCODING, "surrogateescape")
+    if b"\0" in raw:
+        raise LocalProtocolError(f"a CA name cannot contain NUL: {name!r}")
     return _padded(raw + b"\0")
 
 
 def _decode_name(payload: bytes) -> str:
-    return bytes(payload).split(b"\0", 1)[0].decode(dbr.STRING_ENCODING, "surrogateescape")
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    return payload.partition(b"\0")[0].decode(_ENCODING, "surrogateescape")
 
 
 def _ip_to_int(address: str | int) -> int:
@@ -166,8 +173,6 @@ _DECODERS: dict[Role, list[Callable[[tuple], Message] | None]] = {
     _CLIENT: [None] * (max(Command) + 1),
     _SERVER: [None] * (max(Command) + 1),
 }
-# The same, by the role that *receives* (the parsers' point of view).
-_DECODERS_FOR = {_SERVER: _DECODERS[_CLIENT], _CLIENT: _DECODERS[_SERVER]}
 # Second item of a message's cache until its data is decoded.
 _UNDECODED = object()
 
@@ -270,7 +275,7 @@ def read_message(header: Header, payload: bytes, role: Role) -> Message:
     Raises `UnknownCommand` for a command the peer's role never sends, `MalformedHeader` when the payload
     cannot hold what the command needs.
     """
-    decoders = _DECODERS_FOR[role]
+    decoders = _DECODERS[_CLIENT] if role is _SERVER else _DECODERS[_SERVER]
     command = header[0]
     decoder = decoders[command] if command < len(decoders) else None
     if decoder is None:
@@ -996,7 +1001,7 @@ class ErrorResponse(Message):
         if isinstance(original_request, Message):
             original_request = original_request.header
         quoted = pack_header(*original_request)
-        text = error_message.encode(dbr.STRING_ENCODING, "surrogateescape") + b"\0"
+        text = error_message.encode(_ENCODING, "surrogateescape") + b"\0"
         return _make(cls, 0, 0, cid, int(status_code), _padded(quoted + text))
 
     @classmethod

@@ -294,6 +294,7 @@ def test_messages_are_immutable():
     lambda: RsrvIsUpResponse(13, 5064, 0, "not-an-address"),
     lambda: EventAddRequest(6, 1, 1, 1, 0.0, 0.0, 0.0, 0x10000),
     lambda: ReadNotifyResponse("not a number", ChannelType.DOUBLE, 1, 1, 1),
+    lambda: CreateChanRequest("two\0names", 1, 13),
 ])
 def test_invalid_fields_raise_local_protocol_error_at_construction(build):
     with pytest.raises(LocalProtocolError):
