@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from peers import soft_ioc
 
 from caproto.circuit import NEED_DATA, ClientChannel, ServerChannel, VirtualCircuit
@@ -22,13 +25,16 @@ from caproto.errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolEr
 from caproto.framing import StreamParser
 from caproto.messages import (
     AccessRightsResponse,
+    ClearChannelRequest,
     ClearChannelResponse,
     ClientNameRequest,
     CreateChanRequest,
     CreateChanResponse,
+    CreateChFailResponse,
     EchoRequest,
     EchoResponse,
     ErrorResponse,
+    EventAddRequest,
     EventAddResponse,
     EventCancelRequest,
     EventCancelResponse,
@@ -40,8 +46,10 @@ from caproto.messages import (
     ReadNotifyResponse,
     ReadRequest,
     ReadResponse,
+    ServerDisconnResponse,
     VersionRequest,
     VersionResponse,
+    WriteNotifyRequest,
     WriteNotifyResponse,
 )
 from caproto.states import ChannelState, CircuitState, SubscriptionState
@@ -581,3 +589,142 @@ def test_client_circuit_drives_the_c_soft_ioc(ca_env, tmp_path):
                                                                Command.CREATE_CHAN]
         finally:
             conn.sock.close()
+
+
+# --- both ends always agree (hypothesis) ------------------------------------------------------------
+
+def snapshot(circuit: VirtualCircuit) -> tuple:
+    """Everything a message can change on a circuit."""
+    return (circuit.our_state, circuit.their_state, circuit.priority, circuit.events_on,
+            {cid: (ch.name, ch.state, ch.sid, ch.native_type, ch.native_count, ch.access_rights,
+                   sorted(ch.subscriptions), sorted(ch.pending)) for cid, ch in circuit.channels.items()},
+            sorted(circuit.channels_by_sid),
+            {i: (s.state, s.channel.cid) for i, s in circuit.subscriptions.items()},
+            sorted(circuit._pending))
+
+
+SMALL = st.integers(0, 1)  # few ids, so that random messages often meet the channel they name
+CLIENT_MESSAGES = st.one_of(
+    st.builds(lambda cid: CreateChanRequest(f"PV:{cid}", cid, 13), SMALL),
+    st.builds(lambda sid, ioid: ReadNotifyRequest(ChannelType.DOUBLE, 1, sid, ioid), SMALL, SMALL),
+    st.builds(lambda sid, ioid: WriteNotifyRequest(1.0, ChannelType.DOUBLE, 1, sid, ioid), SMALL, SMALL),
+    st.builds(lambda sid, sub: EventAddRequest(ChannelType.DOUBLE, 1, sid, sub, 0, 0, 0, 5), SMALL, SMALL),
+    st.builds(lambda sid, sub: EventCancelRequest(ChannelType.DOUBLE, sid, sub, 1), SMALL, SMALL),
+    st.builds(ClearChannelRequest, SMALL, SMALL),
+    st.just(EchoRequest()), st.just(EventsOffRequest()), st.just(EventsOnRequest()),
+)
+SERVER_MESSAGES = st.one_of(
+    st.builds(lambda cid, sid: CreateChanResponse(ChannelType.DOUBLE, 1, cid, sid), SMALL, SMALL),
+    st.builds(lambda cid: AccessRightsResponse(cid, 3), SMALL),
+    st.builds(CreateChFailResponse, SMALL),
+    st.builds(ServerDisconnResponse, SMALL),
+    st.builds(lambda ioid: ReadNotifyResponse(2.0, ChannelType.DOUBLE, 1, ECA.NORMAL, ioid), SMALL),
+    st.builds(lambda ioid: WriteNotifyResponse(ChannelType.DOUBLE, 1, ECA.NORMAL, ioid), SMALL),
+    st.builds(lambda sub: EventAddResponse(3.0, ChannelType.DOUBLE, 1, ECA.NORMAL, sub), SMALL),
+    st.builds(lambda sid, sub: EventCancelResponse(ChannelType.DOUBLE, sid, sub, 1), SMALL, SMALL),
+    st.builds(ClearChannelResponse, SMALL, SMALL),
+    st.builds(lambda sub: ErrorResponse(EventAddRequest(ChannelType.DOUBLE, 1, 0, sub, 0, 0, 0, 5), 0,
+                                        ECA.ALLOCMEM, "x"), SMALL),
+    st.just(EchoResponse()),
+)
+BATCHES = {role: st.lists(messages, min_size=1, max_size=2)
+           for role, messages in ((Role.CLIENT, CLIENT_MESSAGES), (Role.SERVER, SERVER_MESSAGES))}
+
+
+class BothEnds(RuleBasedStateMachine):
+    """A client and a server circuit, driven by the channel helpers and by random hand-built messages.
+
+    After every step: a refused send changed nothing, whatever one end sent the other accepted, and both
+    ends agree on every channel, subscription and pending request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair = Pair()
+        self.pair.to_server(VersionRequest(0, 13))
+        self.pair.to_client(VersionResponse(13))
+
+    def deliver(self, role: Role, *commands: Message) -> None:
+        sender, receiver = ((self.pair.client, self.pair.server) if role is Role.CLIENT
+                            else (self.pair.server, self.pair.client))
+        before = snapshot(sender)
+        try:
+            data = sender.send(*commands)
+        except LocalProtocolError:
+            assert snapshot(sender) == before, f"refused {commands} changed the sender"
+            return
+        receiver.recv(data)
+        assert list(receiver.commands()) == list(commands)
+
+    def client_channels(self, state: ChannelState) -> list:
+        return [ch for ch in self.pair.client.channels.values() if ch.state is state]
+
+    @rule(name=st.sampled_from(["PV:a", "PV:b", "PV:c"]))
+    def open_channel(self, name):
+        self.deliver(Role.CLIENT, ClientChannel(name, self.pair.client).create())
+
+    @rule(data=st.data(), sid=SMALL, fail=st.booleans())
+    def answer_create(self, data, sid, fail):
+        waiting = [ch for ch in self.pair.server.channels.values()
+                   if ch.state is ChannelState.AWAIT_CREATE_CHAN_RESPONSE]
+        if waiting:
+            channel = data.draw(st.sampled_from(waiting))
+            answers = [channel.fail()] if fail else channel.create(ChannelType.DOUBLE, 1, sid)
+            self.deliver(Role.SERVER, *answers)
+
+    @rule(data=st.data(), action=st.sampled_from(["read", "write", "put", "subscribe", "clear"]))
+    def use_channel(self, data, action):
+        connected = self.client_channels(ChannelState.CONNECTED)
+        if connected:
+            channel = data.draw(st.sampled_from(connected))
+            command = {"read": channel.read, "write": lambda: channel.write(1.0),
+                       "put": lambda: channel.write(1.0, notify=False), "subscribe": channel.subscribe,
+                       "clear": channel.clear}[action]()
+            self.deliver(Role.CLIENT, command)
+
+    @rule(data=st.data())
+    def unsubscribe(self, data):
+        live = [s for s in self.pair.client.subscriptions.values()
+                if s.state is SubscriptionState.SUBSCRIBED and s.channel.state is ChannelState.CONNECTED]
+        if live:
+            subscription = data.draw(st.sampled_from(live))
+            self.deliver(Role.CLIENT, subscription.channel.unsubscribe(subscription.subscriptionid))
+
+    @rule(data=st.data())
+    def answer_request(self, data):
+        pending = [(ch, ioid) for ch in self.pair.server.channels.values() for ioid in ch.pending]
+        if pending:
+            channel, ioid = data.draw(st.sampled_from(pending))
+            request = channel.pending[ioid]
+            reading = isinstance(request, ReadNotifyRequest)
+            self.deliver(Role.SERVER, channel.read(4.0, ioid) if reading else channel.write(ioid))
+
+    @rule(data=st.data(), cancel=st.booleans())
+    def post_update(self, data, cancel):
+        subscriptions = list(self.pair.server.subscriptions.values())
+        if subscriptions:
+            subscription = data.draw(st.sampled_from(subscriptions))
+            channel, subid = subscription.channel, subscription.subscriptionid
+            self.deliver(Role.SERVER, channel.unsubscribe(subid) if cancel else channel.update(subid, 5.0))
+
+    @rule(data=st.data(), disconnect=st.booleans())
+    def close_channel(self, data, disconnect):
+        channels = [ch for ch in self.pair.server.channels.values() if ch.sid is not None]
+        if channels:
+            channel = data.draw(st.sampled_from(channels))
+            self.deliver(Role.SERVER, channel.disconnect() if disconnect else channel.clear())
+
+    @rule(commands=st.lists(CLIENT_MESSAGES, min_size=1, max_size=2))
+    def hand_built_requests(self, commands):
+        self.deliver(Role.CLIENT, *commands)
+
+    @rule(commands=st.lists(SERVER_MESSAGES, min_size=1, max_size=2))
+    def hand_built_responses(self, commands):
+        self.deliver(Role.SERVER, *commands)
+
+    @invariant()
+    def both_ends_agree(self):
+        assert snapshot(self.pair.client)[4:] == snapshot(self.pair.server)[4:]
+
+
+BothEnds.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+test_what_one_end_may_send_the_other_accepts_and_both_agree = BothEnds.TestCase
