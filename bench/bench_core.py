@@ -303,6 +303,8 @@ def report(ours: list[dict[str, object]], theirs: list[dict[str, object]] | None
                 line += (f" {rate_text(other[f'{direction}_ops'], other['messages'], other['bytes'])}"
                          f" {ops / other[f'{direction}_ops']:>6.1f}x")
             print(line)
+    print("\n(decoding a whole message from one read gives a numpy view of the received bytes: those MB/s are"
+          " not copy speeds)")
 
 
 def main() -> None:
