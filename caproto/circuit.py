@@ -301,8 +301,9 @@ class VirtualCircuit:
 
     State: ``our_state`` / ``their_state`` (each side's `CircuitState`); ``channels`` by cid and
     ``channels_by_sid`` (live channels only: CLOSED and FAILED ones are dropped); ``subscriptions`` by
-    subscriptionid; ``their_version`` (the peer's minor protocol version, once its VERSION is seen);
-    ``client_hostname`` / ``client_username``; ``events_on`` (EVENTS_OFF / EVENTS_ON flow control).
+    subscriptionid; ``pending`` (requests waiting for their answer, by ioid); ``their_version`` (the
+    peer's minor protocol version, once its VERSION is seen); ``client_hostname`` / ``client_username``;
+    ``events_on`` (EVENTS_OFF / EVENTS_ON flow control).
     """
 
     def __init__(self, our_role: Role, address: tuple[str, int], priority: int | None = None, *,
@@ -325,8 +326,8 @@ class VirtualCircuit:
         self._sids = IdAllocator()
         self._subscriptionids = IdAllocator()
         self._ioids = IdAllocator()
-        # All requests waiting for an answer, by ioid (each channel also keeps its own).
-        self._pending: dict[int, Message] = {}
+        # Each channel also keeps its own requests waiting for an answer.
+        self.pending: dict[int, Message] = {}
         # Undo log of the messages of one send() call, so that a refused message undoes the ones before.
         self._journal: list[tuple] | None = None
 
@@ -355,7 +356,7 @@ class VirtualCircuit:
         return self._subscriptionids.allocate(self.subscriptions)
 
     def new_ioid(self) -> int:
-        return self._ioids.allocate(self._pending)
+        return self._ioids.allocate(self.pending)
 
     # --- the caller's interface -----------------------------------------------------------------------
 
@@ -482,7 +483,7 @@ class VirtualCircuit:
             self._forget_subscription(subscription)
         for ioid in list(channel.pending):
             self._drop(channel.pending, ioid)
-            self._drop(self._pending, ioid)
+            self._drop(self.pending, ioid)
 
     def _forget_subscription(self, subscription: Subscription) -> None:
         self._drop(self.subscriptions, subscription.subscriptionid)
@@ -576,22 +577,22 @@ class VirtualCircuit:
         channel = self._by_sid(command, side)
         self._step(channel, side, type(command))
         ioid = command.ioid
-        if ioid in self._pending:
+        if ioid in self.pending:
             raise side.error(f"{type(command).__name__} uses ioid {ioid}, which is still waiting "
-                                      f"for the answer to {self._pending[ioid]!r}")
-        self._put(self._pending, ioid, command)
+                                      f"for the answer to {self.pending[ioid]!r}")
+        self._put(self.pending, ioid, command)
         self._put(channel.pending, ioid, command)
 
     def _on_ioid_response(self, command: ReadNotifyResponse | WriteNotifyResponse | ReadResponse,
                           side: _Side) -> None:
         ioid = command.ioid
-        request = self._pending.get(ioid)
+        request = self.pending.get(ioid)
         if request is None or _ANSWER[type(request)] is not type(command):
             raise side.error(f"{type(command).__name__} answers ioid {ioid}, which no "
                                       f"{_request_name(type(command))} is waiting for")
         channel = self.channels_by_sid[request.sid]
         state = self._step(channel, side, type(command))
-        self._drop(self._pending, ioid)
+        self._drop(self.pending, ioid)
         self._drop(channel.pending, ioid)
         self._set(channel, "state", state)
 
@@ -641,11 +642,11 @@ class VirtualCircuit:
                 if state in _ENDED:
                     self._close(channel, state)
         elif failed in (Command.READ_NOTIFY, Command.WRITE_NOTIFY, Command.READ):
-            request = self._pending.get(original.parameter2)
+            request = self.pending.get(original.parameter2)
             if request is not None and request.COMMAND == failed:
                 channel = self.channels_by_sid[request.sid]
                 self._step(channel, side, ErrorResponse)
-                self._drop(self._pending, request.ioid)
+                self._drop(self.pending, request.ioid)
                 self._drop(channel.pending, request.ioid)
         elif failed in (Command.EVENT_ADD, Command.EVENT_CANCEL):
             subscription = self.subscriptions.get(original.parameter2)

@@ -248,7 +248,7 @@ def test_plain_write_expects_no_answer(pair):
     channel, _ = pair.connect()
     (request,) = pair.to_server(channel.write("3", ChannelType.STRING, notify=False))
     assert request.data == ["3"]
-    assert pair.server._pending == {} and pair.client._pending == {}
+    assert pair.server.pending == {} and pair.client.pending == {}
 
 
 def test_subscription_lifecycle(pair):
@@ -280,7 +280,7 @@ def test_clear_channel_ends_its_subscriptions_and_pending_requests(pair):
     assert channel.state is ChannelState.CLOSED and server_channel.state is ChannelState.CLOSED
     assert subscription.state is SubscriptionState.CANCELLED
     for circuit in (pair.client, pair.server):
-        assert (circuit.channels, circuit.channels_by_sid, circuit.subscriptions, circuit._pending) == \
+        assert (circuit.channels, circuit.channels_by_sid, circuit.subscriptions, circuit.pending) == \
                ({}, {}, {}, {})
 
 
@@ -308,7 +308,7 @@ def test_error_response_ends_what_it_refuses(pair):
     (subscribe,) = pair.to_server(channel.subscribe())
     pair.to_client(server_channel.error(read, ECA.GETFAIL, "no read"),
                    server_channel.error(subscribe, ECA.ALLOCMEM, "no memory"))
-    assert pair.client._pending == {} and pair.client.subscriptions == {}
+    assert pair.client.pending == {} and pair.client.subscriptions == {}
     assert channel.state is ChannelState.CONNECTED
     failing = ClientChannel("PV:2", pair.client)
     (create,) = pair.to_server(failing.create())
@@ -584,7 +584,7 @@ def test_client_circuit_drives_the_c_soft_ioc(ca_env, tmp_path):
             while conn.circuit.channels:
                 conn.expect(ClearChannelResponse)
             assert ai.state is ChannelState.CLOSED and lo.state is ChannelState.CLOSED
-            assert conn.circuit._pending == {} and conn.circuit.subscriptions == {}
+            assert conn.circuit.pending == {} and conn.circuit.subscriptions == {}
             assert [m.COMMAND for m in conn.received][:3] == [Command.VERSION, Command.ACCESS_RIGHTS,
                                                                Command.CREATE_CHAN]
         finally:
@@ -600,7 +600,7 @@ def snapshot(circuit: VirtualCircuit) -> tuple:
                    sorted(ch.subscriptions), sorted(ch.pending)) for cid, ch in circuit.channels.items()},
             sorted(circuit.channels_by_sid),
             {i: (s.state, s.channel.cid) for i, s in circuit.subscriptions.items()},
-            sorted(circuit._pending))
+            sorted(circuit.pending))
 
 
 SMALL = st.integers(0, 1)  # few ids, so that random messages often meet the channel they name
