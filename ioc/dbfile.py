@@ -43,9 +43,10 @@ DbItem = RecordSpec | DbAlias | DbInclude
 
 # A macro reference inside a bare word, with one level of nesting: $(P), ${P}, $(P=$(Q)).
 _MACRO = r"\$[({](?:[^(){}\n]|\$[({][^(){}\n]*[)}])*[)}]"
-_SKIP = r"(?:[ \t\r\n\f\v]+|#[^\n]*)*"
+# Atomic groups: a failed fast match must not retry every split of a run of blanks (2**n ways).
+_SKIP = r"(?>(?:[ \t\r\n\f\v]+|#[^\n]*)*)"
 _SKIP_RE = re.compile(_SKIP)
-_WORD = r"(?:[A-Za-z0-9_\-+:.\[\]<>;]+|" + _MACRO + r")+"
+_WORD = r"(?>(?:[A-Za-z0-9_\-+:.\[\]<>;]+|" + _MACRO + r")+)"
 # A quoted string's content: no quote, backslash or newline except as an escape (unrolled for speed).
 _CONTENT = r'[^"\\\n]*(?:\\.[^"\\\n]*)*'
 _STRING = re.compile(f'"{_CONTENT}"')

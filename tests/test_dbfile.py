@@ -175,6 +175,13 @@ def test_json_values_quote_bare_keys_and_words_but_not_numbers(tmp_path):
     assert record.info == {"Q:group": '{"G":{"+channel":"VAL"}}'}
 
 
+def test_long_blank_runs_before_an_unusual_statement_parse_quickly():
+    """A fast-path miss after 200 blanks must not try every way of splitting them (it once hung)."""
+    blanks = " " * 200
+    text = f"record(ai, r) {{\n    field(PREC, 2){blanks}# c\n{blanks}field(INP, {{const: 1}})\n}}\n"
+    assert parse_db(text, "x.db", {})[0].fields["INP"].value == '{"const":1}'
+
+
 def test_parse_db_lists_items_without_following_includes():
     items = parse_db('include "a.db"\nrecord(ai, x) { alias(y) }\nalias(x, z)\n', "f.db", {})
     assert [type(item).__name__ for item in items] == ["DbInclude", "RecordSpec", "DbAlias", "DbAlias"]
