@@ -35,7 +35,7 @@ from caproto.constants import (
     AlarmStatus,
 )
 from caproto.convert import convert_values, string_to_chars, values_for_put
-from caproto.dbr import ChannelType, Metadata, decode_payload, encode_payload, family
+from caproto.dbr import ChannelType, Metadata, decode_payload, encode_payload, family, native_type
 from caproto.errors import CAError
 
 from . import alarms, scan
@@ -51,6 +51,7 @@ from .records.fields import (
     SPC,
     Field,
     FieldValueError,
+    max_range,
 )
 from .records.menus import MENUS
 
@@ -77,20 +78,6 @@ def epics_now() -> tuple[int, int]:
     return secs - EPICS_EPOCH_OFFSET, nsec
 
 
-def max_range(dbf: DBF) -> tuple[float, float]:
-    """getMaxRangeValues: (upper, lower) a field reports when its record has no better limits."""
-    if dbf in INTEGER_RANGE:
-        lower, upper = INTEGER_RANGE[dbf]
-        return float(upper), float(lower)
-    if dbf is DBF.ENUM:
-        return 65535.0, 0.0
-    if dbf is DBF.FLOAT:
-        return 1e30, -1e30
-    if dbf is DBF.DOUBLE:
-        return 1e300, -1e300
-    return 0.0, 0.0
-
-
 # --- field values from configuration text (dbPutString) -------------------------------------------------
 
 def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
@@ -105,8 +92,7 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
             raise ValueError(f"string {text!r} is longer than {fld.size - 1} characters")
         return text
     if dbf in LINK_TYPES:
-        parse_link(text)
-        return text
+        return parse_link(text).canonical(forward=dbf is DBF.FWDLINK)
     if dbf is DBF.MENU:
         choices = MENUS[fld.menu]
         if text in choices:
@@ -221,6 +207,15 @@ class Record:
     def stamp(self) -> None:
         """recGblGetTimeStamp: TIME := now, unless TSE asks for the device's own time (-2)."""
         self._time_last = self.TIME
+        entry = self._links.get("TSEL")
+        if entry is not None and entry[1] is not None:
+            link, source, sfield = entry
+            if sfield is None:          # TSEL names the source's TIME: share its timestamp
+                self.TIME = source.TIME
+                return
+            tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
+            if tse is not None:
+                self.TSE = tse
         if self.TSE != -2:
             self.TIME = epics_now()
 
@@ -361,10 +356,13 @@ class FieldChannel:
         available = len(values)
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
+        elif self.dbf in LINK_TYPES:
+            converted = self._link_value(data_type, values[0])
         else:
             source_type = ChannelType.STRING if self.dbf in LINK_TYPES else self.native_type
             table, fallback = self._enum_table() if self.native_type is ChannelType.ENUM else ((), None)
-            converted = convert_values(values, source_type, data_type, precision=self._precision(),
+            converted = convert_values(values, source_type, data_type,
+                                       precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback)
         out_count = available if count == 0 else count
         if self.long_string and count == 0:
@@ -374,18 +372,36 @@ class FieldChannel:
         metadata = self._metadata(data_type)
         return encode_payload(data_type, converted, metadata, count=out_count), out_count
 
-    def _precision(self) -> int:
+    @staticmethod
+    def _link_value(data_type: int, text: str) -> Any:
+        # getLinkValue: the link text as a string or chars; DBR_DOUBLE (for CA links) reads NaN
+        native = native_type(data_type)
+        if native is ChannelType.STRING:
+            return [text]
+        if native is ChannelType.DOUBLE:
+            return np.array([math.nan])
+        if native is ChannelType.CHAR:
+            return np.zeros(1, dtype=np.uint8)   # one element holds only the terminating NUL
+        raise CAError(ECA.GETFAIL, f"a link field cannot be read as {native.name}")
+
+    def _precision(self, for_string: bool = False) -> int:
+        """get_precision for a float field: the record's answer, else what the caller started with
+        (getOptions zero-fills the struct; a number-to-string conversion starts from 6 digits)."""
+        precision = 6 if for_string else 0
         rtype = self.record.rtype
         if self.dbf in _FLOAT_DBFS and rtype.precision is not None:
-            return rtype.precision(self.record, self.field)
-        return 0
+            answer = rtype.precision(self.record, self.field)
+            if answer is not None:
+                precision = answer
+        return precision
 
     def _enum_table(self) -> tuple[tuple[str, ...], str | None]:
         rec, fld = self.record, self.field
         if self.dbf is DBF.MENU:
             return MENUS[fld.menu], None
         if self.dbf is DBF.DEVICE:
-            return rec.rtype.devices, None
+            # a record type without device support reads DTYP as an empty string
+            return rec.rtype.devices, None if rec.rtype.devices else ""
         if rec.rtype.enum_table is not None:
             return rec.rtype.enum_table(rec, fld)
         return (), None
@@ -473,6 +489,7 @@ class Database:
         self._once: collections.deque[Record] = collections.deque()
         self._once_wakeup = trio.Event()
         self._pini: list[Record] = []
+        self._monitored: list[tuple[Record, Link]] = []
         self._nursery: trio.Nursery | None = None
 
     # -- building -------------------------------------------------------------------------------------
@@ -582,6 +599,8 @@ class Database:
             raise LinkError(f"link {link.text!r}: no record named {link.record!r}")
         field_name = link.field.rstrip("$")
         tfield = _RTYP if field_name == "RTYP" else target.rtype.by_name.get(field_name)
+        if fld.name == "TSEL" and field_name == "TIME":
+            return link, target, tfield     # TSEL may name a record's TIME: take its timestamp
         if tfield is None or (tfield.dbf is DBF.NOACCESS and target.rtype.cvt_dbaddr is None):
             raise LinkError(f"link {link.text!r}: {target.rtype.name} record {name} has no field "
                             f"{field_name}")
@@ -610,6 +629,7 @@ class Database:
         # CP/CPP: a CA monitor (DBE_VALUE|DBE_ALARM) on the source that scans this record once per post.
         chan = self._channel_for(source, sfield, long_string=False)
         cpp = link.process.value == "CPP"
+        self._monitored.append((rec, link))
 
         def on_post(mask: int) -> None:
             if mask & (DBE_VALUE | DBE_ALARM) and (not cpp or rec.SCAN == PASSIVE):
@@ -676,6 +696,10 @@ class Database:
             try:
                 for rec in sorted(self._pini, key=lambda r: r.PHAS):
                     self.process(rec)
+                # A CP/CPP link's first monitor update (its connection) processes the record once.
+                for rec, link in self._monitored:
+                    if link.process.value == "CP" or rec.SCAN == PASSIVE:
+                        self.scan_once(rec)
                 await nursery.start(self._scan.run)
                 nursery.start_soon(self._run_once)
                 task_status.started()
@@ -797,7 +821,7 @@ class Database:
         want = NATIVE_DBR[dbf]
         from_type = ChannelType.STRING if chan.dbf in LINK_TYPES else chan.native_type
         table, fallback = chan._enum_table() if chan.native_type is ChannelType.ENUM else ((), None)
-        converted = convert_values(values, from_type, want, precision=chan._precision(),
+        converted = convert_values(values, from_type, want, precision=chan._precision(for_string=True),
                                    enum_strings=table, enum_fallback=fallback)
         if count == 1:
             if len(converted) == 0:
@@ -926,7 +950,8 @@ class Database:
                 kwargs.update(enum_strings=chan._enum_table()[0])
         if dbf is DBF.STRING:
             # cvt_d_st formats with the record's precision for that field, else 6 digits
-            precision = rec.rtype.precision(rec, fld) if rec.rtype.precision is not None else 6
+            answer = rec.rtype.precision(rec, fld) if rec.rtype.precision is not None else None
+            precision = 6 if answer is None else answer
             kwargs.update(string_size=fld.size, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
@@ -944,7 +969,7 @@ class Database:
         links = dict(rec._links)
         links[fld.name] = entry
         rec._links = links
-        setattr(rec, fld.name, text)
+        setattr(rec, fld.name, entry[0].canonical(forward=fld.dbf is DBF.FWDLINK))
         if fld.special is SPC.MOD and rec.rtype.special is not None:
             rec.rtype.special(rec, fld, True)
         if entry[1] is not None and entry[0].monitored and fld.dbf is DBF.INLINK:

@@ -59,6 +59,16 @@ class Link:
     def pp(self) -> bool:
         return self.process is Process.PP
 
+    def canonical(self, forward: bool) -> str:
+        """The link as the C IOC prints it back (dbGetString): constants as written, PV links with their
+        flags spelled out ("x.VAL NPP NMS"); a forward link shows only its target (and CA)."""
+        if self.is_constant:
+            return self.text.strip()
+        pv = self.record + (f".{self.field}" if self.field_given else "")
+        if forward:
+            return pv + (" CA" if self.process is Process.CA else "")
+        return f"{pv} {self.process.value} {self.ms.name}"
+
     @property
     def monitored(self) -> bool:
         """CP/CPP: the source's posts (DBE_VALUE|DBE_ALARM) re-process the linking record."""
@@ -72,7 +82,7 @@ def parse_link(text: str) -> Link:
         return Link(text)
     if _NUMBER.match(stripped):
         return Link(text, value=_number(stripped))
-    if stripped[0] in "[\"{":
+    if stripped[0] in "[{":
         return Link(text, value=_json_constant(stripped))
     words = stripped.replace(",", " ").split()
     pv, modifiers = words[0], words[1:]

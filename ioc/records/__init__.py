@@ -45,7 +45,8 @@ class RecordType:
     put_array_count: Callable[[Record, Field, int], None] | None = None
     # Metadata hooks of a CA read (get_units, get_precision, get_graphic_double, ...).
     units: Callable[[Record, Field], str] | None = None
-    precision: Callable[[Record, Field], int] | None = None
+    # get_precision: None leaves the caller's starting precision (a record that only knows some fields)
+    precision: Callable[[Record, Field], int | None] | None = None
     graphic: Callable[[Record, Field], Limits | None] | None = None
     control: Callable[[Record, Field], Limits | None] | None = None
     alarm: Callable[[Record, Field], AlarmLimits | None] | None = None

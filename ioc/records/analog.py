@@ -162,8 +162,8 @@ def init_ai(rec: Record) -> None:
         if val is not None:
             rec.VAL = val
             rec.UDF = 0
-    rec.MLST = rec.ALST = rec.LALM = rec.VAL
-    rec.ORAW = rec.RVAL
+    # aiRecord's init_record returns right after the device's init_record, before it would set
+    # MLST/ALST/LALM/ORAW; every ai device support has one, so those start at 0.
 
 
 def _read_ai(rec: Record) -> int:

@@ -250,8 +250,8 @@ def _bo_units(rec: Record, fld: Field) -> str:
     return HIGH_UNITS if fld.name == "HIGH" else ""
 
 
-def _bo_precision(rec: Record, fld: Field) -> int:
-    return HIGH_PRECISION if fld.name == "HIGH" else 0
+def _bo_precision(rec: Record, fld: Field) -> int | None:
+    return HIGH_PRECISION if fld.name == "HIGH" else None
 
 
 def _bo_control(rec: Record, fld: Field) -> tuple[float, float] | None:

@@ -11,7 +11,7 @@ from ioc.calc import INPUT_NAMES, CalcSyntaxError, compile_calc
 
 from . import RecordType, register
 from .common import ANALOG_LIMITED, COMMON_FIELDS, analog_precision, constant, value_alarm_limits
-from .fields import DBF, SPC, Field, FieldValueError
+from .fields import DBF, SPC, Field, FieldValueError, max_range
 
 if TYPE_CHECKING:
     from ioc.database import Record
@@ -80,7 +80,9 @@ CALC_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
 
 INPUT_LINKS = tuple("INP" + name for name in INPUT_NAMES)
 LAST_VALUES = tuple("L" + name for name in INPUT_NAMES)
-_LINK_OF_INPUT = dict(zip(INPUT_NAMES, INPUT_LINKS, strict=True))
+# get_linkNumber: A..L and LA..LL report the metadata of their input link's source
+_LINK_OF_INPUT = {**dict(zip(INPUT_NAMES, INPUT_LINKS, strict=True)),
+                  **dict(zip(LAST_VALUES, INPUT_LINKS, strict=True))}
 _CALC_LIMITED = ANALOG_LIMITED - {"SVAL"}
 
 
@@ -173,8 +175,8 @@ def _precision(rec: Record, fld: Field) -> int:
     if source is not None:
         src, sfield = source
         if src.rtype.precision is not None and sfield.dbf in (DBF.DOUBLE, DBF.FLOAT):
-            return src.rtype.precision(src, sfield)
-        return rec.PREC
+            return src.rtype.precision(src, sfield) or 0
+        return 0
     if fld.name in _LINK_OF_INPUT:
         return rec.PREC
     return analog_precision(rec, fld)
@@ -186,8 +188,9 @@ def _graphic(rec: Record, fld: Field) -> tuple[float, float] | None:
     source = _input_source(rec, fld)
     if source is not None:
         src, sfield = source
-        limits = src.rtype.graphic(src, sfield) if src.rtype.graphic is not None else (0.0, 0.0)
-        return limits
+        if src.rtype.graphic is None:
+            return 0.0, 0.0
+        return src.rtype.graphic(src, sfield) or max_range(sfield.dbf)
     if fld.name in _LINK_OF_INPUT:
         return 0.0, 0.0
     return None

@@ -124,3 +124,17 @@ DBF_DTYPES: dict[DBF, np.dtype] = {
     DBF.MENU: np.dtype(np.uint16),
     DBF.DEVICE: np.dtype(np.uint16),
 }
+
+
+def max_range(dbf: DBF) -> tuple[float, float]:
+    """getMaxRangeValues: (upper, lower) a field reports when its record has no better limits."""
+    if dbf in INTEGER_RANGE:
+        lower, upper = INTEGER_RANGE[dbf]
+        return float(upper), float(lower)
+    if dbf is DBF.ENUM:
+        return 65535.0, 0.0
+    if dbf is DBF.FLOAT:
+        return 1e30, -1e30
+    if dbf is DBF.DOUBLE:
+        return 1e300, -1e300
+    return 0.0, 0.0
