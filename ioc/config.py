@@ -29,6 +29,7 @@ _TOP_KEYS = ("prefix", "records", "include", "devices")
 _RECORD_KEYS = ("name", "type", "fields", "aliases", "info")
 _DEVICE_KEYS = ("type", "name", "fields", "sim")
 _INCLUDE_KEYS = ("file", "macros")
+_SUBSTITUTION_SUFFIXES = (".substitutions", ".subs", ".substitution")
 
 # The NAME field holds 61 characters including the terminating NUL.
 MAX_NAME_LENGTH = 60
@@ -179,15 +180,17 @@ class _Loader:
         self.load(path, macros, (including, line))
 
     def _load_db(self, path: str, text: str, macros: dict[str, str]) -> None:
+        """A .db file, or a substitution file (.substitutions, .subs) naming .db templates."""
         from . import dbfile  # dbfile needs ConfigError and Located from this module
 
-        for item in dbfile.parse_db(text, path, macros):
+        parse = dbfile.parse_substitutions if path.endswith(_SUBSTITUTION_SUFFIXES) else dbfile.parse_db
+        for item in parse(text, path, macros):
             if isinstance(item, RecordSpec):
                 self.add_db_record(item)
             elif isinstance(item, dbfile.DbAlias):
                 self.add_alias(item.record, item.alias, item.file, item.line)
             else:
-                self.include(path, item.path, macros, item.line)
+                self.include(path, item.path, {**macros, **item.macros}, item.line)
 
     # -- names -------------------------------------------------------------------------------------
 

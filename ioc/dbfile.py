@@ -1,4 +1,4 @@
-"""The EPICS ``.db`` file format: parsing into record specs, and conversion to the YAML schema.
+"""EPICS database files: ``.db`` files and substitution files read into specs, and converted to YAML.
 
 Accepted, as EPICS Base 7 reads it: ``record``/``grecord(TYPE, NAME) { ... }`` with ``field(NAME, VALUE)``,
 ``info(NAME, VALUE)`` and ``alias(NAME)`` inside; top-level ``alias(RECORD, ALIAS)`` and ``include "FILE"``;
@@ -10,6 +10,7 @@ cannot add syntax (a quote or a comma) to the file, and a reference inside a com
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -33,10 +34,15 @@ class DbAlias:
 
 @dataclass
 class DbInclude:
-    """``include "PATH"``: the path as written, relative to the including file."""
+    """``include "PATH"``, or a substitution file's template with the macros of one row.
+
+    The path is as written, relative to the including file; ``macros`` are added to the including
+    file's macros (already expanded).
+    """
     path: str
     file: str
     line: int
+    macros: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 DbItem = RecordSpec | DbAlias | DbInclude
@@ -55,6 +61,17 @@ _TOKEN = re.compile(
     r'(?P<string>"' + _CONTENT + '")'
     r"|(?P<punct>[(){},])"
     r"|(?P<word>" + _WORD + r")"
+    r"|(?P<end>\Z)"
+    r"|(?P<bad>.))",
+    re.S,
+)
+
+# Substitution files (dbLoadTemplate, msi) have their own punctuation and single-quoted strings.
+_SUBSTITUTION_TOKEN = re.compile(
+    _SKIP + r"(?:"
+    r'(?P<string>"' + _CONTENT + r"\"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')"
+    r"|(?P<punct>[{},=])"
+    r"|(?P<word>(?>(?:[A-Za-z0-9_\-+:./\\\[\]<>;]+|" + _MACRO + r")+))"
     r"|(?P<end>\Z)"
     r"|(?P<bad>.))",
     re.S,
@@ -99,6 +116,15 @@ def parse_db(text: str, file: str, macros: Mapping[str, str]) -> list[DbItem]:
     return _Parser(text, file, macros).parse()
 
 
+def parse_substitutions(text: str, file: str, macros: Mapping[str, str]) -> list[DbInclude]:
+    """The template loads of a substitution file, one per row, in file order.
+
+    ``file "T.db" { pattern {A, B} {a1, b1} {a2, b2} }`` and ``file T.db { {A=a1, B=b1} }`` rows, and
+    ``global {A=a}`` definitions that hold for the rest of the file, as dbLoadTemplate reads them.
+    """
+    return _SubstitutionParser(text, file, macros).parse()
+
+
 def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] | None = None,
                        skip_unsupported: bool = False,
                        supported_types: Collection[str] | None = None) -> str:
@@ -138,6 +164,8 @@ def _unescape(text: str) -> str:
 
 
 class _Parser:
+    token = _TOKEN
+
     def __init__(self, text: str, file: str, macros: Mapping[str, str]) -> None:
         self.text = text
         self.file = file
@@ -254,7 +282,7 @@ class _Parser:
 
     def next(self) -> tuple[str, str, int]:
         """The next token as (kind, text, line); kind is string, punct, word or end."""
-        match = _TOKEN.match(self.text, self.pos)
+        match = self.token.match(self.text, self.pos)
         kind = match.lastgroup
         line = self.line_of(match.start(kind))
         self.pos = match.end()
@@ -341,13 +369,89 @@ class _Parser:
             text = token[kind]
             out.append(f'"{text}"' if kind == "bare" and not _JSON_LITERAL.fullmatch(text) else text)
 
-    def expand(self, text: str, line: int, field: str | None) -> str:
+    def expand(self, text: str, line: int, field: str | None, macros: Mapping[str, str] | None = None) -> str:
         if "$" not in text:
             return text
         try:
-            return expand(text, self.macros)
+            return expand(text, self.macros if macros is None else macros)
         except MacroError as exc:
             raise self.error(line, str(exc), field) from None
 
     def error(self, line: int, message: str, field: str | None = None) -> ConfigError:
         return ConfigError(self.file, line, field, message)
+
+
+class _SubstitutionParser(_Parser):
+    token = _SUBSTITUTION_TOKEN
+
+    def parse(self) -> list[DbInclude]:    # type: ignore[override]
+        items: list[DbInclude] = []
+        scope: dict[str, str] = {}          # global definitions so far
+        while True:
+            kind, word, line = self.next()
+            if kind == "end":
+                return items
+            if (kind, word) == ("word", "global"):
+                self.expect("{")
+                scope.update(self.definitions(scope))
+            elif (kind, word) == ("word", "file"):
+                template = self.words(scope, "template file name", single=True)[0]
+                items.extend(self.template(template, scope))
+            else:
+                raise self.error(line, f"expected file or global, found {_found(kind, word)}")
+
+    def template(self, template: str, scope: dict[str, str]) -> list[DbInclude]:
+        """The rows of ``file TEMPLATE { ... }``, after its name."""
+        self.expect("{")
+        items: list[DbInclude] = []
+        pattern: list[str] | None = None
+        while True:
+            kind, word, line = self.next()
+            if (kind, word) == ("punct", "}"):
+                return items
+            if (kind, word) == ("word", "global"):
+                self.expect("{")
+                scope.update(self.definitions(scope))
+            elif (kind, word) == ("word", "pattern"):
+                self.expect("{")
+                pattern = self.words(scope, "macro name")
+            elif (kind, word) != ("punct", "{"):
+                raise self.error(line, f"expected {{, pattern, global or }}, found {_found(kind, word)}")
+            elif pattern is None:
+                items.append(DbInclude(template, self.file, line, {**scope, **self.definitions(scope)}))
+            else:
+                values = self.words(scope, "value")
+                if len(values) > len(pattern):
+                    raise self.error(line, f"{len(values)} values for {len(pattern)} pattern names")
+                # A short row leaves the last names undefined, as dbLoadTemplate does.
+                row = dict(zip(pattern, values, strict=False))
+                items.append(DbInclude(template, self.file, line, {**scope, **row}))
+
+    def words(self, scope: dict[str, str], what: str, single: bool = False) -> list[str]:
+        """Words or strings up to the closing "}" (commas optional), or just one word if ``single``."""
+        found: list[str] = []
+        while True:
+            kind, text, line = self.next()
+            if kind in ("word", "string"):
+                text = text[1:-1] if kind == "string" else text
+                found.append(self.expand(text, line, None, {**self.macros, **scope}))
+                if single:
+                    return found
+            elif (kind, text) == ("punct", "}") and not single:
+                return found
+            elif (kind, text) != ("punct", ",") or single:
+                raise self.error(line, f"expected a {what}, found {_found(kind, text)}")
+
+    def definitions(self, scope: dict[str, str]) -> dict[str, str]:
+        """``NAME=VALUE`` pairs up to the closing "}" (commas optional), values expanded."""
+        defined: dict[str, str] = {}
+        while True:
+            kind, name, line = self.next()
+            if (kind, name) == ("punct", "}"):
+                return defined
+            if (kind, name) == ("punct", ","):
+                continue
+            if kind != "word":
+                raise self.error(line, f"expected NAME=VALUE, found {_found(kind, name)}")
+            self.expect("=")
+            defined[name] = self.words({**scope, **defined}, "value", single=True)[0]

@@ -85,12 +85,11 @@ def test_json_values_are_passed_on_as_compact_json(vacuum):
     assert vacuum.records[-1].file == str(FIXTURES / "vacuum_valve.db")
 
 
-def _dump_from_softioc(db: Path, macros: dict[str, str], tmp_path: Path, env: dict[str, str]) -> str:
-    """The records as the C IOC loaded them: dbDumpRecord after dbLoadRecords, with no iocInit."""
+def _dump_from_softioc(load: str, tmp_path: Path, env: dict[str, str]) -> str:
+    """The records as the C IOC loaded them: dbDumpRecord after the ``load`` command, with no iocInit."""
     script = tmp_path / "st.cmd"
-    definitions = ",".join(f"{k}={v}" for k, v in macros.items())
-    script.write_text(f'dbLoadRecords("{db.name}", "{definitions}")\ndbDumpRecord pdbbase "" 1\n')
-    result = subprocess.run([tool("softIoc"), str(script)], cwd=db.parent, env=env, capture_output=True,
+    script.write_text(f'{load}\ndbDumpRecord pdbbase "" 1\n')
+    result = subprocess.run([tool("softIoc"), str(script)], cwd=FIXTURES, env=env, capture_output=True,
                             text=True, timeout=30, stdin=subprocess.DEVNULL)
     lines = [line for line in result.stdout.splitlines()
              if line.startswith(("record(", "grecord(", "alias(", "\tfield(", "\tinfo(", "}"))]
@@ -109,8 +108,8 @@ def _same_value(epics: str, ours: object) -> bool:
         return False
 
 
-def test_records_fields_aliases_and_info_match_what_softioc_loads(vacuum, tmp_path, ca_env):
-    dumped = _dump_from_softioc(VACUUM, VACUUM_MACROS, tmp_path, ca_env)
+def assert_same_as_softioc(ours: IocConfig, load: str, tmp_path: Path, env: dict[str, str]) -> None:
+    dumped = _dump_from_softioc(load, tmp_path, env)
     theirs: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {}
     their_aliases: dict[str, list[str]] = {}
     for item in parse_db(dumped, "dump", {}):
@@ -118,13 +117,43 @@ def test_records_fields_aliases_and_info_match_what_softioc_loads(vacuum, tmp_pa
             their_aliases.setdefault(item.record, []).append(item.alias)
         else:
             theirs[item.name] = (item.rtype, {k: str(v.value) for k, v in item.fields.items()}, item.info)
-    assert {r.name: r.rtype for r in vacuum.records} == {name: t[0] for name, t in theirs.items()}
-    for record in vacuum.records:
+    assert {r.name: r.rtype for r in ours.records} == {name: t[0] for name, t in theirs.items()}
+    for record in ours.records:
         rtype, their_fields, info = theirs[record.name]
         assert record.info == info
         assert sorted(record.aliases) == sorted(their_aliases.get(record.name, []))
         for name, located in record.fields.items():
             assert _same_value(their_fields[name], located.value), (record.name, name, their_fields[name])
+
+
+def test_records_fields_aliases_and_info_match_what_softioc_loads(vacuum, tmp_path, ca_env):
+    macros = ",".join(f"{k}={v}" for k, v in VACUUM_MACROS.items())
+    assert_same_as_softioc(vacuum, f'dbLoadRecords("{VACUUM.name}", "{macros}")', tmp_path, ca_env)
+
+
+def test_substitution_file_loads_the_records_dbloadtemplate_loads(tmp_path, ca_env):
+    table = load_config(FIXTURES / "table.substitutions")
+    assert [(r.name, *(r.fields[f].value for f in ("DESC", "EGU", "PREC"))) for r in table.records] == [
+        ("TBL:x", "X axis", "mm", 2), ("TBL:y", "Y axis", "mm", 3), ("TBL:rot", "rotation of TBL:", "deg", 3),
+        ("TBL:z", "motor z", "um", 4)]
+    assert (table.records[0].file, table.records[0].line) == (str(FIXTURES / "motor.template"), 2)
+    assert_same_as_softioc(table, 'dbLoadTemplate("table.substitutions")', tmp_path, ca_env)
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ('file "t.db" {\n  pattern {A}\n  {1, 2}\n}\n', 3, ["2 values for 1 pattern names"]),
+    ('file "t.db" {\n  {A=$(B)}\n}\n', 2, ["undefined macro $(B)"]),
+    ('global {A}\n', 1, ["expected '='"]),
+    ('file "t.db" {\n  record(ai, x)\n}\n', 2, ["expected {, pattern, global or }", "'record'"]),
+    ('pattern {A}\n', 1, ["expected file or global"]),
+    ('file "absent.db" {\n  {A=1}\n}\n', 2, ["include file", "absent.db not found"]),
+])
+def test_broken_substitution_files_name_file_and_line(tmp_path, text, line, words):
+    path = write(tmp_path, "x.substitutions", text)
+    error = load_error(path)
+    assert (error.file, error.line) == (str(path), line), str(error)
+    for word in words:
+        assert word in error.message, str(error)
 
 
 # -- syntax --------------------------------------------------------------------------------------------
