@@ -119,10 +119,10 @@ class PV:
 
     async def wait_for_connection(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         """Return once connected; :class:`ConnectionTimeout` after ``timeout`` seconds (None: wait on)."""
-        if self.state is ConnectionState.CLOSED:
-            raise ClientError(f"{self.name}: channel is closed")
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while not self.connected:
+                if self.state is ConnectionState.CLOSED:
+                    raise ClientError(f"{self.name}: channel is closed")
                 await self._connected_event.wait()
             return
         raise ConnectionTimeout([self.name])
@@ -170,6 +170,13 @@ class PV:
         for subscription in self.subscriptions:
             subscription._install()
         self._notify_connection(True)
+
+    def _context_closed(self) -> None:
+        """The context is closing: the PV ends without a disconnection (no callbacks, no searching)."""
+        self.state = ConnectionState.CLOSED
+        for subscription in self.subscriptions:
+            subscription._end()
+        self._connected_event.set()
 
     def _disconnected(self) -> None:
         """The circuit or the server dropped this channel: back to searching (done by the context)."""
