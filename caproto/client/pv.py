@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PV", "Subscription", "ConnectionState", "DataType"]
 
-# A DBR type, or a family name to apply to the channel's native type ("time" -> TIME_DOUBLE for a
-# DOUBLE channel); None means the native type itself.
+# A DBR type (a ChannelType, its number or its name: "TIME_DOUBLE"), or a family name to apply to the
+# channel's native type ("time" -> TIME_DOUBLE for a DOUBLE channel); None means the native type itself.
 DataType = ChannelType | int | str | None
 _FAMILY_ALIASES = {"plain": "plain", "native": "plain", "sts": "sts", "status": "sts", "time": "time",
                    "gr": "gr", "graphic": "gr", "graphics": "gr", "ctrl": "ctrl", "control": "ctrl"}
@@ -200,9 +200,13 @@ class PV:
             return self.native_type
         if isinstance(data_type, str):
             family = _FAMILY_ALIASES.get(data_type.lower())
-            if family is None:
-                raise ValueError(f"unknown DBR family {data_type!r}; use one of {sorted(_FAMILY_ALIASES)}")
-            return promote(self.native_type, family)
+            if family is not None:
+                return promote(self.native_type, family)
+            name = data_type.upper().removeprefix("DBR_")
+            if name in ChannelType.__members__:
+                return ChannelType[name]
+            raise ValueError(f"unknown DBR type or family {data_type!r}: use a ChannelType name or one of "
+                             f"{sorted(_FAMILY_ALIASES)}")
         return ChannelType(data_type)
 
     @property
