@@ -115,7 +115,8 @@ def typed_value(text: str) -> int | float | str:
 
 
 def load_config(path: str | os.PathLike[str], macros: Mapping[str, str] | None = None) -> IocConfig:
-    """Read a ``.yaml``/``.yml`` IOC declaration or an EPICS ``.db`` file, with its includes.
+    """Read a ``.yaml``/``.yml`` IOC declaration, an EPICS ``.db`` file or a substitution file
+    (``.substitutions``, ``.subs``), with everything it includes.
 
     ``macros`` are the top-level macro values (as ``dbLoadRecords("file", "P=...")`` gives them).
     Raises ConfigError naming the file, line and field of the first problem.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, IocConfig, Located, RecordSpec, dump_yaml, load_config, typed_value
 from .macros import MacroError, expand
+from .records import record_type
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +131,13 @@ def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] |
                        supported_types: Collection[str] | None = None) -> str:
     """The YAML declaration of a ``.db`` file (with its includes and macros applied), in record order.
 
-    With ``skip_unsupported``, records whose type is not in ``supported_types`` are left out and
-    named in a warning.
+    With ``skip_unsupported``, records of types the IOC does not serve (or not in ``supported_types``
+    when given) are left out and named in a warning.
     """
     config = load_config(path, macros)
     if skip_unsupported:
         if supported_types is None:
-            raise ValueError("skip_unsupported needs the supported record types")
+            supported_types = {r.rtype for r in config.records if record_type(r.rtype) is not None}
         skipped = [record for record in config.records if record.rtype not in supported_types]
         if skipped:
             log.warning("skipped %d records of unsupported types: %s", len(skipped),
@@ -384,7 +385,7 @@ class _Parser:
 class _SubstitutionParser(_Parser):
     token = _SUBSTITUTION_TOKEN
 
-    def parse(self) -> list[DbInclude]:    # type: ignore[override]
+    def parse(self) -> list[DbInclude]:
         items: list[DbInclude] = []
         scope: dict[str, str] = {}          # global definitions so far
         while True:

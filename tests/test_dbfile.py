@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from peers import tool
 
-from ioc.config import ConfigError, IocConfig, Located, load_config
+from ioc.config import ConfigError, IocConfig, Located, load_config, typed_value
 from ioc.dbfile import DbAlias, DbInclude, convert_db_to_yaml, parse_db
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
@@ -305,8 +305,12 @@ def test_convert_can_skip_unsupported_record_types_with_a_warning(tmp_path, capl
     yaml_path = tmp_path / "x.yaml"
     yaml_path.write_text(text)
     assert [r.name for r in load_config(yaml_path).records] == ["a", "b"]
-    with pytest.raises(ValueError, match="supported record types"):
-        convert_db_to_yaml(path, skip_unsupported=True)
+
+
+def test_convert_skips_the_types_the_ioc_does_not_serve_by_default(tmp_path):
+    path = write(tmp_path, "x.db", 'record(ai, a)\nrecord(notARecordType, m)\n')
+    assert "notARecordType" in convert_db_to_yaml(path)
+    assert "notARecordType" not in convert_db_to_yaml(path, skip_unsupported=True)
 
 
 _separators = st.lists(st.sampled_from(["", " ", "\t", "\n", "  # a comment (with $(MACRO), \"quotes\")\n"]),
@@ -324,4 +328,6 @@ def test_layout_and_comments_between_tokens_do_not_change_the_result(fields, gap
     text = f'{g()}record{g()}({g()}ai{g()},{g()}"r"{g()}){g()}{{{body}}}{g()}\n'
     record = parse_db(text, "x.db", {})[0]
     assert (record.name, record.rtype) == ("r", "ai")
-    assert {k: v.value for k, v in record.fields.items()} == fields
+    # Values are typed whatever was quoted: "0" is the number 0, as in the C IOC.
+    expected = {name: typed_value(str(value)) for name, value in fields.items()}
+    assert {k: v.value for k, v in record.fields.items()} == expected
