@@ -372,12 +372,15 @@ class _YamlFile:
 
     def entries(self, pair: tuple[yaml.Node, yaml.Node] | None, what: str,
                 upper: bool = False) -> list[tuple[str, tuple[yaml.Node, yaml.Node]]]:
-        """The entries of an optional ``key: {mapping}`` value; none when the key is absent."""
-        if pair is None:
+        """The entries of an optional ``key: {mapping}`` value; none when the key is absent or empty."""
+        if pair is None or _empty(pair[1]):
             return []
         return list(self.mapping(pair[1], what, None, upper).items())
 
     def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        """The items of a list; a key left empty (``records:`` with everything commented out) has none."""
+        if _empty(node):
+            return []
         if not isinstance(node, yaml.SequenceNode):
             raise self.error(node, None, f"{what} must be a list (- item)")
         return node.value
@@ -409,6 +412,10 @@ class _YamlFile:
         if node.value == "":
             raise self.error(node, field, 'no value (write "" for an empty string)')
         return typed_value(text)
+
+
+def _empty(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and not node.style and node.value == ""
 
 
 # -- writing the schema ---------------------------------------------------------------------------------

@@ -130,6 +130,20 @@ def test_an_empty_file_declares_nothing(tmp_path):
     assert load_config(write(tmp_path, "empty.yaml", "# nothing yet\n")) == IocConfig([], [])
 
 
+def test_keys_left_empty_declare_nothing(tmp_path):
+    path = write(tmp_path, "ioc.yaml", """
+        records:
+          - name: r
+            type: ai
+            fields:
+            info:
+        #  - {name: commented, type: ai}
+        include:
+        devices:
+        """)
+    assert load_config(path) == IocConfig([RecordSpec("r", "ai", {}, str(path), 2)], [])
+
+
 # -- macros ------------------------------------------------------------------------------------------
 
 def test_macros_apply_to_prefix_names_values_aliases_and_info(tmp_path):
