@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from peers import ca_environment, free_port, soft_ioc, tool
+from peers import ca_environment, free_port, our_ioc, soft_ioc, tool
 
+from caproto.client import ClientSettings, Context
 from caproto.client.repeater import Repeater, RepeaterAlreadyRunning, run_repeater
 from caproto.constants import Command
 from caproto.messages import Header, RepeaterRegisterRequest, RsrvIsUpResponse
@@ -39,36 +40,36 @@ async def _expect_confirm(sock: trio.socket.SocketType) -> Header:
 
 
 @pytest.fixture
-async def repeater_port(nursery):
+async def our_repeater(nursery):
     port = free_port()
     await nursery.start(run_repeater, port)
     return port
 
 
-async def test_empty_datagram_registers_and_is_confirmed_with_the_client_address(repeater_port):
+async def test_empty_datagram_registers_and_is_confirmed_with_the_client_address(our_repeater):
     client = await _udp_client()
-    await client.sendto(b"", (LOOPBACK, repeater_port))
+    await client.sendto(b"", (LOOPBACK, our_repeater))
     header = await _expect_confirm(client)
     assert header.parameter2 == 0x7F000001, f"confirm carries {header.parameter2:#x}, expected 127.0.0.1"
 
 
-async def test_register_message_is_confirmed(repeater_port):
+async def test_register_message_is_confirmed(our_repeater):
     client = await _udp_client()
-    await client.sendto(bytes(RepeaterRegisterRequest(client_address=LOOPBACK)), (LOOPBACK, repeater_port))
+    await client.sendto(bytes(RepeaterRegisterRequest(client_address=LOOPBACK)), (LOOPBACK, our_repeater))
     await _expect_confirm(client)
 
 
-async def test_beacon_reaches_every_client_with_the_sender_address_filled_in(repeater_port):
+async def test_beacon_reaches_every_client_with_the_sender_address_filled_in(our_repeater):
     clients = [await _udp_client() for _ in range(2)]
     for client in clients:
-        await client.sendto(b"", (LOOPBACK, repeater_port))
+        await client.sendto(b"", (LOOPBACK, our_repeater))
         await _expect_confirm(client)
     # the first client hears a no-op VERSION when the second registers
     assert Header.unpack(await _receive(clients[0])).command == Command.VERSION
 
     server = await _udp_client()
     beacon = RsrvIsUpResponse(version=13, server_port=5064, beacon_id=7, address=0)
-    await server.sendto(bytes(beacon), (LOOPBACK, repeater_port))
+    await server.sendto(bytes(beacon), (LOOPBACK, our_repeater))
     for client in clients:
         header = Header.unpack(await _receive(client))
         assert header.command == Command.RSRV_IS_UP
@@ -76,11 +77,11 @@ async def test_beacon_reaches_every_client_with_the_sender_address_filled_in(rep
         assert header.parameter2 == 0x7F000001, "the repeater must fill in the beacon's source address"
 
 
-async def test_datagram_is_not_reflected_to_its_sender(repeater_port):
+async def test_datagram_is_not_reflected_to_its_sender(our_repeater):
     client = await _udp_client()
-    await client.sendto(b"", (LOOPBACK, repeater_port))
+    await client.sendto(b"", (LOOPBACK, our_repeater))
     await _expect_confirm(client)
-    await client.sendto(bytes(RsrvIsUpResponse(13, 5064, 1, LOOPBACK)), (LOOPBACK, repeater_port))
+    await client.sendto(bytes(RsrvIsUpResponse(13, 5064, 1, LOOPBACK)), (LOOPBACK, our_repeater))
     with trio.move_on_after(0.3) as scope:
         data = await _receive(client)
         pytest.fail(f"sender got its own datagram back: {data!r}")
@@ -122,9 +123,9 @@ async def test_new_registration_prunes_clients_whose_port_is_free():
         second.close()
 
 
-async def test_second_repeater_on_a_taken_port_reports_it(repeater_port):
+async def test_second_repeater_on_a_taken_port_reports_it(our_repeater):
     with pytest.raises(RepeaterAlreadyRunning):
-        await run_repeater(repeater_port)
+        await run_repeater(our_repeater)
 
 
 def test_command_line_repeater_exits_0_when_the_port_is_taken():
@@ -203,3 +204,63 @@ def _port_bound(port: int) -> bool:
     from caproto.client.repeater import port_in_use
     return port_in_use(port)
 
+
+
+# --- our client as a repeater client ----------------------------------------------------------------------
+
+async def _wait_registered(ctx, timeout: float = 5.0) -> None:
+    with trio.fail_after(timeout):
+        while not ctx.repeater_registered:
+            await trio.sleep(0.01)
+
+
+async def test_our_client_registers_with_our_repeater(our_repeater):
+    settings = ClientSettings.from_environment({"EPICS_CA_REPEATER_PORT": str(our_repeater),
+                                                "EPICS_CA_AUTO_ADDR_LIST": "NO"})
+    async with Context(settings) as ctx:
+        await _wait_registered(ctx)
+
+
+def test_our_client_registers_with_the_c_repeater(ca_env):
+    """The session's caRepeater (EPICS Base) confirms our registration too."""
+    async def register() -> None:
+        async with Context() as ctx:
+            await _wait_registered(ctx)
+
+    trio.run(register)
+
+
+@pytest.mark.parametrize("server", ["softIoc", "our IOC"])
+def test_beacons_of_both_iocs_reach_a_client_through_our_repeater(server, tmp_path):
+    port = free_port()
+    env = ca_environment(free_port(), port)
+    env["EPICS_CAS_BEACON_PERIOD"] = "0.5"
+    repeater = subprocess.Popen([sys.executable, "-m", "caproto.commandline.repeater"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _port_bound(port) and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for another process to bind: nothing to wait on but the port
+
+        async def listen() -> Header:
+            client = await _udp_client()
+            await client.sendto(b"", (LOOPBACK, port))
+            await _expect_confirm(client)
+            while True:
+                header = Header.unpack(await _receive(client, timeout=10))
+                if header.command == Command.RSRV_IS_UP:
+                    return header
+
+        if server == "softIoc":
+            with soft_ioc('record(ai, "B:ai") {}\n', env, tmp_path):
+                beacon = trio.run(listen)
+        else:
+            config = tmp_path / "ioc.yaml"
+            config.write_text("records:\n  - {name: 'B:ai', type: ai}\n")
+            with our_ioc(config, env):
+                beacon = trio.run(listen)
+    finally:
+        repeater.terminate()
+        repeater.wait()
+    assert beacon.data_count == int(env["EPICS_CAS_SERVER_PORT"]), "the beacon names the server's port"
+    assert beacon.parameter2 == 0x7F000001, "the repeater fills in the server's address"
