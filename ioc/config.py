@@ -159,7 +159,7 @@ class _Loader:
             chain = " -> ".join(os.path.basename(p) for p in (*self.stack[self.stack.index(real):], real))
             raise ConfigError(*where, None, f"include cycle: {chain}")
         try:
-            with open(path, encoding="utf-8") as file:
+            with open(path, encoding="utf-8-sig") as file:
                 text = file.read()
         except FileNotFoundError:
             what = "include file" if included_at else "file"
@@ -299,7 +299,7 @@ class _YamlFile:
         spec = RecordSpec(
             name=name,
             rtype=self.text(entries["type"][1]),
-            fields=self.fields(entries.get("fields"), upper=True),
+            fields=self.fields(entries.get("fields"), "fields", upper=True),
             file=self.path,
             line=line,
             aliases=[prefix + self.text(alias) for alias in aliases],
@@ -316,8 +316,8 @@ class _YamlFile:
         self.loader.add_device(DeviceSpec(
             type=self.text(entries["type"][1]),
             name=prefix + self.text(entries["name"][1]),
-            fields=self.fields(entries.get("fields"), upper=True),
-            sim=self.fields(entries.get("sim"), upper=False),
+            fields=self.fields(entries.get("fields"), "fields", upper=True),
+            sim=self.fields(entries.get("sim"), "sim", upper=False),
             file=self.path,
             line=line,
         ))
@@ -337,9 +337,10 @@ class _YamlFile:
             macros[name] = self.expand(value, None)
         self.loader.include(self.path, self.text(entries["file"][1]), macros, line)
 
-    def fields(self, pair: tuple[yaml.Node, yaml.Node] | None, upper: bool) -> dict[str, Located]:
+    def fields(self, pair: tuple[yaml.Node, yaml.Node] | None, what: str, upper: bool) -> dict[str, Located]:
+        """Field values (or device settings) by name, each with its line."""
         fields: dict[str, Located] = {}
-        for key, (_, value) in self.entries(pair, "fields", upper):
+        for key, (_, value) in self.entries(pair, what, upper):
             fields[key] = Located(self.value(value, key), self.path, value.start_mark.line + 1)
         return fields
 
