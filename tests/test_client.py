@@ -65,6 +65,18 @@ async def test_read_native_time_and_control_types(ioc):
         assert empty.data_count == 0, "count 0 asks for the current length (NORD)"
 
 
+async def test_read_many_answers_every_pv_in_order(ioc):
+    async with Context() as ctx:
+        pvs = await ctx.get_pvs("T:ai", "T:long", "T:str")
+        missing = ctx.create_pv("T:nope")
+        replies = await ctx.read_many([*pvs, missing], data_type="time")
+        assert [list(r.data) for r in replies[:3]] == [[3.5], [7], ["text"]]
+        assert all(r.metadata.secs > 0 for r in replies[:3])
+        assert isinstance(replies[3], Disconnected)
+        as_double = await ctx.read_many(pvs, data_type=ChannelType.DOUBLE)
+        assert list(as_double[0].data) == [3.5] and isinstance(as_double[2], CAError)
+
+
 async def test_write_with_completion_then_read_back(ioc):
     async with Context() as ctx:
         ai, bo, wf, text, chars = await ctx.get_pvs("T:ai", "T:bo", "T:wf", "T:str", "T:chars")

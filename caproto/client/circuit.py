@@ -41,7 +41,7 @@ from .errors import Disconnected, ServerError
 
 if TYPE_CHECKING:
     from .context import Context
-    from .pv import PV, Subscription, _Reply
+    from .pv import PV, Replies, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Circuit:
         self._outbox: list[bytes] = []
         self._wakeup = trio.Event()
         self._pvs: dict[int, PV] = {}                       # by cid: attached to this circuit
-        self._requests: dict[int, _Reply] = {}              # by ioid
+        self._requests: dict[int, tuple[Replies, int]] = {}  # by ioid: where its answer goes
         self._subscriptions: dict[int, Subscription] = {}   # by this circuit's subscriptionid
         self._last_receive = trio.current_time()
         self._cancel_scope = trio.CancelScope()
@@ -104,8 +104,8 @@ class Circuit:
         self._outbox.append(self.protocol.send(*messages))
         self._wakeup.set()
 
-    def expect_reply(self, ioid: int, reply: _Reply) -> None:
-        self._requests[ioid] = reply
+    def expect_reply(self, ioid: int, replies: Replies, index: int) -> None:
+        self._requests[ioid] = (replies, index)
 
     def forget_request(self, ioid: int) -> None:
         self._requests.pop(ioid, None)
@@ -168,8 +168,8 @@ class Circuit:
             with trio.CancelScope(shield=True):
                 await self._stream.aclose()
         lost = Disconnected(f"circuit to {self.address[0]}:{self.address[1]} was lost")
-        for reply in self._requests.values():
-            reply.fail(lost)
+        for replies, index in self._requests.values():
+            replies.set(index, lost)
         self._requests.clear()
         self._subscriptions.clear()
         pvs = list(self._pvs.values())
@@ -242,13 +242,14 @@ class Circuit:
             if subscription is not None:
                 subscription._deliver(message)
         elif kind is ReadNotifyResponse or kind is WriteNotifyResponse:
-            reply = self._requests.pop(message.ioid, None)
-            if reply is None:
+            waiting = self._requests.pop(message.ioid, None)
+            if waiting is None:
                 return
+            replies, index = waiting
             if kind is ReadNotifyResponse and message.status != ECA.NORMAL:
-                reply.fail(CAError(message.status, f"read failed (status {message.status})"))
+                replies.set(index, CAError(message.status, f"read failed (status {message.status})"))
             else:
-                reply.set(message)
+                replies.set(index, message)
         elif kind is CreateChanResponse:
             pv = self._pvs.get(message.cid)
             channel = self.protocol.channels.get(message.cid)
@@ -277,9 +278,9 @@ class Circuit:
         request = message.original_request
         error = ServerError(message)
         if request.command in (Command.READ_NOTIFY, Command.WRITE_NOTIFY):
-            reply = self._requests.pop(request.parameter2, None)
-            if reply is not None:
-                reply.fail(error)
+            waiting = self._requests.pop(request.parameter2, None)
+            if waiting is not None:
+                waiting[0].set(waiting[1], error)
                 return
         elif request.command == Command.EVENT_ADD:
             subscription = self._subscriptions.pop(request.parameter2, None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,6 +30,7 @@ from caproto.constants import CA_MINOR_VERSION, DONT_REPLY, Command, Role
 from caproto.errors import RemoteProtocolError
 from caproto.messages import (
     ErrorResponse,
+    ReadNotifyResponse,
     RepeaterRegisterRequest,
     RsrvIsUpResponse,
     SearchRequest,
@@ -38,8 +40,8 @@ from caproto.states import RepeaterState
 
 from .circuit import Circuit, local_names
 from .environment import Address, ClientSettings
-from .errors import ClientError, ConnectionTimeout, ca_message
-from .pv import PV, ConnectionState
+from .errors import CAError, ClientError, ConnectionTimeout, RequestTimeout, ca_message
+from .pv import PV, ConnectionState, DataType, Replies
 from .search import BeaconTracker, SearchSchedule, search_batches
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,15 @@ __all__ = ["Context"]
 REPEATER_REGISTER_PERIOD = 1.0      # libca's period between registration attempts
 NAME_SERVER_RETRY = (1.0, 30.0)     # first and largest delay between name server connection attempts
 MAX_UDP_RECV = 0xFFFF
+
+
+class _ConnectionWaiter:
+    """One ``wait_for_connection`` call: the PVs it still waits for, and the event that ends the wait."""
+    __slots__ = ("pending", "done")
+
+    def __init__(self, pending: set[PV]) -> None:
+        self.pending = pending
+        self.done = trio.Event()
 
 
 class Context:
@@ -77,6 +88,7 @@ class Context:
         self._udp: trio.socket.SocketType | None = None
         self._nursery: trio.Nursery | None = None
         self._closing = False
+        self._connection_waiters: set[_ConnectionWaiter] = set()
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
     # --- lifetime --------------------------------------------------------------------------------------
@@ -194,11 +206,55 @@ class Context:
     async def wait_for_connection(self, pvs: Iterable[PV], timeout: float | None = 2.0) -> None:
         """Wait until every PV in ``pvs`` is connected; :class:`ConnectionTimeout` after ``timeout``."""
         pvs = list(pvs)
-        with trio.move_on_after(float("inf") if timeout is None else timeout):
-            for pv in pvs:
-                await pv.wait_for_connection(None)
+        waiter = _ConnectionWaiter({pv for pv in pvs if not pv.connected})
+        if not waiter.pending:
             return
-        raise ConnectionTimeout([pv.name for pv in pvs if not pv.connected])
+        self._connection_waiters.add(waiter)
+        try:
+            with trio.CancelScope(deadline=math.inf if timeout is None else trio.current_time() + timeout):
+                await waiter.done.wait()
+        finally:
+            self._connection_waiters.discard(waiter)
+        if waiter.pending:
+            raise ConnectionTimeout([pv.name for pv in pvs if pv in waiter.pending])
+
+    def _pv_connected(self, pv: PV) -> None:
+        for waiter in self._connection_waiters:
+            pending = waiter.pending
+            if pv in pending:
+                pending.discard(pv)
+                if not pending:
+                    waiter.done.set()
+
+    async def read_many(self, pvs: Iterable[PV], data_type: DataType = None, count: int | None = None,
+                        timeout: float | None = 2.0) -> list[ReadNotifyResponse | ClientError | CAError]:
+        """Read many PVs at once: one reply (or the exception that stands for it) per PV, in order.
+
+        All requests go out in one burst and are waited for together, which is much faster for
+        thousands of PVs than one ``read`` each.
+        """
+        pvs = list(pvs)
+        replies = Replies(len(pvs))
+        sent: list[tuple[Circuit, int]] = []
+        for index, pv in enumerate(pvs):
+            try:
+                circuit, channel = pv._check_connected()
+                request = channel.read(pv.resolve_type(data_type), pv._count(count, circuit))
+            except (ClientError, ValueError) as exc:
+                replies.set(index, exc)
+                continue
+            circuit.expect_reply(request.ioid, replies, index)
+            circuit.send(request)
+            sent.append((circuit, request.ioid))
+        deadline = math.inf if timeout is None else trio.current_time() + timeout
+        try:
+            with trio.CancelScope(deadline=deadline):
+                await replies.wait()
+        finally:
+            for circuit, ioid in sent:
+                circuit.forget_request(ioid)
+        return [RequestTimeout(f"{pv.name}: read timed out after {timeout} s") if result is None else result
+                for pv, result in zip(pvs, replies.results, strict=True)]
 
     def _forget_pv(self, pv: PV) -> None:
         self._schedule.remove(pv.cid)

@@ -49,28 +49,36 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
-class _Reply:
-    """One outstanding request (READ_NOTIFY or WRITE_NOTIFY), answered by the circuit's reader."""
-    __slots__ = ("_event", "_value", "_error")
+class Replies:
+    """The answers to a group of requests (READ_NOTIFY, WRITE_NOTIFY), waited for together.
 
-    def __init__(self) -> None:
+    The circuit's reader fills slot ``index`` with the response, or with the exception that ended the
+    request; :meth:`wait` returns once every slot is filled.
+    """
+    __slots__ = ("results", "_missing", "_event")
+
+    def __init__(self, count: int) -> None:
+        self.results: list[Any] = [None] * count
+        self._missing = count
         self._event = trio.Event()
-        self._value: Any = None
-        self._error: BaseException | None = None
 
-    def set(self, value: Any) -> None:
-        self._value = value
-        self._event.set()
+    def set(self, index: int, value: Any) -> None:
+        self.results[index] = value
+        self._missing -= 1
+        if not self._missing:
+            self._event.set()
 
-    def fail(self, error: BaseException) -> None:
-        self._error = error
-        self._event.set()
+    @property
+    def complete(self) -> bool:
+        return not self._missing
 
-    async def wait(self) -> Any:
-        await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
+    async def wait(self) -> None:
+        if self._missing:
+            await self._event.wait()
+
+
+def _deadline(timeout: float | None) -> float:
+    return math.inf if timeout is None else trio.current_time() + timeout
 
 
 class PV:
@@ -119,7 +127,7 @@ class PV:
 
     async def wait_for_connection(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         """Return once connected; :class:`ConnectionTimeout` after ``timeout`` seconds (None: wait on)."""
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        with trio.CancelScope(deadline=_deadline(timeout)):
             while not self.connected:
                 if self.state is ConnectionState.CLOSED:
                     raise ClientError(f"{self.name}: channel is closed")
@@ -167,6 +175,7 @@ class PV:
         self.state = ConnectionState.CONNECTED
         self._connected_event.set()
         self._connected_event = trio.Event()
+        self.context._pv_connected(self)
         for subscription in self.subscriptions:
             subscription._install()
         self._notify_connection(True)
@@ -234,18 +243,24 @@ class PV:
         """
         circuit, channel = self._check_connected()
         request = channel.read(self.resolve_type(data_type), self._count(count, circuit))
-        reply = _Reply()
-        circuit.expect_reply(request.ioid, reply)
+        return await self._request(circuit, request, timeout, "read")
+
+    async def _request(self, circuit: Circuit, request: Any, timeout: float | None, what: str) -> Any:
+        """Send a request with an ioid and wait for its answer."""
+        replies = Replies(1)
+        circuit.expect_reply(request.ioid, replies, 0)
         try:
             circuit.send(request)
-            return await self._wait(reply, timeout, "read")
+            with trio.CancelScope(deadline=_deadline(timeout)):
+                await replies.wait()
         finally:
             circuit.forget_request(request.ioid)
-
-    async def _wait(self, reply: _Reply, timeout: float | None, what: str) -> Any:
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            return await reply.wait()
-        raise RequestTimeout(f"{self.name}: {what} timed out after {timeout} s")
+        result = replies.results[0]
+        if not replies.complete:
+            raise RequestTimeout(f"{self.name}: {what} timed out after {timeout} s")
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     async def write(self, value: Any, *, data_type: DataType = None, wait: bool = False,
                     timeout: float | None = DEFAULT_TIMEOUT) -> WriteNotifyResponse | None:
@@ -271,13 +286,7 @@ class PV:
         if not wait:
             circuit.send(request)
             return None
-        reply = _Reply()
-        circuit.expect_reply(request.ioid, reply)
-        try:
-            circuit.send(request)
-            response = await self._wait(reply, timeout, "write")
-        finally:
-            circuit.forget_request(request.ioid)
+        response = await self._request(circuit, request, timeout, "write")
         if response.status != ECA.NORMAL:
             raise CAError(response.status, f"{self.name}: write failed")
         return response
