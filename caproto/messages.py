@@ -10,7 +10,7 @@ followed by ``payload_size`` bytes of payload, always padded to a multiple of 8.
 receiver recognises the extended form by ``payload_size == 0xFFFF`` alone, as rsrv and libca do.
 
 Each class below names its fields as the protocol specification does and knows where they live in the
-header and payload. Every message has ``COMMAND``, ``header`` (a `Header`), ``payload`` (bytes, padded),
+header and payload. Every message has ``COMMAND``, ``header`` (a `Header`), ``payload`` (bytes-like, padded),
 ``bytes(msg)`` / ``msg.to_bytes()``, equality by wire content and a readable ``repr``. Classes are
 registered per (command, *sender*): VERSION, CLEAR_CHANNEL, ECHO and others exist in both directions, and a
 response is never taken for a request. ``message_class(command, sender)`` finds a class;
@@ -89,16 +89,16 @@ class Header(NamedTuple):
             raise MalformedHeader(f"{len(data) - offset} bytes cannot hold a 16-byte CA header")
         fields = _STANDARD.unpack_from(data, offset)
         if fields[1] != EXTENDED_MARKER:
-            return tuple.__new__(cls, fields), STANDARD_HEADER_SIZE
+            return _tuple_new(cls, fields), STANDARD_HEADER_SIZE
         if len(data) - offset < EXTENDED_HEADER_SIZE:
             raise MalformedHeader(f"{len(data) - offset} bytes cannot hold a 24-byte extended CA header")
         payload_size, data_count = _EXTENSION.unpack_from(data, offset + STANDARD_HEADER_SIZE)
         command, _, data_type, _, parameter1, parameter2 = fields
-        return (tuple.__new__(cls, (command, payload_size, data_type, data_count, parameter1, parameter2)),
+        return (_tuple_new(cls, (command, payload_size, data_type, data_count, parameter1, parameter2)),
                 EXTENDED_HEADER_SIZE)
 
 
-_new_header = tuple.__new__
+_tuple_new = tuple.__new__
 
 
 def pack_header(command: int, payload_size: int, data_type: int, data_count: int, parameter1: int,
@@ -109,9 +109,9 @@ def pack_header(command: int, payload_size: int, data_type: int, data_count: int
             return _STANDARD.pack(command, payload_size, data_type, data_count, parameter1, parameter2)
         return _EXTENDED.pack(command, EXTENDED_MARKER, data_type, 0, parameter1, parameter2, payload_size,
                               data_count)
-    except struct.error as exc:
+    except (struct.error, TypeError) as exc:
         raise LocalProtocolError(
-            f"header field out of range: command={command} payload_size={payload_size} "
+            f"header field out of range or not an integer: command={command} payload_size={payload_size} "
             f"data_type={data_type} data_count={data_count} parameter1={parameter1} "
             f"parameter2={parameter2} ({exc})") from None
 
@@ -175,8 +175,6 @@ _DECODERS: dict[Role, list[Callable[[tuple], Message] | None]] = {
 }
 # Second item of a message's cache until its data is decoded.
 _UNDECODED = object()
-
-_tuple_new = tuple.__new__
 
 
 def _make(cls: type, data_type: int, data_count: int, parameter1: int, parameter2: int,

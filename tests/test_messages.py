@@ -1,6 +1,8 @@
 """caproto.messages: header forms, every message class both ways, roles, validation, lazy DBR data."""
 from __future__ import annotations
 
+import copy
+import pickle
 import struct
 
 import numpy as np
@@ -101,6 +103,8 @@ def test_short_header_raises_malformed_header(wire):
 
 @pytest.mark.parametrize("fields", [
     (1, 0, 0x10000, 0, 0, 0),     # data_type is 16 bits
+    (1, 0, 1.5, 0, 0, 0),
+    (1, None, 0, 0, 0, 0),
     (1, 0, 0, 0, 1 << 32, 0),
     (1, 0, 0, 0, 0, -1),
     (0x10000, 0, 0, 0, 0, 0),
@@ -299,6 +303,12 @@ def test_messages_are_immutable():
 def test_invalid_fields_raise_local_protocol_error_at_construction(build):
     with pytest.raises(LocalProtocolError):
         build()
+
+
+def test_messages_survive_pickle_and_copy():
+    for msg, _ in EXAMPLES:
+        assert pickle.loads(pickle.dumps(msg)) == msg
+        assert copy.deepcopy(msg) == msg and bytes(copy.copy(msg)) == bytes(msg)
 
 
 def test_repr_names_the_class_fields_and_dbr_type():
