@@ -10,20 +10,14 @@ import difflib
 import gc
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from .macros import MacroError, expand
-
-
-class _NodeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available: ~10x faster
-    """Composes nodes without resolving YAML types: the schema reads scalars by their style."""
-
-    def resolve(self, kind: type, value: object, implicit: object) -> str:
-        return "tag:yaml.org,2002:str"
-
 
 _TOP_KEYS = ("prefix", "records", "include", "devices")
 _RECORD_KEYS = ("name", "type", "fields", "aliases", "info")
@@ -252,17 +246,74 @@ class _Loader:
         self.devices.append(spec)
 
 
+@dataclass(slots=True)
+class _Node:
+    """A YAML node reduced to what the schema reads (a large file has millions of them)."""
+    kind: str           # "scalar", "sequence" or "mapping"
+    value: Any          # str, list[_Node], or list[tuple[_Node, _Node]] in file order
+    line: int
+    style: str = ""     # a scalar's: "" plain, "'" or '"' quoted, "|" or ">" block
+
+
+_YAML_PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)    # libyaml when available: ~10x faster
+
+
+class _Events:
+    """Nodes composed one at a time from the YAML event stream.
+
+    The schema's lists are read item by item, so a 100,000-record file is never held as one tree (PyYAML's
+    tree of it takes a gigabyte). Tags are not resolved: scalars are read by their style.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.parser = _YAML_PARSER(text)
+        self.anchors: dict[str, _Node] = {}
+
+    def next_is(self, event_class: type) -> bool:
+        return self.parser.check_event(event_class)
+
+    def take(self) -> yaml.Event:
+        return self.parser.get_event()
+
+    def node(self, event: yaml.Event | None = None) -> _Node:
+        """The node that starts with ``event`` (by default the next one)."""
+        event = event or self.take()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}",
+                                                  event.start_mark)
+            return self.anchors[event.anchor]
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.ScalarEvent):
+            node = _Node("scalar", event.value, line, event.style or "")
+        elif isinstance(event, yaml.SequenceStartEvent):
+            node = _Node("sequence", [], line)
+            while not isinstance(item := self.take(), yaml.SequenceEndEvent):
+                node.value.append(self.node(item))
+        else:
+            node = _Node("mapping", [], line)
+            while not isinstance(key := self.take(), yaml.MappingEndEvent):
+                node.value.append((self.node(key), self.node()))
+        if event.anchor is not None:
+            self.anchors[event.anchor] = node
+        return node
+
+
 class _YamlFile:
-    """One YAML file of the schema, walked node by node so every value keeps its line."""
+    """One YAML file of the schema, read node by node so every value keeps its line."""
 
     def __init__(self, loader: _Loader, path: str, macros: dict[str, str]) -> None:
         self.loader = loader
         self.path = path
         self.macros = macros
+        self.prefix = ""
+        # What the file declares, in file order, added once the whole file (and so its prefix) is read.
+        self.declared: list[Callable[[], None]] = []
 
     def load(self, text: str) -> None:
+        events = _Events(text)
         try:
-            root = yaml.compose(text, Loader=_NodeLoader)
+            self.read(events)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             what = ", ".join(part for part in (exc.context, exc.problem) if part)
@@ -270,125 +321,156 @@ class _YamlFile:
                               f"YAML syntax error: {what}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(self.path, 0, None, f"YAML syntax error: {exc}") from None
-        if root is None:
-            return
-        top = self.mapping(root, "the top level", _TOP_KEYS)
-        prefix = self.text(top["prefix"][1]) if "prefix" in top else ""
-        for key, (_, node) in top.items():
-            if key == "records":
-                for item in self.sequence(node, "records"):
-                    self.record(item, prefix)
-            elif key == "devices":
-                for item in self.sequence(node, "devices"):
-                    self.device(item, prefix)
-            elif key == "include":
-                for item in self.sequence(node, "include"):
-                    self.include(item)
+        finally:
+            events.parser.dispose()
+        for add in self.declared:
+            add()
+
+    def read(self, events: _Events) -> None:
+        """The top-level mapping; the items of its lists are handled as they are read."""
+        events.take()                                   # stream start
+        if events.next_is(yaml.StreamEndEvent):
+            return                                      # an empty file
+        events.take()                                   # document start
+        if not events.next_is(yaml.MappingStartEvent):
+            raise self.error(events.node(), None, "the top level must be a mapping (key: value)")
+        events.take()
+        seen: dict[str, _Node] = {}
+        handlers = {"records": self.record, "devices": self.device, "include": self.include}
+        while not events.next_is(yaml.MappingEndEvent):
+            key = self.key(events.node(), "the top level", _TOP_KEYS, seen)
+            if key in handlers and events.next_is(yaml.SequenceStartEvent):
+                events.take()
+                while not events.next_is(yaml.SequenceEndEvent):
+                    handlers[key](events.node())
+                events.take()
+            elif key == "prefix":
+                self.prefix = self.text(events.node())
+            else:
+                self.sequence(events.node(), key)       # an error unless left empty
+        events.take()                                   # mapping end
+        events.take()                                   # document end
+        if not events.next_is(yaml.StreamEndEvent):
+            raise yaml.composer.ComposerError("expected a single document in the stream", None,
+                                              "but found another document", events.take().start_mark)
 
     # -- schema ------------------------------------------------------------------------------------
 
-    def record(self, node: yaml.Node, prefix: str) -> None:
+    def record(self, node: _Node) -> None:
         entries = self.mapping(node, "a record", _RECORD_KEYS)
-        line = node.start_mark.line + 1
         if "name" not in entries:
-            raise ConfigError(self.path, line, None, "record has no 'name'")
-        name = prefix + self.text(entries["name"][1])
+            raise ConfigError(self.path, node.line, None, "record has no 'name'")
+        name = self.text(entries["name"][1])
         if "type" not in entries:
-            raise ConfigError(self.path, line, None, f"record {name!r} has no 'type'")
+            raise ConfigError(self.path, node.line, None, f"record {name!r} has no 'type'")
         aliases = self.sequence(entries["aliases"][1], "aliases") if "aliases" in entries else []
         spec = RecordSpec(
             name=name,
             rtype=self.text(entries["type"][1]),
             fields=self.fields(entries.get("fields"), "fields", upper=True),
             file=self.path,
-            line=line,
-            aliases=[prefix + self.text(alias) for alias in aliases],
+            line=node.line,
+            aliases=[self.text(alias) for alias in aliases],
             info={key: self.text(value) for key, (_, value) in self.entries(entries.get("info"), "info")},
         )
-        self.loader.add_record(spec, [alias.start_mark.line + 1 for alias in aliases])
+        alias_lines = [alias.line for alias in aliases]
 
-    def device(self, node: yaml.Node, prefix: str) -> None:
+        def add() -> None:
+            spec.name = self.prefix + spec.name
+            spec.aliases = [self.prefix + alias for alias in spec.aliases]
+            self.loader.add_record(spec, alias_lines)
+
+        self.declared.append(add)
+
+    def device(self, node: _Node) -> None:
         entries = self.mapping(node, "a device", _DEVICE_KEYS)
-        line = node.start_mark.line + 1
         for key in ("type", "name"):
             if key not in entries:
-                raise ConfigError(self.path, line, None, f"device has no {key!r}")
-        self.loader.add_device(DeviceSpec(
+                raise ConfigError(self.path, node.line, None, f"device has no {key!r}")
+        spec = DeviceSpec(
             type=self.text(entries["type"][1]),
-            name=prefix + self.text(entries["name"][1]),
+            name=self.text(entries["name"][1]),
             fields=self.fields(entries.get("fields"), "fields", upper=True),
             sim=self.fields(entries.get("sim"), "sim", upper=False),
             file=self.path,
-            line=line,
-        ))
+            line=node.line,
+        )
 
-    def include(self, node: yaml.Node) -> None:
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.ScalarNode):
-            self.loader.include(self.path, self.text(node), self.macros, line)
-            return
-        entries = self.mapping(node, "an include", _INCLUDE_KEYS)
-        if "file" not in entries:
-            raise ConfigError(self.path, line, None, "include has no 'file'")
-        # Macro values are expanded here, in the including file's macros, as iocsh expands the
-        # arguments of dbLoadRecords; so P: "$(P)sub:" extends the including file's P.
-        macros = dict(self.macros)
-        for name, (_, value) in self.entries(entries.get("macros"), "macros"):
-            macros[name] = self.expand(value, None)
-        self.loader.include(self.path, self.text(entries["file"][1]), macros, line)
+        def add() -> None:
+            spec.name = self.prefix + spec.name
+            self.loader.add_device(spec)
 
-    def fields(self, pair: tuple[yaml.Node, yaml.Node] | None, what: str, upper: bool) -> dict[str, Located]:
+        self.declared.append(add)
+
+    def include(self, node: _Node) -> None:
+        if node.kind == "scalar":
+            name, macros = self.text(node), self.macros
+        else:
+            entries = self.mapping(node, "an include", _INCLUDE_KEYS)
+            if "file" not in entries:
+                raise ConfigError(self.path, node.line, None, "include has no 'file'")
+            name = self.text(entries["file"][1])
+            # Macro values are expanded here, in the including file's macros, as iocsh expands the
+            # arguments of dbLoadRecords; so P: "$(P)sub:" extends the including file's P.
+            macros = dict(self.macros)
+            for macro, (_, value) in self.entries(entries.get("macros"), "macros"):
+                macros[macro] = self.expand(value, None)
+        self.declared.append(lambda: self.loader.include(self.path, name, macros, node.line))
+
+    def fields(self, pair: tuple[_Node, _Node] | None, what: str, upper: bool) -> dict[str, Located]:
         """Field values (or device settings) by name, each with its line."""
         fields: dict[str, Located] = {}
         for key, (_, value) in self.entries(pair, what, upper):
-            fields[key] = Located(self.value(value, key), self.path, value.start_mark.line + 1)
+            fields[key] = Located(self.value(value, key), self.path, value.line)
         return fields
 
     # -- nodes -------------------------------------------------------------------------------------
 
-    def error(self, node: yaml.Node, field: str | None, message: str) -> ConfigError:
-        return ConfigError(self.path, node.start_mark.line + 1, field, message)
+    def error(self, node: _Node, field: str | None, message: str) -> ConfigError:
+        return ConfigError(self.path, node.line, field, message)
 
-    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None = None,
-                upper: bool = False) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def key(self, node: _Node, what: str, allowed: tuple[str, ...] | None, seen: dict[str, _Node],
+            upper: bool = False) -> str:
+        """A mapping key, checked against the allowed ones and those ``seen`` before it."""
+        if node.kind != "scalar":
+            raise self.error(node, None, f"a key in {what} must be a plain name")
+        key = sys.intern(node.value.upper() if upper else node.value)   # shared by every record
+        if allowed is not None and key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "expected " + ", ".join(allowed)
+            raise self.error(node, None, f"unknown key {key!r} in {what} ({hint})")
+        if key in seen:
+            raise self.error(node, key if upper else None,
+                             f"{key!r} given twice in {what} (first at line {seen[key].line})")
+        seen[key] = node
+        return key
+
+    def mapping(self, node: _Node, what: str, allowed: tuple[str, ...] | None = None,
+                upper: bool = False) -> dict[str, tuple[_Node, _Node]]:
         """The entries of a mapping node by key, in file order; unknown and repeated keys are errors."""
-        if not isinstance(node, yaml.MappingNode):
+        if node.kind != "mapping":
             raise self.error(node, None, f"{what} must be a mapping (key: value)")
-        entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.error(key_node, None, f"a key in {what} must be a plain name")
-            key = key_node.value.upper() if upper else key_node.value
-            field_name = key if upper else None
-            if allowed is not None and key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "expected " + ", ".join(allowed)
-                raise self.error(key_node, None, f"unknown key {key!r} in {what} ({hint})")
-            if key in entries:
-                first = entries[key][0].start_mark.line + 1
-                raise self.error(key_node, field_name,
-                                 f"{key!r} given twice in {what} (first at line {first})")
-            entries[key] = (key_node, value_node)
-        return entries
+        seen: dict[str, _Node] = {}
+        return {self.key(key, what, allowed, seen, upper): (key, value) for key, value in node.value}
 
-    def entries(self, pair: tuple[yaml.Node, yaml.Node] | None, what: str,
-                upper: bool = False) -> list[tuple[str, tuple[yaml.Node, yaml.Node]]]:
+    def entries(self, pair: tuple[_Node, _Node] | None, what: str,
+                upper: bool = False) -> list[tuple[str, tuple[_Node, _Node]]]:
         """The entries of an optional ``key: {mapping}`` value; none when the key is absent or empty."""
         if pair is None or _empty(pair[1]):
             return []
         return list(self.mapping(pair[1], what, None, upper).items())
 
-    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+    def sequence(self, node: _Node, what: str) -> list[_Node]:
         """The items of a list; a key left empty (``records:`` with everything commented out) has none."""
         if _empty(node):
             return []
-        if not isinstance(node, yaml.SequenceNode):
+        if node.kind != "sequence":
             raise self.error(node, None, f"{what} must be a list (- item)")
         return node.value
 
-    def expand(self, node: yaml.Node, field: str | None) -> str:
+    def expand(self, node: _Node, field: str | None) -> str:
         """A scalar's text with macros expanded."""
-        if not isinstance(node, yaml.ScalarNode):
+        if node.kind != "scalar":
             raise self.error(node, field, "expected a single value, not a list or mapping")
         if "$" not in node.value:
             return node.value
@@ -397,16 +479,13 @@ class _YamlFile:
         except MacroError as exc:
             raise self.error(node, field, str(exc)) from None
 
-    def text(self, node: yaml.Node, field: str | None = None) -> str:
+    def text(self, node: _Node, field: str | None = None) -> str:
         """A scalar as a string: macros expanded, then ``\\$`` and ``\\\\`` unescaped."""
         text = self.expand(node, field)
         return _ESCAPE.sub(r"\1", text) if "\\" in text else text
 
-    def value(self, node: yaml.Node, field: str) -> int | float | str:
-        """A field value: quoted scalars are strings; plain ones are numbers when written as numbers.
-
-        (The plain style is None from PyYAML's parser and "" from libyaml's.)
-        """
+    def value(self, node: _Node, field: str) -> int | float | str:
+        """A field value: quoted scalars are strings; plain ones are numbers when written as numbers."""
         text = self.text(node, field)
         if node.style:                  # quoted or block: a string as written
             return text
@@ -415,8 +494,8 @@ class _YamlFile:
         return typed_value(text)
 
 
-def _empty(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and not node.style and node.value == ""
+def _empty(node: _Node) -> bool:
+    return node.kind == "scalar" and not node.style and node.value == ""
 
 
 # -- writing the schema ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import re
+import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -237,7 +238,7 @@ class _Parser:
                 if kw != "field":
                     spec.info[key] = str(self.typed(value_q, value, item_line, None))
                     continue
-                key = key.upper()
+                key = sys.intern(key.upper())    # one string per field name, not one per record
                 raw = value if value_q is None else value_q
                 if "$" in raw or "\\" in raw or raw[:1] in _NUMBER_START:
                     fields[key] = Located(self.typed(value_q, value, item_line, key), file, item_line)
