@@ -20,7 +20,6 @@ DEFAULT_CONN_TMO = 30.0
 MIN_CONN_TMO = 0.1
 DEFAULT_MAX_SEARCH_PERIOD = 300.0
 MIN_MAX_SEARCH_PERIOD = 60.0
-DEFAULT_BEACON_PERIOD = 15.0
 
 
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -83,7 +82,6 @@ class ClientSettings:
     name_servers: list[Address] = field(default_factory=list)
     connection_timeout: float = DEFAULT_CONN_TMO
     max_search_period: float = DEFAULT_MAX_SEARCH_PERIOD
-    beacon_period: float = DEFAULT_BEACON_PERIOD
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
@@ -98,7 +96,6 @@ class ClientSettings:
             connection_timeout=_number(env, "EPICS_CA_CONN_TMO", DEFAULT_CONN_TMO, MIN_CONN_TMO),
             max_search_period=_number(env, "EPICS_CA_MAX_SEARCH_PERIOD", DEFAULT_MAX_SEARCH_PERIOD,
                                       MIN_MAX_SEARCH_PERIOD),
-            beacon_period=_number(env, "EPICS_CA_BEACON_PERIOD", DEFAULT_BEACON_PERIOD, 0.1),
         )
 
     def search_addresses(self) -> list[Address]:
