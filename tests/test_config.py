@@ -126,6 +126,34 @@ def test_devices_get_the_prefix_and_keep_sim_settings_as_written(tmp_path):
         file=str(path), line=3)]
 
 
+def test_yaml_anchors_share_field_sets_between_records(tmp_path):
+    path = write(tmp_path, "ioc.yaml", """
+        records:
+          - {name: a, type: ai, fields: &gauge {EGU: Torr, PREC: 3}}
+          - {name: b, type: ai, fields: *gauge}
+        """)
+    a, b = load_config(path).records
+    assert a.fields == b.fields == {"EGU": Located("Torr", str(path), 2), "PREC": Located(3, str(path), 2)}
+
+
+def test_an_undefined_yaml_alias_is_a_syntax_error(tmp_path):
+    path = write(tmp_path, "ioc.yaml", """
+        records:
+          - {name: a, type: ai, fields: *gauge}
+        """)
+    assert_error(load_error(path), path, 2, None, "YAML syntax error", "undefined alias 'gauge'")
+
+
+def test_prefix_applies_wherever_it_is_written(tmp_path):
+    path = write(tmp_path, "ioc.yaml", """
+        records: [{name: a, type: ai, aliases: [b]}]
+        devices: [{name: m1, type: motorsim}]
+        prefix: "P:"
+        """)
+    (record,), (device,) = load_config(path).records, load_config(path).devices
+    assert (record.name, record.aliases, device.name) == ("P:a", ["P:b"], "P:m1")
+
+
 def test_an_empty_file_declares_nothing(tmp_path):
     assert load_config(write(tmp_path, "empty.yaml", "# nothing yet\n")) == IocConfig([], [])
 
