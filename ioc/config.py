@@ -248,7 +248,7 @@ class _Loader:
 
 @dataclass(slots=True)
 class _Node:
-    """A YAML node reduced to what the schema reads (a large file has millions of them)."""
+    """A YAML node reduced to what the schema reads: its kind, value, line and quoting."""
     kind: str           # "scalar", "sequence" or "mapping"
     value: Any          # str, list[_Node], or list[tuple[_Node, _Node]] in file order
     line: int
