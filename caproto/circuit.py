@@ -76,7 +76,6 @@ if TYPE_CHECKING:
 __all__ = ["NEED_DATA", "ClientChannel", "IdAllocator", "ServerChannel", "Subscription", "VirtualCircuit"]
 
 CLIENT = Role.CLIENT
-SERVER = Role.SERVER
 # 0xFFFFFFFF means "no channel" in ERROR messages and "use the sender's address" in search replies.
 _ID_WRAP = 0xFFFFFFFF
 # The answer that each request with an ioid waits for.
