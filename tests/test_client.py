@@ -258,8 +258,10 @@ async def test_closed_pv_is_cleared_and_forgotten(ioc):
 
 # --- a server that goes silent ---------------------------------------------------------------------------
 
-async def _silent_server(listener: trio.SocketListener, echoes: list[float], port: int) -> None:
-    """Answers searches (as a name server) and creates channels, but never answers ECHO."""
+async def _silent_server(listener: trio.SocketListener, echoes: list[float], port: int,
+                         creates: list[float] | None = None) -> None:
+    """Answers searches (as a name server) and creates channels, but never answers ECHO. With
+    ``creates``, refuses every channel instead (CREATE_CH_FAIL) and notes when it was asked."""
     async def serve(stream: trio.SocketStream) -> None:
         circuit = VirtualCircuit(Role.SERVER, ("127.0.0.1", 0))
         while data := await stream.receive_some(65536):
@@ -270,6 +272,9 @@ async def _silent_server(listener: trio.SocketListener, echoes: list[float], por
                     replies.append(VersionResponse(13))
                 elif isinstance(message, SearchRequest):
                     replies.append(SearchResponse(port, "255.255.255.255", message.cid, None))
+                elif isinstance(message, CreateChanRequest) and creates is not None:
+                    creates.append(trio.current_time())
+                    replies.append(circuit.channels[message.cid].fail())
                 elif isinstance(message, CreateChanRequest):
                     replies += circuit.channels[message.cid].create(ChannelType.DOUBLE, 1)
                 elif isinstance(message, EchoRequest):
@@ -298,6 +303,23 @@ async def test_silent_server_gets_an_echo_then_is_dropped(autojump_clock, nurser
         assert echoes, "no ECHO was sent on the idle circuit"
         assert echoes[0] - connected_at == pytest.approx(2.0, abs=0.2)
         assert silent_for == pytest.approx(2.0 + 5.0, abs=0.3), "dropped after EPICS_CA_CONN_TMO + 5 s"
+
+
+async def test_a_refused_channel_is_searched_again_after_a_delay(autojump_clock, nursery):
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    creates: list[float] = []
+    nursery.start_soon(_silent_server, listener, [], port, creates)
+    settings = ClientSettings.from_environment({
+        "EPICS_CA_NAME_SERVERS": f"127.0.0.1:{port}", "EPICS_CA_AUTO_ADDR_LIST": "NO",
+        "EPICS_CA_REPEATER_PORT": str(free_port())})
+    async with Context(settings) as ctx:
+        pv = ctx.create_pv("refused")
+        await trio.sleep(10)
+        assert not pv.connected
+    gaps = [later - earlier for earlier, later in zip(creates, creates[1:], strict=False)]
+    assert 5 <= len(creates) <= 11, f"{len(creates)} CREATE_CHAN in 10 s: {creates}"
+    assert min(gaps) >= 1.0, "the client must not hammer a server that refuses the channel"
 
 
 def test_c_tools_see_what_our_client_wrote(ioc, ca_env):

@@ -265,7 +265,7 @@ class Circuit:
             pv = self._pvs.pop(message.cid, None)
             if pv is not None:
                 self._forget_pv_subscriptions(pv)
-                self.context._channel_lost(pv, self)
+                self.context._channel_lost(pv, self, refused=kind is CreateChFailResponse)
         elif kind is SearchResponse:
             self.context._search_reply(message, self.address)
 
@@ -290,6 +290,6 @@ class Circuit:
         elif request.command == Command.CREATE_CHAN:
             pv = self._pvs.pop(request.parameter1, None)
             if pv is not None:
-                self.context._channel_lost(pv, self)
+                self.context._channel_lost(pv, self, refused=True)
         self.context._server_error(message, self._pvs.get(message.cid), self.address)
 

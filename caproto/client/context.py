@@ -51,6 +51,8 @@ __all__ = ["Context"]
 REPEATER_REGISTER_PERIOD = 1.0      # libca's period between registration attempts
 NAME_SERVER_RETRY = (1.0, 30.0)     # first and largest delay between name server connection attempts
 MAX_UDP_RECV = 0xFFFF
+# Before searching again for a channel whose server refused it, or whose circuit could not be opened.
+RETRY_DELAY = 1.0
 
 
 class _ConnectionWaiter:
@@ -263,16 +265,18 @@ class Context:
         if self._pvs.get((pv.name, pv.priority)) is pv:
             del self._pvs[(pv.name, pv.priority)]
 
-    def _start_search(self, pv: PV) -> None:
+    def _start_search(self, pv: PV, delay: float = 0.0) -> None:
         pv.server = None
-        self._schedule.add(pv.name, pv.cid, trio.current_time())
+        self._schedule.add(pv.name, pv.cid, trio.current_time() + delay)
         self._search_wakeup.set()
 
-    def _channel_lost(self, pv: PV, circuit: Circuit) -> None:
-        """The server dropped or refused the channel: search for it again."""
+    def _channel_lost(self, pv: PV, circuit: Circuit, refused: bool = False) -> None:
+        """The server dropped the channel, or ``refused`` it (or its circuit): search for it again, at
+        once if it was dropped, after :data:`RETRY_DELAY` if it was refused (the same server would answer
+        the search and refuse again)."""
         pv._disconnected()
         if pv.state is not ConnectionState.CLOSED:
-            self._start_search(pv)
+            self._start_search(pv, RETRY_DELAY if refused else 0.0)
 
     def _circuit_closed(self, circuit: Circuit, channels: list[PV]) -> None:
         key = (circuit.address, circuit.priority)
@@ -280,7 +284,7 @@ class Context:
             del self._circuits[key]
         self._beacons.forget(circuit.address)
         for pv in channels:
-            self._channel_lost(pv, circuit)
+            self._channel_lost(pv, circuit, refused=not circuit.connected.is_set())
 
     def _circuit_for(self, address: Address, priority: int) -> Circuit:
         key = (address, priority)
