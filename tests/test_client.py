@@ -16,10 +16,11 @@ from caproto.client.errors import CAError, ConnectionTimeout, Disconnected
 from caproto.client.pv import ConnectionState
 from caproto.constants import DBE_ALARM, DBE_PROPERTY, DBE_VALUE, ECA, AccessRights, Role
 from caproto.dbr import ChannelType
-from caproto.framing import NEED_DATA
+from caproto.framing import NEED_DATA, parse_datagram
 from caproto.messages import (
     CreateChanRequest,
     EchoRequest,
+    RsrvIsUpResponse,
     SearchRequest,
     SearchResponse,
     VersionRequest,
@@ -320,6 +321,46 @@ async def test_a_refused_channel_is_searched_again_after_a_delay(autojump_clock,
     gaps = [later - earlier for earlier, later in zip(creates, creates[1:], strict=False)]
     assert 5 <= len(creates) <= 11, f"{len(creates)} CREATE_CHAN in 10 s: {creates}"
     assert min(gaps) >= 1.0, "the client must not hammer a server that refuses the channel"
+
+
+async def test_beacon_of_a_new_server_cuts_the_search_back_off_short(autojump_clock, nursery):
+    """A name searched for a minute is searched every few seconds; a beacon from a server never seen
+    before (forwarded to us by the repeater) makes the client search at once, and it connects."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    tcp_port = listener.socket.getsockname()[1]
+    nursery.start_soon(_silent_server, listener, [], tcp_port)
+    udp = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await udp.bind(("127.0.0.1", 0))
+    udp_port = udp.getsockname()[1]
+    searches: list[float] = []
+    answering = trio.Event()
+
+    async def udp_server() -> None:
+        while True:
+            data, sender = await udp.recvfrom(65536)
+            for message in parse_datagram(data, Role.SERVER):
+                if isinstance(message, SearchRequest):
+                    searches.append(trio.current_time())
+                    if answering.is_set():
+                        reply = VersionResponse(13).to_bytes() + SearchResponse(
+                            tcp_port, "255.255.255.255", message.cid, 13).to_bytes()
+                        await udp.sendto(reply, sender)
+
+    nursery.start_soon(udp_server)
+    settings = ClientSettings.from_environment({
+        "EPICS_CA_ADDR_LIST": f"127.0.0.1:{udp_port}", "EPICS_CA_AUTO_ADDR_LIST": "NO",
+        "EPICS_CA_REPEATER_PORT": str(free_port())})
+    async with Context(settings) as ctx:
+        pv = ctx.create_pv("late")
+        await trio.sleep(60)
+        gap = searches[-1] - searches[-2]
+        assert gap > 4.0, f"the back-off should have grown after a minute: {searches}"
+        answering.set()
+        beacon = RsrvIsUpResponse(13, tcp_port, 0, "127.0.0.1")
+        await udp.sendto(beacon.to_bytes(), ("127.0.0.1", ctx._udp.getsockname()[1]))
+        beacon_time = trio.current_time()
+        await pv.wait_for_connection(None)
+        assert trio.current_time() - beacon_time < 0.5, "the beacon anomaly must trigger a search at once"
 
 
 def test_c_tools_see_what_our_client_wrote(ioc, ca_env):
