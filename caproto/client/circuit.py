@@ -154,14 +154,18 @@ class Circuit:
                     nursery.start_soon(self._watchdog)
                     await self._reader()
                     nursery.cancel_scope.cancel()
-        finally:
-            await self._close()
+        except BaseException:
+            # torn down from outside (the context closing, Ctrl-C): not a disconnection to report
+            await self._close(report=False)
+            raise
+        await self._close(report=True)
 
     def abort(self) -> None:
         """Drop the connection (the server is unresponsive, or the context is closing)."""
         self._cancel_scope.cancel()
 
-    async def _close(self) -> None:
+    async def _close(self, report: bool) -> None:
+        """Release everything; with ``report``, hand the channels back to the context to search again."""
         self.closed = True
         self.protocol.disconnect()
         if self._stream is not None:
@@ -174,7 +178,8 @@ class Circuit:
         self._subscriptions.clear()
         pvs = list(self._pvs.values())
         self._pvs.clear()
-        self.context._circuit_closed(self, pvs)
+        if report:
+            self.context._circuit_closed(self, pvs)
 
     async def _writer(self) -> None:
         assert self._stream is not None

@@ -376,8 +376,8 @@ def _as_sequence(values: Any, data_type: ChannelType) -> Sequence | np.ndarray:
     if array.ndim != 1:
         array = array.ravel()
     if array.dtype.kind == "f" and DTYPES[native].kind in "iu":
-        # a float cannot be put through an integer DBR type without choosing a rounding; let the server
-        raise TypeError(f"cannot send floating-point values as {data_type.name}; use a float type")
+        # converting here would mean choosing a rounding; sent as DOUBLE, the server applies its own
+        raise TypeError(f"cannot send floating-point values as {data_type.name}; send them as DOUBLE")
     return array
 
 
