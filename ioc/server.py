@@ -83,6 +83,9 @@ async def serve(database, settings: ServerSettings | None = None, *,
         info.circuits.add(circuit)
         try:
             await circuit.run()
+        except* Exception:
+            # A bug met by one client must not take the IOC down for everyone else.
+            log.exception("circuit from %s failed; closed", circuit.peer)
         finally:
             info.circuits.discard(circuit)
 

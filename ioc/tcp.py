@@ -151,8 +151,8 @@ class Circuit:
                 # The writer sends what is queued (an ERROR that explains the disconnect, say), then ends.
                 await self._doorbell_send.aclose()
                 nursery.cancel_scope.deadline = trio.current_time() + 5
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            log.info("circuit from %s lost: %s", self.peer, exc)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+            log.info("circuit from %s lost: %s", self.peer, group.exceptions[0])
         finally:
             self._unsubscribe_all()
             self.channels.clear()
@@ -191,7 +191,12 @@ class Circuit:
                     self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
                     self._closing = True
                     break
-                handler(raw)
+                try:
+                    handler(raw)
+                except Exception:
+                    # A fault while serving one request (a record bug, say) fails that request only.
+                    log.exception("circuit from %s: request %r failed", self.peer, raw[:5])
+                    self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
                 if self._closing:
                     break
             self.ring()
@@ -343,13 +348,14 @@ class Circuit:
             self._bad_id(raw)
             return
         channel = served.channel
+        # rsrv names the record, not the field, in the ERROR that reports a failed put.
         if not channel.access & AccessRights.WRITE:
-            self._error(raw, ECA.NOWTACCESS, channel.name, served.cid)
+            self._error(raw, ECA.NOWTACCESS, channel.record.NAME, served.cid)
             return
         try:
             channel.write(data_type, data_count, payload)
         except CAError as exc:
-            self._error(raw, exc.eca, channel.name, served.cid)
+            self._error(raw, exc.eca, channel.record.NAME, served.cid)
 
     def _write_notify(self, raw) -> None:
         command, data_type, data_count, sid, ioid, payload = raw

@@ -7,15 +7,19 @@ The C softIoc is the oracle. Outputs are compared after masking what must differ
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from peers import ca_environment, free_port, our_ioc, run_tool, soft_ioc
+from peers import ca_environment, free_port, our_ioc, output_of, run_tool, soft_ioc
 
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+")
 _HOST = re.compile(r"(Host:\s+)\S+")
+_ERRLOG_LOST = re.compile(r"errlog: lost \d+ messages")
+_VOLATILE = ("Current Time:", "Source File:", "....")
 
 
 def mask(text: str) -> str:
@@ -24,23 +28,48 @@ def mask(text: str) -> str:
     return _HOST.sub(r"\1<host>", text)
 
 
+def diagnostics(stderr: str) -> list[str]:
+    """libca's error messages, as a sorted list of distinct lines.
+
+    libca's errlog thread drops and truncates messages under load ("errlog: lost N messages"), so when
+    it did, only the kinds of warning printed are comparable; otherwise every context line is.
+    """
+    lossy = "errlog: lost" in stderr
+    lines = set()
+    for line in _ERRLOG_LOST.sub("\n", stderr).splitlines():
+        line = line.strip()
+        if not line or line.startswith(_VOLATILE) or (lossy and line.startswith("Context:")):
+            continue
+        lines.add(mask(line))
+    return sorted(lines)
+
+
 @dataclass
 class Pair:
     reference: dict[str, str]   # environment reaching the C softIoc
     ours: dict[str, str]        # environment reaching our IOC
+    our_process: subprocess.Popen | None = None
 
-    def run(self, tool: str, *args: str, timeout: float = 20.0) -> tuple[tuple[int, str], tuple[int, str]]:
-        """Run a tool against both servers: ((rc, output) from C, (rc, output) from ours)."""
-        ref = run_tool(tool, *args, env=self.reference, timeout=timeout)
-        our = run_tool(tool, *args, env=self.ours, timeout=timeout)
-        return ((ref.returncode, mask(ref.stdout + ref.stderr)),
-                (our.returncode, mask(our.stdout + our.stderr)))
+    def run(self, tool: str, *args: str, timeout: float = 20.0):
+        """Run a tool against both servers: (C result, our result) as CompletedProcess objects."""
+        return (run_tool(tool, *args, env=self.reference, timeout=timeout),
+                run_tool(tool, *args, env=self.ours, timeout=timeout))
 
     def assert_same(self, tool: str, *args: str) -> str:
-        (ref_rc, ref_out), (our_rc, our_out) = self.run(tool, *args)
-        assert our_out == ref_out, (
-            f"`{tool} {' '.join(args)}` differs.\n--- C softIoc:\n{ref_out}\n--- ours:\n{our_out}")
-        assert our_rc == ref_rc, f"`{tool} {' '.join(args)}`: exit {our_rc}, C softIoc gave {ref_rc}"
+        """The tool prints the same (stdout exactly, stderr as a set of diagnostics) and exits the same."""
+        ref, our = self.run(tool, *args)
+        command = f"`{tool} {' '.join(args)}`"
+        ref_out, our_out = mask(ref.stdout), mask(our.stdout)
+        if our_out != ref_out:
+            diff = "\n".join(difflib.unified_diff(ref_out.splitlines(), our_out.splitlines(), "C softIoc",
+                                                  "ours", lineterm="", n=2))
+            raise AssertionError(f"{command} prints differently:\n{diff}\n--- our stderr:\n{our.stderr[-3000:]}"
+                                 f"\n--- our IOC's log:\n{output_of(self.our_process)[-3000:]}")
+        ref_diag, our_diag = diagnostics(ref.stderr), diagnostics(our.stderr)
+        assert our_diag == ref_diag, (
+            f"{command} diagnostics differ:\nonly from C: {sorted(set(ref_diag) - set(our_diag))}\n"
+            f"only from ours: {sorted(set(our_diag) - set(ref_diag))}")
+        assert our.returncode == ref.returncode, f"{command}: exit {our.returncode}, C gave {ref.returncode}"
         return ref_out
 
 
@@ -51,5 +80,7 @@ def serve_both(db_text: str, tmp_path: Path, repeater_port: int) -> Iterator[Pai
     our_env = ca_environment(free_port(), repeater_port)
     db = tmp_path / "ours.db"
     db.write_text(db_text)
-    with soft_ioc(db_text, ref_env, tmp_path), our_ioc(db, our_env):
-        yield Pair(ref_env, our_env)
+    with soft_ioc(db_text, ref_env, tmp_path), our_ioc(db, our_env) as proc:
+        pair = Pair(ref_env, our_env)
+        pair.our_process = proc
+        yield pair

@@ -61,13 +61,27 @@ def run_tool(name: str, *args: str, env: dict[str, str], timeout: float = 20.0,
                           timeout=timeout, input=input)
 
 
+def output_of(proc: subprocess.Popen) -> str:
+    """What a server started here has printed so far (its output goes to a file, never a pipe that
+    nobody drains and that would block the server once full)."""
+    log = getattr(proc, "log_path", None)
+    return Path(log).read_text(errors="replace") if log else ""
+
+
+def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                text=True)
+    proc.log_path = log_path
+    return proc
+
+
 def wait_for_tcp(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
     """Block until something accepts TCP connections on 127.0.0.1:port, or the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"server exited with {proc.returncode} before listening:\n{out}")
+            raise RuntimeError(f"server exited with {proc.returncode} before listening:\n{output_of(proc)}")
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(0.2)
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -91,8 +105,7 @@ def soft_ioc(db_text: str, env: dict[str, str], tmp_path: Path) -> Iterator[subp
     """Serve ``db_text`` from the reference C server, ``softIoc -S -d``."""
     db = tmp_path / f"ref{len(list(tmp_path.glob('ref*.db')))}.db"
     db.write_text(db_text)
-    proc = subprocess.Popen([tool("softIoc"), "-S", "-d", str(db)], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _start([tool("softIoc"), "-S", "-d", str(db)], env, db.with_suffix(".log"))
     try:
         wait_for_tcp(int(env["EPICS_CAS_SERVER_PORT"]), proc)
         yield proc
@@ -103,9 +116,9 @@ def soft_ioc(db_text: str, env: dict[str, str], tmp_path: Path) -> Iterator[subp
 @contextlib.contextmanager
 def our_ioc(config: Path | str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen]:
     """Serve a YAML (or .db) configuration from our trio IOC, ``python -m ioc``."""
-    proc = subprocess.Popen([sys.executable, "-m", "ioc", str(config), *args], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    config = Path(config)
+    log_path = config.parent / f"{config.stem}-{env['EPICS_CAS_SERVER_PORT']}.log"
+    proc = _start([sys.executable, "-m", "ioc", str(config), *args], env, log_path)
     try:
         wait_for_tcp(int(env["EPICS_CAS_SERVER_PORT"]), proc)
         yield proc

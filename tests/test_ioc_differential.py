@@ -39,11 +39,14 @@ record(waveform, "D:chars") { field(FTVL, "CHAR") field(NELM, "64") }
 record(waveform, "D:longs") { field(FTVL, "LONG") field(NELM, "5") }
 """
 
-VALUE_PVS = ["D:ai", "D:ao", "D:bi", "D:bo", "D:mbbi", "D:mbbo", "D:li", "D:lo", "D:si", "D:so",
-             "D:wf", "D:chars", "D:longs"]
-FIELD_PVS = ["D:ai.EGU", "D:ai.PREC", "D:ai.HIHI", "D:ai.HHSV", "D:ai.SCAN", "D:ai.RTYP", "D:ai.NAME",
-             "D:ai.DESC", "D:ai.STAT", "D:ai.SEVR", "D:ao.DRVH", "D:bi.ZNAM", "D:wf.NELM", "D:wf.NORD",
-             "D:wf.FTVL", "D:ai.UDF", "D:mbbo.ONSV", "D:lo.DRVL"]
+NUMERIC_PVS = ["D:ai", "D:ao", "D:bi", "D:bo", "D:mbbi", "D:mbbo", "D:li", "D:lo", "D:wf", "D:chars",
+               "D:longs", "D:ai.PREC", "D:ai.HIHI", "D:ai.HHSV", "D:ai.SCAN", "D:ai.STAT", "D:ai.SEVR",
+               "D:ao.DRVH", "D:wf.NELM", "D:wf.NORD", "D:wf.FTVL", "D:ai.UDF", "D:mbbo.ONSV", "D:lo.DRVL"]
+# Text that is no number: read as a number, softIoc answers ECA_GETFAIL with an uninitialised payload,
+# so these are compared for the string requests only.
+STRING_PVS = ["D:si", "D:so", "D:ai.EGU", "D:ai.RTYP", "D:ai.NAME", "D:ai.DESC", "D:bi.ZNAM"]
+VALUE_PVS = NUMERIC_PVS[:11] + STRING_PVS[:2]
+STRING_TYPES = {0, 7, 14, 21, 28, 37, 38}
 # Plain, STS, TIME, GR and CTRL of the seven value types, then STSACK_STRING and CLASS_NAME.
 DBR_TYPES = [*range(35), 37, 38]
 
@@ -56,7 +59,8 @@ def pair(tmp_path, repeater_port):
 
 @pytest.mark.parametrize("dbr", DBR_TYPES)
 def test_caget_every_dbr_type_of_every_record_matches_softioc(pair, dbr):
-    pair.assert_same("caget", "-w", "5", "-d", str(dbr), *VALUE_PVS, *FIELD_PVS)
+    pvs = NUMERIC_PVS + STRING_PVS if dbr in STRING_TYPES else NUMERIC_PVS
+    pair.assert_same("caget", "-w", "5", "-d", str(dbr), *pvs)
 
 
 def test_caget_plain_terse_and_wide_forms_match_softioc(pair):

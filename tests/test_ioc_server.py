@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from peers import our_ioc, run_tool, tool
+from peers import our_ioc, output_of, run_tool, tool
 
 CONFIG = """
 prefix: "T:"
@@ -142,6 +142,25 @@ def test_sigterm_shuts_down_cleanly(config, ca_env):
         assert run_tool("caget", "-w", "5", "T:ai", env=ca_env).returncode == 0
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
-        output = proc.stdout.read()
+        output = output_of(proc)
     assert proc.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+def test_client_connection_reset_does_not_stop_the_ioc(ioc, ca_env):
+    port = int(ca_env["EPICS_CAS_SERVER_PORT"])
+    for _ in range(3):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.recv(16)
+        # SO_LINGER 0: close() sends a RST instead of a FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    out = run_tool("caget", "-w", "5", "T:ai", env=ca_env)
+    assert out.returncode == 0 and "1.5" in out.stdout
+
+
+def test_failed_put_names_the_record_and_keeps_the_circuit(ioc, ca_env):
+    out = run_tool("caput", "-w", "5", "T:ai", "not a number", env=ca_env)
+    assert "Channel write request failed" in out.stderr, out.stderr
+    assert "Virtual circuit disconnect" not in out.stderr, out.stderr
+    assert run_tool("caget", "-w", "5", "T:ai", env=ca_env).stdout.split() == ["T:ai", "1.5"]
