@@ -154,7 +154,8 @@ def blast_writes(port: int, pv: str, seconds: float) -> int:
         return sent
 
 
-def fanout(env: dict[str, str], proc: subprocess.Popen, subscribers: int, seconds: float) -> tuple[float, float]:
+def fanout(env: dict[str, str], proc: subprocess.Popen, subscribers: int,
+           seconds: float) -> tuple[float, float]:
     monitor = subprocess.Popen([str(BIN / "caEventRate"), "B:fast", str(subscribers)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -170,7 +171,8 @@ def fanout(env: dict[str, str], proc: subprocess.Popen, subscribers: int, second
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
     catime_channels = 1000 if args.quick else 10000

@@ -18,7 +18,7 @@ import trio
 
 from caproto.constants import CA_MINOR_VERSION, DO_REPLY, ECA, AccessRights, Command, Role
 from caproto.dbr import ChannelType
-from caproto.errors import CAError, FramingError
+from caproto.errors import CAError, FramingError, PayloadTooLarge
 from caproto.framing import NEED_DATA, StreamParser
 from caproto.messages import pack_header
 
@@ -109,6 +109,7 @@ class Circuit:
         self.host_name = ""
         self.client_name = ""
         self._doorbell_send, self._doorbell_recv = trio.open_memory_channel(1)
+        self._send_lock = trio.StrictFIFOLock()
         self._nursery: trio.Nursery | None = None
         self._outer: trio.Nursery | None = None
         self._closing = False
@@ -179,6 +180,11 @@ class Circuit:
             while True:
                 try:
                     raw = parser.next_raw()
+                except PayloadTooLarge as exc:
+                    # As rsrv: refuse that request, skip its payload, keep the circuit.
+                    self._send_error(exc.header.pack(), ECA.TOLARGE,
+                                     f"CAS: Server unable to load large request message. {exc}")
+                    continue
                 except FramingError as exc:
                     log.warning("circuit from %s: %s; disconnecting", self.peer, exc)
                     self._error(None, ECA.INTERNAL, f"CAS: {exc}")
@@ -199,7 +205,8 @@ class Circuit:
                     self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
                 if self._closing:
                     break
-            self.ring()
+            if self.out or self.ready:
+                await self._send_pending()
 
     def ring(self) -> None:
         try:
@@ -215,11 +222,15 @@ class Circuit:
             self.ring()
 
     async def _writer(self) -> None:
+        """Sends monitor updates (and put-callback replies) that arrive between requests."""
         async for _ in self._doorbell_recv:
-            while True:
-                chunk = self._collect()
-                if not chunk:
-                    break
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
+        # Both the reader (replies, right after a batch of requests: one less task switch per round
+        # trip) and the writer (monitor updates) send; the lock keeps their chunks whole and in order.
+        async with self._send_lock:
+            while chunk := self._collect():
                 with trio.move_on_after(STALL_LIMIT) as scope:
                     await self.stream.send_all(chunk)
                 if scope.cancelled_caught:
@@ -251,6 +262,9 @@ class Circuit:
         else:
             command, data_type, data_count, p1, p2, payload = raw
             original = pack_header(command, len(payload), data_type, data_count, p1, p2)
+        self._send_error(original, eca, message, cid)
+
+    def _send_error(self, original: bytes, eca: int, message: str, cid: int = 0xFFFFFFFF) -> None:
         text = message.encode("latin-1", "replace") + b"\0"
         body = original + text + b"\0" * (-(len(original) + len(text)) % 8)
         self.out += pack_header(Command.ERROR, len(body), 0, 0, cid, eca) + body

@@ -63,8 +63,9 @@ class Pair:
         if our_out != ref_out:
             diff = "\n".join(difflib.unified_diff(ref_out.splitlines(), our_out.splitlines(), "C softIoc",
                                                   "ours", lineterm="", n=2))
-            raise AssertionError(f"{command} prints differently:\n{diff}\n--- our stderr:\n{our.stderr[-3000:]}"
-                                 f"\n--- our IOC's log:\n{output_of(self.our_process)[-3000:]}")
+            raise AssertionError(f"{command} prints differently:\n{diff}\n"
+                                 f"--- our stderr:\n{our.stderr[-3000:]}\n"
+                                 f"--- our IOC's log:\n{output_of(self.our_process)[-3000:]}")
         ref_diag, our_diag = diagnostics(ref.stderr), diagnostics(our.stderr)
         assert our_diag == ref_diag, (
             f"{command} diagnostics differ:\nonly from C: {sorted(set(ref_diag) - set(our_diag))}\n"
