@@ -242,6 +242,20 @@ async def test_name_server_over_tcp_finds_channels_without_udp(repeater_port, tm
             assert list((await pv.read()).data) == [3.5]
 
 
+async def test_name_server_that_starts_late_is_reached(repeater_port, tmp_path):
+    port = free_port()
+    env = ca_environment(port, repeater_port)
+    settings = ClientSettings.from_environment({
+        "EPICS_CA_NAME_SERVERS": f"127.0.0.1:{port}", "EPICS_CA_AUTO_ADDR_LIST": "NO",
+        "EPICS_CA_REPEATER_PORT": str(repeater_port)})
+    async with Context(settings) as ctx:
+        pv = ctx.create_pv("T:ai")
+        await trio.sleep(0.5)   # the first connection to the name server is refused
+        with soft_ioc(DB, env, tmp_path):
+            await pv.wait_for_connection(10)
+            assert list((await pv.read()).data) == [3.5]
+
+
 async def test_error_inside_the_context_propagates_unwrapped(ioc):
     with pytest.raises(KeyError):
         async with Context():

@@ -354,23 +354,29 @@ class Context:
                                    for name, cid in due))
 
     async def _name_server(self, address: Address) -> None:
-        """Keep a circuit to one name server open; searches go through it too."""
+        """Keep a circuit to one name server open (reopened after a growing delay); searches go through
+        it too."""
         delay = NAME_SERVER_RETRY[0]
         while True:
             circuit = Circuit(self, address, 0)
             self._name_servers.append(circuit)
             try:
                 async with trio.open_nursery() as nursery:
-                    await nursery.start(circuit.run)
-                    await circuit.connected.wait()
-                    delay = NAME_SERVER_RETRY[0]
-                    # a (re)connected name server gets every pending name at once
-                    self._schedule.reset(trio.current_time())
-                    self._search_wakeup.set()
+                    nursery.start_soon(self._search_through, circuit)
+                    await circuit.run()
+                    nursery.cancel_scope.cancel()
             finally:
                 self._name_servers.remove(circuit)
+            if circuit.connected.is_set():
+                delay = NAME_SERVER_RETRY[0]
             await trio.sleep(delay)
             delay = min(delay * 2, NAME_SERVER_RETRY[1])
+
+    async def _search_through(self, circuit: Circuit) -> None:
+        """Once a name server's circuit is up, every pending name goes to it at once."""
+        await circuit.connected.wait()
+        self._schedule.reset(trio.current_time())
+        self._search_wakeup.set()
 
     # --- UDP: replies, beacons, the repeater -------------------------------------------------------------
 
