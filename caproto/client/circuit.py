@@ -136,9 +136,11 @@ class Circuit:
         try:
             with self._cancel_scope:
                 try:
-                    self._stream = await trio.open_tcp_stream(*self.address)
-                except OSError as exc:
-                    log.warning("cannot connect to CA server %s:%d: %s", *self.address, exc)
+                    with trio.fail_after(self.context.settings.connection_timeout):
+                        self._stream = await trio.open_tcp_stream(*self.address)
+                except (OSError, trio.TooSlowError) as exc:
+                    log.warning("cannot connect to CA server %s:%d: %s", *self.address,
+                                exc if isinstance(exc, OSError) else "timed out")
                     return
                 self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 hello: list[Message] = [VersionRequest(self.priority, CA_MINOR_VERSION),
