@@ -1,8 +1,8 @@
 """Text output of the CA command-line tools, character for character as EPICS Base's caget/camonitor print it.
 
 The C tools share their formatting (``tool_lib.c``); so do ours. Everything here turns decoded values and
-:class:`~caproto.dbr.Metadata` into strings; nothing here does I/O except :meth:`TimeValueStatus.line`'s
-reading of the wall clock for client-side time stamps.
+:class:`~caproto.dbr.Metadata` into strings; the only outside state it reads is the wall clock, for the
+client-side time stamps and libca's exception reports.
 """
 from __future__ import annotations
 
