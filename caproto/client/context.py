@@ -89,7 +89,6 @@ class Context:
         self._search_addresses: list[Address] = []
         self._udp: trio.socket.SocketType | None = None
         self._nursery: trio.Nursery | None = None
-        self._closing = False
         self._connection_waiters: set[_ConnectionWaiter] = set()
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
@@ -122,7 +121,6 @@ class Context:
                         traceback: Any) -> bool | None:
         assert self._exit_stack is not None and self._nursery is not None
         stack, self._exit_stack = self._exit_stack, None
-        self._closing = True
         for pv in list(self._pvs.values()):
             pv._context_closed()
         for circuit in list(self._circuits.values()):
