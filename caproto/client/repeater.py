@@ -93,10 +93,6 @@ class Repeater:
     def __init__(self) -> None:
         self.clients: dict[int, _Client] = {}   # by port, as caRepeater identifies clients
 
-    @property
-    def client_addresses(self) -> list[Address]:
-        return [client.address for client in self.clients.values()]
-
     async def datagram_received(self, data: bytes, sender: Address) -> None:
         """Handle one datagram that arrived on the repeater port."""
         if not data:
