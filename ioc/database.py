@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import trio
@@ -54,6 +54,9 @@ from .records.fields import (
     max_range,
 )
 from .records.menus import MENUS
+
+if TYPE_CHECKING:
+    from .devices import Device
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +178,10 @@ class Record:
     _chans: dict[str, list[FieldChannel]] | None = None
     _links: dict[str, tuple[Link, Record | None, Field | None]] = {}
     _waiters: list[trio.Event] | None = None
+    _in_chain: bool = False     # being processed further up the current (synchronous) call chain
+    # Set by record support whose processing goes on after process() returns without PACT (the motor
+    # record while the motor moves): a put-callback then completes at the record's fwd_link().
+    _fwd_link_pending: bool = False
 
     def __init__(self, name: str) -> None:
         self.NAME = name
@@ -491,6 +498,7 @@ class Database:
         self._pini: list[Record] = []
         self._monitored: list[tuple[Record, Link]] = []
         self._nursery: trio.Nursery | None = None
+        self._devices: list[Device] = []
 
     # -- building -------------------------------------------------------------------------------------
     @classmethod
@@ -499,7 +507,11 @@ class Database:
         db = cls()
         specs: list[tuple[Record, RecordSpec]] = []
         skipped: list[str] = []
-        for spec in config.records:
+        if config.devices:
+            from .devices import make_device
+            db._devices = [make_device(spec) for spec in config.devices]
+        device_records = [spec for device in db._devices for spec in device.record_specs()]
+        for spec in [*config.records, *device_records]:
             rtype = record_type(spec.rtype)
             if rtype is None:
                 if skip_unsupported:
@@ -516,6 +528,8 @@ class Database:
             log.warning("skipped records of unsupported types: %s", ", ".join(skipped))
         for rec, spec in specs:
             db._resolve_links(rec, spec)
+        for device in db._devices:
+            device.attach(db)
         for rec, spec in specs:
             db._init_record(rec, spec)
         return db
@@ -702,6 +716,8 @@ class Database:
                         self.scan_once(rec)
                 await nursery.start(self._scan.run)
                 nursery.start_soon(self._run_once)
+                for device in self._devices:
+                    nursery.start_soon(device.run)
                 task_status.started()
                 await trio.sleep_forever()
             finally:
@@ -757,12 +773,15 @@ class Database:
             self._disabled(rec)
             return
         rec._gen += 1
+        rec._in_chain = True
         try:
             rec.rtype.process(rec)
         except Exception:
             # A bug in record support must not leave the record busy forever or stop the scan task.
             log.exception("processing %s failed", rec.NAME)
             rec.PACT = 0
+        finally:
+            rec._in_chain = False
         rec._gen += 1
 
     def _disabled(self, rec: Record) -> None:
@@ -794,7 +813,8 @@ class Database:
         source.PACT = 1
         if not target.PACT:
             target.PUTF = source.PUTF
-        elif source.PUTF and target is not source:
+        elif source.PUTF and target is not source and not target._in_chain:
+            # busy with asynchronous processing started by someone else: process again when done
             target.PUTF = 0
             target.RPRO = 1
         try:
@@ -878,7 +898,7 @@ class Database:
 
     def _process_for_put(self, rec: Record) -> Completion | None:
         self.process(rec)
-        if not rec.PACT:
+        if not rec.PACT and not rec._fwd_link_pending:
             return None
         # Asynchronous processing (a device set PACT): the put-callback completes with it.
         event = trio.Event()
