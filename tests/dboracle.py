@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
+import select
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,10 @@ def our_put(db: Database, pv: str, *values: str) -> None:
     """A put as caput sends it: DBR_STRING (the IOC converts); enum fields by state name or index."""
     chan = db.lookup(pv)
     assert chan is not None, f"{pv} is not served"
+    if chan.native_type is ChannelType.ENUM and len(values) == 1 and values[0].isdigit():
+        # caput sends a number for an enum as DBR_ENUM, whatever the state count
+        chan.write(ChannelType.ENUM, 1, encode_payload(ChannelType.ENUM, [int(values[0])]))
+        return
     chan.write(ChannelType.STRING, len(values), encode_payload(ChannelType.STRING, list(values)))
 
 
@@ -224,7 +229,8 @@ def parse_camonitor(stdout: str) -> list[tuple[str, str, str, str]]:
         words = line.split()
         if len(words) < 3:
             continue
-        pv, rest = words[0], words[3:]
+        # the stamp is a date and a time, or "<undefined>" before the record first processed
+        pv, rest = words[0], words[2:] if words[1] == "<undefined>" else words[3:]
         stat = sevr = ""
         if len(rest) >= 2 and rest[-1] in severities and rest[-1] != "NO_ALARM":
             stat, sevr, rest = rest[-2], rest[-1], rest[:-2]
@@ -260,28 +266,50 @@ class Reference:
 
     @contextlib.contextmanager
     def camonitor(self, mask: str, *pvs: str, sentinel: str) -> Iterator[list[tuple[str, str, str, str]]]:
-        """Collect camonitor events while the body runs; the body's last put must go to ``sentinel``,
-        whose event (after all others, one circuit keeps order) ends the collection."""
+        """Collect camonitor events while the body runs.
+
+        ``sentinel`` must be an ai with an alarm at 1 (see SENTINEL_RECORD): after the body, it is set
+        to 1 and its EGU changed, which posts under every mask; its event, last on the circuit, ends the
+        collection.
+        """
         proc = subprocess.Popen([tool("camonitor"), "-m", mask, *pvs, sentinel], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        self._pending = b""
         lines: list[str] = []
         events: list[tuple[str, str, str, str]] = []
         try:
-            assert proc.stdout is not None
             # the initial update of every channel arrives first
             while len([ln for ln in lines if ln.split()]) < len(pvs) + 1:
-                lines.append(proc.stdout.readline())
+                lines.append(self._readline(proc))
             yield events
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                line = proc.stdout.readline()
+            self.caput(sentinel, "1")
+            self.caput(sentinel + ".EGU", "done")
+            while True:
+                line = self._readline(proc)
                 lines.append(line)
-                if line.startswith(sentinel + " ") and line.split()[3:4] == ["1"]:
+                if line.startswith(sentinel + " ") and "1" in line.split()[2:4]:
                     break
         finally:
             proc.terminate()
             proc.wait(timeout=5)
         events.extend(e for e in parse_camonitor("".join(lines)) if e[0] != sentinel)
+
+    def _readline(self, proc: subprocess.Popen, timeout: float = 10.0) -> str:
+        # our own line buffer: select() on the pipe cannot see lines a buffered reader already holds
+        assert proc.stdout is not None
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([proc.stdout], [], [], timeout)
+            if not ready:
+                raise TimeoutError(f"camonitor printed nothing for {timeout} s")
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise EOFError("camonitor exited")
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode() + "\n"
+
+
+SENTINEL_RECORD = 'record(ai, "sentinel") { field(HIHI, "0.5") field(HHSV, "MAJOR") }\n'
 
 
 @contextlib.contextmanager
