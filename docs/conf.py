@@ -10,8 +10,8 @@ With neither, the pages still build and show each diagram's DOT source, which th
 """
 from __future__ import annotations
 
-import hashlib
-import posixpath
+import base64
+import html
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -63,12 +63,12 @@ def _find_renderer() -> tuple[str, Renderer] | None:
 _renderer: tuple[str, Renderer] | None = None
 
 
-class state_diagram(nodes.General, nodes.Element):  # noqa: N801  (docutils names nodes in lower case)
-    """A DOT graph that HTML output shows as an SVG image."""
-
-
 class StateDiagram(SphinxDirective):
-    """``state-diagram PATH.dot``: the diagram (when a renderer exists) followed by its DOT source."""
+    """``state-diagram PATH.dot``: the drawing (HTML only, when a renderer exists), then the DOT source.
+
+    The SVG goes into the page as a data URI: the page stays one file, and the diagrams' element ids
+    cannot clash as they would if several SVGs were inlined in one page.
+    """
 
     required_arguments = 1
     has_content = False
@@ -80,36 +80,24 @@ class StateDiagram(SphinxDirective):
             code = Path(absolute).read_text(encoding="utf-8")
         except OSError as exc:
             return [self.state.document.reporter.warning(f"cannot read {relative}: {exc}", line=self.lineno)]
-        figure = state_diagram(code=code, name=Path(relative).stem)
-        self.set_source_info(figure)
+        result: list[nodes.Node] = []
+        if _renderer is not None:
+            label, render = _renderer
+            try:
+                svg = render(code)
+            except Exception as exc:  # noqa: BLE001  (any renderer failure is one build warning)
+                log.warning("state diagram %s: %s failed: %s", relative, label, exc,
+                            location=(self.env.docname, self.lineno))
+            else:
+                uri = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+                name = html.escape(Path(relative).stem)
+                result.append(nodes.raw("", f'<div class="state-diagram"><img src="{uri}" '
+                                            f'alt="{name} state diagram" style="max-width: 100%" /></div>',
+                                        format="html"))
         source = nodes.literal_block(code, code, language="dot")
         self.set_source_info(source)
-        return [figure, source]
-
-
-def _visit_html(translator, node: state_diagram) -> None:
-    if _renderer is None:
-        raise nodes.SkipNode
-    label, render = _renderer
-    try:
-        svg = render(node["code"])
-    except Exception as exc:  # noqa: BLE001  (any renderer failure is reported as one build warning)
-        log.warning("state diagram %s: %s failed: %s", node["name"], label, exc, location=node)
-        raise nodes.SkipNode from None
-    digest = hashlib.sha1(node["code"].encode()).hexdigest()[:12]
-    filename = f"state-{node['name']}-{digest}.svg"
-    outdir = Path(translator.builder.outdir) / translator.builder.imagedir
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / filename).write_bytes(svg)
-    src = posixpath.join(translator.builder.imgpath, filename)
-    translator.body.append(f'<div class="state-diagram"><img src="{src}" '
-                           f'alt="{node["name"]} state diagram" style="max-width: 100%" /></div>\n')
-    raise nodes.SkipNode
-
-
-def _skip(translator, node: state_diagram) -> None:
-    # Builders other than HTML show the DOT source that follows the diagram.
-    raise nodes.SkipNode
+        result.append(source)
+        return result
 
 
 def _choose_renderer(app: Sphinx) -> None:
@@ -123,8 +111,6 @@ def _choose_renderer(app: Sphinx) -> None:
 
 
 def setup(app: Sphinx) -> dict[str, object]:
-    app.add_node(state_diagram, html=(_visit_html, None), latex=(_skip, None), text=(_skip, None),
-                 man=(_skip, None), texinfo=(_skip, None))
     app.add_directive("state-diagram", StateDiagram)
     app.connect("builder-inited", _choose_renderer)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
