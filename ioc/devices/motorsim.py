@@ -40,6 +40,10 @@ SIM_SETTINGS: dict[str, float] = {
 }
 
 
+# A phase shorter than this (seconds) is rounding, not motion.
+_NEGLIGIBLE = 1e-12
+
+
 # --- trajectories -------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ def plan_move(t: float, p: float, v: float, target: float, vmax: float, amax: fl
     t2 = max(remaining - d1 - d3, 0.0) / peak
     for accel, duration in ((sign * amax if peak >= speed else -sign * amax, t1), (0.0, t2),
                             (-sign * amax, t3)):
-        if duration > 0.0:
+        if duration > _NEGLIGIBLE:
             seg, t, p, v = _ramp(t, p, v, accel, duration)
             segments.append(seg)
     return segments
@@ -239,7 +243,11 @@ class Axis:
         return True
 
     def home(self, now: float, forward: bool, velocity: float, acceleration: float) -> bool:
-        """Search for the home switch at ``velocity``."""
+        """Search for the home switch at ``velocity``, and come back to it at that speed.
+
+        The C driver returns to the switch at the speed of the last move (1 step/s before the first):
+        homing a motor that never moved took minutes. Here the home speed is the speed of both."""
+        self._set_route(velocity, acceleration)
         accepted = self.jog(now, velocity if forward else -velocity, acceleration)
         self.homing = True
         self.homed = False
