@@ -471,6 +471,17 @@ async def test_new_mres_keeps_the_dial_position(autojump_clock):
         assert m.DRBV == pytest.approx(1.0) and m.RRBV == 1000
 
 
+async def test_backlash_moves_against_the_preferred_direction_overshoot_then_approach(autojump_clock):
+    async with running(config({"BDST": 0.5, "BVEL": 0.5, "BACC": 0.5})) as m:
+        await m.put_wait("VAL", 2.0)
+        assert m.RBV == 2.0 and m.MIP == 0
+        m.watch("RBV")
+        await m.put_wait("VAL", 0.0)
+        lowest = min(v for _, f, v in m.posts if f == "RBV")
+        assert lowest == pytest.approx(-0.5), "goes BDST past the target, then approaches it upward"
+        assert m.RBV == 0.0 and m.DMOV == 1 and m.RVAL == 0
+
+
 async def test_dly_holds_dmov_low_after_the_motion(autojump_clock):
     async with running(config({"DLY": 2})) as m:
         elapsed = await m.put_wait("VAL", 0.5)
@@ -503,6 +514,7 @@ async def test_record_type_and_starting_state(autojump_clock):
         payload, _ = m.db.lookup("m1.RTYP").read(ChannelType.STRING, 1)
         assert decode_payload(ChannelType.STRING, 1, payload)[0] == ["motor"]
         assert (m.DMOV, m.MOVN, m.LVIO, m.SPMG, m.STAT, m.SEVR) == (1, 0, 0, 3, 0, 0)
+        assert m.VERS == pytest.approx(7.4, abs=1e-6)
         assert m.MSTA & Msta.DONE
         assert m.db.lookup("m1.RBV").access == 1 and m.db.lookup("m1.VAL").access == 3
 

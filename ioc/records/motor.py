@@ -230,6 +230,8 @@ _RMOD_IN_POSITION = 3
 _ACCU_ACCS = 1
 _OMSL_CLOSED_LOOP = 1
 _VAL_LOG = DBE_VALUE | DBE_LOG
+# The motorRecord.cc whose behaviour this follows; init_record puts it in VERS.
+MOTOR_RECORD_VERSION = 7.4
 # get_units answers in a dbr_units_size (8) buffer: at most 7 characters.
 _UNITS_CHARS = 7
 
@@ -580,6 +582,7 @@ def init_motor(rec: Record) -> None:
         raise FieldValueError("DTYP", "a motor record needs its axis: declare it under 'devices:' "
                                       "(type: motorsim), not under 'records:'")
     rec.marks = set()
+    rec.VERS = MOTOR_RECORD_VERSION
     _check_speed_and_resolution(rec)
     _enforce_min_retry_deadband(rec)
     if rec.link_is_constant("DOL"):
