@@ -512,6 +512,8 @@ class Database:
             db._devices = [make_device(spec) for spec in config.devices]
         device_records = [spec for device in db._devices for spec in device.record_specs()]
         for spec in [*config.records, *device_records]:
+            if spec.name in db.records or spec.name in db.aliases:
+                raise ConfigError(spec.file, spec.line, None, f"duplicate name {spec.name!r}")
             rtype = record_type(spec.rtype)
             if rtype is None:
                 if skip_unsupported:
