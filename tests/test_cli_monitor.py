@@ -54,6 +54,12 @@ class Pair:
                     self.output[proc] += chunk
         raise AssertionError(f"{self.args}: fewer than {count} lines after {timeout} s: {self.output}")
 
+    def kill(self) -> None:
+        for proc in (self.c, self.ours):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
     def interrupt(self) -> tuple[tuple[int, list[str]], tuple[int, list[str]]]:
         results = []
         for proc in (self.c, self.ours):
@@ -69,12 +75,26 @@ def ioc_env(ca_env, tmp_path):
         yield ca_env
 
 
+@pytest.fixture
+def start_pair():
+    """Starts pairs of monitors, and kills whatever is left of them when the test ends, failed or not."""
+    pairs: list[Pair] = []
+
+    def start(args: list[str], env: dict[str, str]) -> Pair:
+        pairs.append(Pair(args, env))
+        return pairs[-1]
+
+    yield start
+    for pair in pairs:
+        pair.kill()
+
+
 FORMATS = [[], ["-n", "-F", ","], ["-S", "-f", "3"], ["-S", "-#", "2", "-e", "1"], ["-#", "2", "-0x", "-lb"],
            ["-s", "-m", "p"], ["-m", "va", "-t", "n"], ["-w", "0.5", "-t", "sn", "-F", "|"]]
 
 
-def test_camonitor_lines_for_static_records_match(ioc_env):
-    pairs = [Pair([*options, *STATIC], ioc_env) for options in FORMATS]
+def test_camonitor_lines_for_static_records_match(ioc_env, start_pair):
+    pairs = [start_pair([*options, *STATIC], ioc_env) for options in FORMATS]
     for pair in pairs:
         pair.wait_for_lines(len(STATIC))
     for pair in pairs:
@@ -92,9 +112,9 @@ def _shape(line: str) -> str:
     return re.sub(r"\d+", "9", re.sub(r" +(?=[+-]\d)", " ", line))
 
 
-def test_camonitor_time_stamp_modes_print_the_same_shape(ioc_env):
+def test_camonitor_time_stamp_modes_print_the_same_shape(ioc_env, start_pair):
     keys = ["s", "c", "sc", "n", "sr", "si", "sI", "cr", "ci", "cI"]
-    pairs = [Pair(["-t", key, "M:count", "M:ai"], ioc_env) for key in keys]
+    pairs = [start_pair(["-t", key, "M:count", "M:ai"], ioc_env) for key in keys]
     for pair in pairs:
         pair.wait_for_lines(6)
     for key, pair in zip(keys, pairs, strict=True):
@@ -105,9 +125,9 @@ def test_camonitor_time_stamp_modes_print_the_same_shape(ioc_env):
         assert ours == theirs, f"-t {key}:\nC:\n{shown}"
 
 
-def test_camonitor_reports_the_server_going_away(ca_env, tmp_path):
+def test_camonitor_reports_the_server_going_away(ca_env, tmp_path, start_pair):
     with soft_ioc(DB, ca_env, tmp_path) as ioc:
-        pair = Pair(["M:ai", "M:wf"], ca_env)
+        pair = start_pair(["M:ai", "M:wf"], ca_env)
         pair.wait_for_lines(2)
         ioc.terminate()
         ioc.wait()
