@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 import trio
 
+from caproto.client.netif import broadcast_addresses
+
 from .beacons import beacon_sender
 from .environment import ServerSettings
-from .netif import broadcast_addresses
 from .tcp import Circuit
 from .udp import search_responder
 

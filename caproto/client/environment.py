@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import struct
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from caproto.constants import DEFAULT_REPEATER_PORT, DEFAULT_SERVER_PORT
+
+from .netif import broadcast_addresses
 
 log = logging.getLogger(__name__)
 
@@ -106,26 +105,3 @@ class ClientSettings:
                 if (host, self.server_port) not in found:
                     found.append((host, self.server_port))
         return found
-
-
-_SIOCGIFBRDADDR = 0x8919  # Linux ioctl: an interface's IPv4 broadcast address
-
-
-def broadcast_addresses() -> list[str]:
-    """Every interface's IPv4 broadcast address (the limited broadcast address where we cannot ask)."""
-    if not sys.platform.startswith("linux"):
-        return ["255.255.255.255"]
-    import fcntl
-
-    found: list[str] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _, name in socket.if_nameindex():
-            request = struct.pack("256s", name.encode()[:15])
-            try:
-                reply = fcntl.ioctl(sock.fileno(), _SIOCGIFBRDADDR, request)
-            except OSError:
-                continue  # no IPv4 broadcast on this interface (loopback, tunnels)
-            address = socket.inet_ntoa(reply[20:24])
-            if address != "0.0.0.0" and address not in found:
-                found.append(address)
-    return found or ["255.255.255.255"]

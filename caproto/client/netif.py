@@ -1,4 +1,5 @@
-"""Interface broadcast addresses, for EPICS_CAS_AUTO_BEACON_ADDR_LIST=YES (the EPICS default)."""
+"""Interface broadcast addresses: where searches (EPICS_CA_AUTO_ADDR_LIST) and beacons
+(EPICS_CAS_AUTO_BEACON_ADDR_LIST) go by default. Shared by the client and the IOC."""
 from __future__ import annotations
 
 import logging
