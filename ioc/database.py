@@ -786,6 +786,17 @@ class Database:
             rec._in_chain = False
         rec._gen += 1
 
+    def resume(self, rec: Record) -> None:
+        """Finish an asynchronous processing: a device whose record set PACT calls this when its work is
+        done, and the record's process function runs again to complete (callbackRequestProcessCallback)."""
+        rec._gen += 1
+        rec._in_chain = True
+        try:
+            rec.rtype.process(rec)
+        finally:
+            rec._in_chain = False
+        rec._gen += 1
+
     def _disabled(self, rec: Record) -> None:
         rec.RPRO = 0
         rec.PUTF = 0

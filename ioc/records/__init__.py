@@ -74,11 +74,11 @@ def register(rtype: RecordType) -> RecordType:
 
 
 def record_type(name: str) -> RecordType | None:
-    if not RECORD_TYPES:
-        _load_builtin()
+    _load_builtin()
     return RECORD_TYPES.get(name)
 
 
 def _load_builtin() -> None:
-    # Importing a family module registers its types.
+    # Importing a family module registers its types (once: Python caches the modules). The import is
+    # deferred because the families use ioc.database's helpers, which import this package.
     from . import analog, binary, calc, long, mbb, string, waveform  # noqa: F401
