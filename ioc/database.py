@@ -13,8 +13,10 @@ This is the part of the C IOC that dbAccess.c, dbLink.c, dbEvent.c and rsrv's ch
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import math
+import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -131,6 +133,18 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
             raise ValueError(f"{text!r} is not an integer in [{lower}, {upper}]")
         return value
     raise ValueError(f"field {fld.name} cannot be set")
+
+
+_UNPARSED = object()
+# Fields whose CA native type holds their values exactly: a put of that type stores the number as sent.
+_SCALAR_UNPACK: dict[DBF, Callable[[bytes], tuple]] = {
+    DBF.DOUBLE: struct.Struct(">d").unpack_from,
+    DBF.FLOAT: struct.Struct(">f").unpack_from,
+    DBF.LONG: struct.Struct(">i").unpack_from,
+    DBF.SHORT: struct.Struct(">h").unpack_from,
+    DBF.MENU: struct.Struct(">H").unpack_from,
+    DBF.ENUM: struct.Struct(">H").unpack_from,
+}
 
 
 class _StateName(str):
@@ -295,7 +309,7 @@ class FieldChannel:
     """One served PV (``REC.FIELD`` or ``REC.FIELD$``), shared by every client of that name."""
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
-                 "_cache", "_gen", "_subscribers", "_array")
+                 "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack")
 
     def __init__(self, name: str, record: Record, fld: Field, long_string: bool = False) -> None:
         self.name = name
@@ -319,6 +333,8 @@ class FieldChannel:
             self.native_type = NATIVE_DBR[fld.dbf]
             self.max_count = 1
         self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
+        self._writable = not fld.read_only
+        self._unpack = None if long_string or self._array else _SCALAR_UNPACK.get(self.dbf)
         self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._gen = -1
         self._subscribers: list[Callable[[int], None]] = []
@@ -453,8 +469,15 @@ class FieldChannel:
     # -- writes ----------------------------------------------------------------------------------------
     def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Completion | None:
         """A CA put: decode, convert, store, process if PP; CAError (nothing changed) when refused."""
-        if not self.access & AccessRights.WRITE:
+        if not self._writable:
             raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
+        if count == 1 and data_type == self.native_type and self._unpack is not None:
+            # The common case (a scalar of the field's own type) needs no conversion rules.
+            try:
+                value = self._unpack(payload)[0]
+            except struct.error:
+                raise CAError(ECA.BADCOUNT, f"{self.name}: payload too short") from None
+            return self.record.db.put_field(self, data_type, [value], converted=True)
         if not 0 <= data_type <= ChannelType.PUT_ACKS or ChannelType.STS_STRING <= data_type <= \
                 ChannelType.CTRL_DOUBLE:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
@@ -498,12 +521,27 @@ class Database:
         self._pini: list[Record] = []
         self._monitored: list[tuple[Record, Link]] = []
         self._nursery: trio.Nursery | None = None
+        self._parsed: dict[tuple, object] = {}
         self._devices: list[Device] = []
 
     # -- building -------------------------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: IocConfig, *, skip_unsupported: bool = False) -> Database:
         """Build and validate the records of ``config``; ConfigError names the first bad field."""
+        # Building creates millions of long-lived objects: the cyclic collector would rescan them all
+        # many times over. Collect once at the end and freeze the result out of later collections.
+        gc.disable()
+        try:
+            db = cls._build(config, skip_unsupported)
+            db._parsed.clear()
+            return db
+        finally:
+            gc.enable()
+            gc.collect()
+            gc.freeze()
+
+    @classmethod
+    def _build(cls, config: IocConfig, skip_unsupported: bool) -> Database:
         db = cls()
         specs: list[tuple[Record, RecordSpec]] = []
         skipped: list[str] = []
@@ -554,8 +592,18 @@ class Database:
 
     def _set_fields(self, rec: Record, spec: RecordSpec) -> None:
         rtype = rec.rtype
+        parsed = self._parsed
         state_names: list[tuple[Field, _StateName, Located]] = []
         for name, located in spec.fields.items():
+            raw = located.value
+            # Databases repeat the same few values (EGU "V", PREC 2, ...): parse each once.
+            key = (rtype.name, name, raw, type(raw))
+            value = parsed.get(key, _UNPARSED)
+            if value is not _UNPARSED:
+                setattr(rec, name, value)
+                if name == "VAL":
+                    rec.UDF = 0
+                continue
             fld = rtype.by_name.get(name)
             if fld is None or (fld.dbf is DBF.NOACCESS and rtype.cvt_dbaddr is None):
                 raise ConfigError(located.file, located.line, name,
@@ -574,6 +622,7 @@ class Database:
             if isinstance(value, _StateName):
                 state_names.append((fld, value, located))
                 continue
+            parsed[key] = value
             setattr(rec, name, value)
             if name == "VAL":
                 rec.UDF = 0   # dbPutString to VAL clears UDF
@@ -589,9 +638,7 @@ class Database:
 
     def _resolve_links(self, rec: Record, spec: RecordSpec) -> None:
         links: dict[str, tuple[Link, Record | None, Field | None]] = {}
-        for fld in rec.rtype.fields:
-            if not fld.is_link:
-                continue
+        for fld in rec.rtype.link_fields:
             text = getattr(rec, fld.name)
             if not text:
                 continue
@@ -884,7 +931,8 @@ class Database:
             self.process_target(rec, target)
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
-    def put_field(self, chan: FieldChannel, data_type: int, values: Any) -> Completion | None:
+    def put_field(self, chan: FieldChannel, data_type: int, values: Any,
+                  converted: bool = False) -> Completion | None:
         """dbPutField: a CA put, with the record processed when the field is PP (or PROC)."""
         rec, fld = chan.record, chan.field
         if fld is _RTYP:
@@ -900,7 +948,7 @@ class Database:
         if fld.is_link and not chan.long_string:
             self._put_link_field(chan, data_type, values)
             return None
-        self.put(chan, data_type, values)
+        self.put(chan, data_type, values, converted)
         if fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
             if rec.PACT:
                 rec.RPRO = 1
@@ -920,7 +968,7 @@ class Database:
         rec._waiters.append(event)
         return Completion([event])
 
-    def put(self, chan: FieldChannel, data_type: int, values: Any) -> None:
+    def put(self, chan: FieldChannel, data_type: int, values: Any, converted: bool = False) -> None:
         """dbPut: convert and store ``values`` (a decoded value sequence of ``data_type``) in the field,
         run the record's special handling, post the field (and DBE_PROPERTY for metadata fields)."""
         rec, fld, rtype = chan.record, chan.field, chan.record.rtype
@@ -928,7 +976,7 @@ class Database:
         if n < 1 and not chan._array:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return
-        stored = self._convert_for_put(chan, data_type, values)
+        stored = values if converted else self._convert_for_put(chan, data_type, values)
         special = fld.special
         if special is SPC.SCAN:
             self._scan.remove(rec)
@@ -947,7 +995,7 @@ class Database:
                 setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
             else:
                 first = stored[0]
-                setattr(rec, fld.name, first if isinstance(first, str) else first.item())
+                setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
             if special is SPC.SCAN:
                 self._scan.add(rec)
             elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:

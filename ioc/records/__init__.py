@@ -60,9 +60,11 @@ class RecordType:
     # Extra per-record state (not fields) the type keeps, with its initial value.
     state: dict[str, Any] = field(default_factory=dict)
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
+    link_fields: tuple[Field, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+        object.__setattr__(self, "link_fields", tuple(f for f in self.fields if f.is_link))
 
 
 RECORD_TYPES: dict[str, RecordType] = {}
@@ -73,12 +75,18 @@ def register(rtype: RecordType) -> RecordType:
     return rtype
 
 
+_builtin_loaded = False
+
+
 def record_type(name: str) -> RecordType | None:
-    _load_builtin()
+    if not _builtin_loaded:
+        _load_builtin()
     return RECORD_TYPES.get(name)
 
 
 def _load_builtin() -> None:
-    # Importing a family module registers its types (once: Python caches the modules). The import is
-    # deferred because the families use ioc.database's helpers, which import this package.
+    # Importing a family module registers its types. The import is deferred because the families use
+    # ioc.alarms and friends, which import ioc.database's side of this package.
+    global _builtin_loaded
     from . import analog, binary, calc, long, mbb, string, waveform  # noqa: F401
+    _builtin_loaded = True

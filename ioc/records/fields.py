@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,14 +54,13 @@ class Field:
     special: SPC = SPC.NONE
     pp: bool = False              # a CA put processes a Passive record
     prop: bool = False            # a CA put posts DBE_PROPERTY on the record
+    # derived once: tested on hot paths, where enum hashing would cost more than the lookup itself
+    read_only: bool = field(init=False, repr=False, compare=False)
+    is_link: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def read_only(self) -> bool:
-        return self.special is SPC.NOMOD
-
-    @property
-    def is_link(self) -> bool:
-        return self.dbf in LINK_TYPES
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "read_only", self.special is SPC.NOMOD)
+        object.__setattr__(self, "is_link", self.dbf in LINK_TYPES)
 
 
 class FieldValueError(ValueError):
