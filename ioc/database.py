@@ -32,6 +32,7 @@ from caproto.constants import (
     ECA,
     EPICS_EPOCH_OFFSET,
     MAX_ENUM_STATES,
+    MAX_STRING_SIZE,
     AccessRights,
     AlarmSeverity,
     AlarmStatus,
@@ -982,30 +983,27 @@ class Database:
             self._scan.remove(rec)
         elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
             rtype.special(rec, fld, False)
-        old = getattr(rec, fld.name)
-        try:
-            if chan._array:
-                count = min(len(stored), chan.max_count)
-                array = getattr(rec, fld.name)
-                array[:count] = stored[:count]
-                rtype.put_array_count(rec, fld, count)
-            elif chan.long_string:
-                text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
-                limit = LINK_STRING_SIZE if fld.is_link else fld.size
-                setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
-            else:
-                first = stored[0]
-                setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
-            if special is SPC.SCAN:
-                self._scan.add(rec)
-            elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
+        if chan._array:
+            count = min(len(stored), chan.max_count)
+            array = getattr(rec, fld.name)
+            array[:count] = stored[:count]
+            rtype.put_array_count(rec, fld, count)
+        elif chan.long_string:
+            text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
+            limit = LINK_STRING_SIZE if fld.is_link else fld.size
+            setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
+        else:
+            first = stored[0]
+            setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
+        if special is SPC.SCAN:
+            self._scan.add(rec)
+        elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
+            try:
                 rtype.special(rec, fld, True)
-        except CAError:
-            if not chan._array:
-                setattr(rec, fld.name, old)
-            if special is SPC.SCAN:
-                self._scan.add(rec)
-            raise
+            except CAError:
+                # as dbPut: the value stays stored, the put reports failure and posts nothing
+                rec._gen += 1
+                raise
         rec._gen += 1
         value_field = fld.name == "VAL"
         if value_field:
@@ -1033,7 +1031,7 @@ class Database:
             # cvt_d_st formats with the record's precision for that field, else 6 digits
             answer = rec.rtype.precision(rec, fld) if rec.rtype.precision is not None else None
             precision = 6 if answer is None else answer
-            kwargs.update(string_size=fld.size, precision=precision)
+            kwargs.update(string_size=fld.size or MAX_STRING_SIZE, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
         return values_for_put(values, data_type, chan.native_type, array_field=chan._array, **kwargs)

@@ -252,6 +252,12 @@ def test_bad_puts_raise_the_c_ioc_code_and_change_nothing(tmp_path, pv, value, d
     assert chan.read(ChannelType.TIME_STRING, 1) == before
 
 
+def test_waveform_of_strings_takes_whole_strings(tmp_path):
+    db = build(tmp_path, "records:\n  - {name: w, type: waveform, fields: {FTVL: STRING, NELM: 3}}\n")
+    put(db, "w", ["ab", "cd"], ChannelType.STRING)
+    assert read(db, "w", ChannelType.STRING)[0] == ["ab", "cd"]
+
+
 def test_disp_rejects_puts_to_every_field_but_disp(tmp_path):
     db = build(tmp_path, YAML)
     put(db, "temp.DISP", 1, ChannelType.CHAR)

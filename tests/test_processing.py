@@ -178,9 +178,10 @@ async def test_state_monitors_follow_softioc(ca_env, tmp_path):
 
 async def test_links_chains_calc_and_pini_follow_softioc(ca_env, tmp_path):
     steps = [("lo", "3"), ("lo", "7"), ("chain1.PROC", "1"), ("so", "hello"), ("so", "hello"),
-             ("w", "1", "2", "3", "4"), ("lo", "-3"), ("w.PROC", "1")]
+             ("w", "1", "2", "3", "4"), ("lo", "-3"), ("w.PROC", "1"),
+             ("math.CALC", "A+*"), ("math.PROC", "1")]       # a bad CALC is kept, and fails at run time
     await check_sequence(LINKS, steps, ["lo", "li", "chain1", "chain2", "so", "si", "pini", "w", "w.NORD",
-                                        "math", "math.A"], ca_env, tmp_path)
+                                        "math", "math.A", "math.CALC"], ca_env, tmp_path)
 
 
 async def test_link_monitors_follow_softioc(ca_env, tmp_path):

@@ -264,11 +264,15 @@ def process_ai(rec: Record) -> None:
 
 
 def special_analog(rec: Record, fld: Field, after: bool) -> None:
-    if fld.special is SPC.LINCONV and after:
-        if rec.LINR > _LINEAR:
-            # the database restores the old LINR when special refuses the put
-            raise CAError(ECA.PUTFAIL, "breakpoint-table conversions are not supported")
-        rec.INIT = 1
+    if fld.special is not SPC.LINCONV:
+        return
+    if not after:
+        rec.linr_before = rec.LINR
+        return
+    if rec.LINR > _LINEAR:
+        rec.LINR = rec.linr_before      # refused: breakpoint tables are not available here
+        raise CAError(ECA.PUTFAIL, "breakpoint-table conversions are not supported")
+    rec.INIT = 1
 
 
 def _ai_units(rec: Record, fld: Field) -> str:
@@ -289,7 +293,7 @@ register(RecordType(
     graphic=display_limits(ANALOG_LIMITED),
     control=display_limits(ANALOG_LIMITED),
     alarm=value_alarm_limits,
-    state={"smoothing": False},
+    state={"smoothing": False, "linr_before": 0},
 ))
 
 
@@ -432,4 +436,5 @@ register(RecordType(
     graphic=display_limits(_AO_DISPLAY),
     control=_ao_control,
     alarm=value_alarm_limits,
+    state={"linr_before": 0},
 ))

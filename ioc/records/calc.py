@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from caproto.constants import DBE_ALARM, DBE_LOG, DBE_VALUE, ECA
+from caproto.constants import DBE_ALARM, DBE_LOG, DBE_VALUE, ECA, AlarmSeverity, AlarmStatus
 from caproto.errors import CAError
 from ioc import alarms
 from ioc.calc import INPUT_NAMES, CalcSyntaxError, compile_calc
@@ -100,12 +100,11 @@ def init_calc(rec: Record) -> None:
 def process_calc(rec: Record) -> None:
     rec.PACT = 1
     if _fetch_values(rec):
-        args = {name: getattr(rec, name) for name in rec.compiled.inputs_used}
-        args["VAL"] = rec.VAL
-        rec.VAL = rec.compiled.evaluate(args)
-        for name in rec.compiled.stores:
-            setattr(rec, name, args[name])
-        rec.UDF = int(math.isnan(rec.VAL))
+        if rec.compiled is None:
+            # a CALC put that did not compile (the C IOC keeps the text too): calcPerform fails
+            rec.set_sevr(AlarmStatus.CALC, AlarmSeverity.INVALID)
+        else:
+            _evaluate(rec)
     rec.stamp()
     alarms.limit_alarms(rec)
     mask = alarms.reset_alarms(rec)
@@ -126,6 +125,15 @@ def process_calc(rec: Record) -> None:
     rec.PACT = 0
 
 
+def _evaluate(rec: Record) -> None:
+    args = {name: getattr(rec, name) for name in rec.compiled.inputs_used}
+    args["VAL"] = rec.VAL
+    rec.VAL = rec.compiled.evaluate(args)
+    for name in rec.compiled.stores:
+        setattr(rec, name, args[name])
+    rec.UDF = int(math.isnan(rec.VAL))
+
+
 def _fetch_values(rec: Record) -> bool:
     ok = True
     for name, link in zip(INPUT_NAMES, INPUT_LINKS, strict=True):
@@ -144,6 +152,7 @@ def special_calc(rec: Record, fld: Field, after: bool) -> None:
         try:
             rec.compiled = compile_calc(rec.CALC)
         except CalcSyntaxError as exc:
+            rec.compiled = None
             raise CAError(ECA.PUTFAIL, f"{rec.NAME}.CALC: {exc}") from None
 
 

@@ -1239,6 +1239,13 @@ def special_motor(rec: Record, fld: Field, after: bool) -> None:
         elif name == "STUP" and rec.STUP != _STUP_OFF:
             raise CAError(ECA.PUTFAIL, f"{rec.NAME}: a status update is already in progress")
         return
+    if name in ("VAL", "DVAL", "RLV") and not math.isfinite(getattr(rec, name)):
+        # A NaN or infinite target cannot be moved to: refuse the put (the database restores the old
+        # value) and undo the blink of a motor at rest.
+        if rec.MIP == MIP_DONE and not rec.DMOV:
+            rec.DMOV = 1
+            rec.post("DMOV", _VAL_LOG)
+        raise CAError(ECA.PUTFAIL, f"{rec.NAME}.{name}: the target must be a finite number")
     handler = _SPECIAL_AFTER.get(name)
     if handler is not None:
         handler(rec)
