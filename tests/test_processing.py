@@ -189,3 +189,19 @@ async def test_link_monitors_follow_softioc(ca_env, tmp_path):
              ("w.PROC", "1")]
     await check_monitors(LINKS, steps, ["li", "si", "w.NORD", "math"], ["va", "l"], ca_env, tmp_path,
                          per_pv=True)
+
+
+async def test_periodic_scan_rate_matches_softioc(ca_env, tmp_path):
+    # The oracle is the C IOC's count of scans over the same wall-clock interval.
+    db_text = 'record(calc, "tick") { field(CALC, "VAL+1") field(SCAN, ".1 second") }\n'
+    db = load_db(db_text, tmp_path)
+    with reference_ioc(db_text, ca_env, tmp_path) as ref:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(db.run)
+            c_start = float(ref.caget("DBR_DOUBLE", "tick")["tick"]["Value"])
+            our_start = db.records["tick"].VAL
+            await trio.sleep(2.0)
+            c_count = float(ref.caget("DBR_DOUBLE", "tick")["tick"]["Value"]) - c_start
+            our_count = db.records["tick"].VAL - our_start
+            nursery.cancel_scope.cancel()
+    assert abs(our_count - c_count) <= 3, f"C scanned {c_count} times, we did {our_count}"
