@@ -168,19 +168,19 @@ class StreamParser:
         command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
         if not size:
             self._pos = pos + 16
-            fields = (command, 0, data_type, data_count, p1, p2, b"", [None, _UNDECODED])
+            fields = (command, 0, data_type, data_count, p1, p2, b"", [None, _UNDECODED, _UNDECODED])
         elif size & 7 or size >= self._fast_below:
             frame = self._frame()
             if frame is NEED_DATA:
                 return NEED_DATA
-            fields = (*frame, [None, _UNDECODED])
+            fields = (*frame, [None, _UNDECODED, _UNDECODED])
         else:
             end = pos + 16 + size
             if end > len(buf):
                 return NEED_DATA
             self._pos = end
             payload = buf[pos + 16:end] if type(buf) is bytes else bytes(buf[pos + 16:end])
-            fields = (command, size, data_type, data_count, p1, p2, payload, [None, _UNDECODED])
+            fields = (command, size, data_type, data_count, p1, p2, payload, [None, _UNDECODED, _UNDECODED])
         decoders = self._decoders
         decoder = decoders[command] if command < len(decoders) else None
         try:
@@ -255,8 +255,10 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
     if type(data) is not bytes:
         data = bytes(data)
     decoders = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
+    known = len(decoders)
     end_of_data = len(data)
     messages: list[Message] = []
+    append = messages.append
     pos = 0
     try:
         while pos < end_of_data:
@@ -271,24 +273,14 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
                 size, data_count = _unpack_extension(data, start)
                 start += 8
             pos = start + size
-            fields = (command, size, data_type, data_count, p1, p2, data[start:pos], [None, _UNDECODED])
-            if size & 7:
-                raise _error(MalformedHeader, f"payload size {size} of command {command} is not a "
-                                              f"multiple of 8", _new_header(Header, fields[:6]))
-            if size > limit:
-                raise _error(PayloadTooLarge, f"command {command} announces a {size}-byte payload; the "
-                                              f"limit is {limit}", _new_header(Header, fields[:6]))
-            if pos > end_of_data:
-                raise _error(TruncatedDatagram,
-                             f"command {command} announces {size} payload bytes, {end_of_data - start} "
-                             "remain",
-                             _new_header(Header, fields[:6]))
-            decoder = decoders[command] if command < len(decoders) else None
-            if decoder is None:
-                raise _error(UnknownCommand, f"command {command} is not one a {role.peer.value} sends",
-                             _new_header(Header, fields[:6]))
+            decoder = decoders[command] if command < known else None
+            if size & 7 or size > limit or pos > end_of_data or decoder is None:
+                raise _datagram_error(role, limit, end_of_data - start,
+                                      (command, size, data_type, data_count, p1, p2))
+            fields = (command, size, data_type, data_count, p1, p2, data[start:pos] if size else b"",
+                      [None, _UNDECODED, _UNDECODED])
             try:
-                messages.append(decoder(fields))
+                append(decoder(fields))
             except FramingError as exc:
                 exc.header = _new_header(Header, fields[:6])
                 raise
@@ -296,3 +288,19 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
         exc.messages = messages
         raise
     return messages
+
+
+def _datagram_error(role: Role, limit: int, remaining: int, header_fields: tuple) -> FramingError:
+    """Why a datagram's message cannot be read (checked in this order: alignment, size, length, command)."""
+    header = _new_header(Header, header_fields)
+    command, size = header_fields[:2]
+    if size & 7:
+        return _error(MalformedHeader, f"payload size {size} of command {command} is not a multiple of 8",
+                      header)
+    if size > limit:
+        return _error(PayloadTooLarge, f"command {command} announces a {size}-byte payload; the limit is "
+                                       f"{limit}", header)
+    if size > remaining:
+        return _error(TruncatedDatagram, f"command {command} announces {size} payload bytes, {remaining} "
+                                         "remain", header)
+    return _error(UnknownCommand, f"command {command} is not one a {role.peer.value} sends", header)
