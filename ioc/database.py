@@ -713,7 +713,7 @@ class Database:
             pass
         chan = self._resolve_name(pv_name)
         # Cache misses too (bounded): searches for PVs of other IOCs repeat all the time.
-        if chan is not None or len(self._channels) < 1_000_000:
+        if chan is not None or len(self._channels) < 100_000:
             self._channels[pv_name] = chan
         return chan
 
