@@ -82,6 +82,21 @@ _ID_WRAP = 0xFFFFFFFF
 _ANSWER = {ReadNotifyRequest: ReadNotifyResponse, WriteNotifyRequest: WriteNotifyResponse,
            ReadRequest: ReadResponse}
 _ENDED = (ChannelState.CLOSED, ChannelState.FAILED)
+# Received numbers -> their enum members, by lookup: calling an Enum class costs far more.
+_READ_WRITE = int(AccessRights.READ_WRITE)
+_ACCESS_RIGHTS = tuple(AccessRights(bits) for bits in range(_READ_WRITE + 1))
+_CHANNEL_TYPES = {int(t): t for t in ChannelType}
+
+
+def _restore(obj: object, saved: list[tuple[str, object]]) -> None:
+    for attr, value in saved:
+        setattr(obj, attr, value)
+
+
+def _unknown(command: Any, side: _Side, id_name: str) -> Exception:
+    """The error for a message naming a cid or sid that no channel of the circuit has."""
+    return side.error(f"{type(command).__name__} names {id_name} {getattr(command, id_name)}: no channel on "
+                      f"this circuit has it")
 
 
 class IdAllocator:
@@ -101,14 +116,18 @@ class IdAllocator:
 
 class Subscription:
     """One EVENT_ADD on a channel: its id, the request that made it, and its state."""
-    __slots__ = ("subscriptionid", "channel", "request", "state", "subject")
+    __slots__ = ("subscriptionid", "channel", "request", "state")
 
     def __init__(self, channel: _Channel, request: EventAddRequest) -> None:
         self.subscriptionid: int = request.subscriptionid
         self.channel = channel
         self.request = request
         self.state = SUBSCRIPTION_INITIAL
-        self.subject = f"subscription {request.subscriptionid} on {channel.subject}"
+
+    @property
+    def subject(self) -> str:
+        """How error messages name it."""
+        return f"subscription {self.subscriptionid} on {self.channel.subject}"
 
     def __repr__(self) -> str:
         return f"<Subscription {self.subscriptionid} of {self.channel.name!r} {self.state.name}>"
@@ -116,6 +135,8 @@ class Subscription:
 
 class _Channel:
     """What both ends know of a channel: name, ids, state, native type and count, access rights."""
+    __slots__ = ("name", "circuit", "cid", "sid", "state", "native_type", "native_count", "access_rights",
+                 "subscriptions", "pending")
 
     def __init__(self, name: str, circuit: VirtualCircuit, cid: int) -> None:
         self.name = name
@@ -129,7 +150,11 @@ class _Channel:
         self.subscriptions: dict[int, Subscription] = {}
         # ioid -> request still waiting for its answer
         self.pending: dict[int, Message] = {}
-        self.subject = f"channel {name!r} (cid {cid})"
+
+    @property
+    def subject(self) -> str:
+        """How error messages name it (built only for them: thousands of channels connect at once)."""
+        return f"channel {self.name!r} (cid {self.cid})"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} cid={self.cid} sid={self.sid} {self.state.name}>"
@@ -146,6 +171,7 @@ class ClientChannel(_Channel):
     Creating one registers it on ``circuit`` under ``cid`` (a new one if None), in SEND_CREATE_CHAN_REQUEST.
     (Sending a hand-built CreateChanRequest registers one too.)
     """
+    __slots__ = ()
 
     def __init__(self, name: str, circuit: VirtualCircuit, cid: int | None = None) -> None:
         if circuit.our_role is not CLIENT:
@@ -198,6 +224,7 @@ class ServerChannel(_Channel):
     """A channel seen from the server, made by the circuit when CREATE_CHAN arrives (find it in
     ``circuit.channels[cid]``): builds the responses, taking types, counts and ids from the requests.
     It is not made by hand."""
+    __slots__ = ()
 
     def create(self, native_type: ChannelType | int, native_count: int, sid: int | None = None,
                access_rights: AccessRights | int = AccessRights.READ_WRITE) -> list[Message]:
@@ -284,11 +311,12 @@ class _Side:
         self.channel_rows = CHANNEL_TRANSITIONS[role]
         self.subscription_rows = SUBSCRIPTION_TRANSITIONS[role]
 
-    def next(self, rows: dict, state: State, cls: type, subject: str) -> Any:
-        """``transition`` for this side's message ``cls``, on rows of this side's table."""
+    def next(self, rows: dict, state: State, cls: type, machine: Any) -> Any:
+        """``transition`` for this side's message ``cls``, on rows of this side's table; ``machine`` (the
+        circuit side, a channel or a subscription) is named in the error."""
         target = rows[state].get(cls)
         if target is None:
-            raise refusal(state, self.role, cls, self.our_role, subject)
+            raise refusal(state, self.role, cls, self.our_role, machine.subject)
         return target
 
 
@@ -363,7 +391,9 @@ class VirtualCircuit:
         """The wire bytes of ``commands``, after checking and applying each of them in order."""
         if len(commands) == 1:
             command = commands[0]
-            self._apply_sent(command)
+            if command.SENDER is not self.our_role:
+                raise LocalProtocolError(f"a {self.our_role.value} does not send {type(command).__name__}")
+            self._apply(command, self._ours)
             return command.to_bytes()
         self._journal = journal = []
         try:
@@ -420,7 +450,9 @@ class VirtualCircuit:
         # Every check comes before the first change, so a refused message leaves everything as it was.
         cls = type(command)
         state = side.state
-        new_state = side.next(side.circuit_rows, state, cls, side.subject)
+        new_state = side.circuit_rows[state].get(cls)
+        if new_state is None:
+            raise refusal(state, side.role, cls, side.our_role, side.subject)
         handler = self._HANDLERS.get(cls)
         if handler is not None:
             handler(self, command, side)
@@ -428,28 +460,33 @@ class VirtualCircuit:
             self._set(side, "state", new_state)
 
     def _step(self, channel: _Channel, side: _Side, cls: type) -> ChannelState:
-        return side.next(side.channel_rows, channel.state, cls, channel.subject)
+        return side.next(side.channel_rows, channel.state, cls, channel)
 
     def _by_cid(self, command: Any, side: _Side) -> ClientChannel | ServerChannel:
         channel = self.channels.get(command.cid)
         if channel is None:
-            raise side.error(f"{type(command).__name__} names cid {command.cid}: no channel on "
-                                      f"this circuit has it")
+            raise _unknown(command, side, "cid")
         return channel
 
     def _by_sid(self, command: Any, side: _Side) -> ClientChannel | ServerChannel:
         channel = self.channels_by_sid.get(command.sid)
         if channel is None:
-            raise side.error(f"{type(command).__name__} names sid {command.sid}: no channel on "
-                                      f"this circuit has it")
+            raise _unknown(command, side, "sid")
         return channel
 
-    # Journaled changes: during a multi-message send() each records how to undo itself.
+    # Journaled changes: during a multi-message send() each records how to undo itself. (Outside such a
+    # send there is no journal: a received message or a single one sent is checked in full before the
+    # first change.)
 
     def _set(self, obj: object, attr: str, value: object) -> None:
         if self._journal is not None:
             self._journal.append((setattr, obj, attr, getattr(obj, attr)))
         setattr(obj, attr, value)
+
+    def _save(self, obj: object, *attrs: str) -> None:
+        """Journal ``attrs`` of ``obj`` before the caller assigns them."""
+        if self._journal is not None:
+            self._journal.append((_restore, obj, [(attr, getattr(obj, attr)) for attr in attrs]))
 
     def _put(self, mapping: dict, key: object, value: object) -> None:
         if self._journal is not None:
@@ -515,43 +552,54 @@ class VirtualCircuit:
     def _on_events_on(self, command: EventsOnRequest, side: _Side) -> None:
         self._set(self, "events_on", True)
 
+    # The handlers of the messages that connect a channel and read it run once per channel and request
+    # (thousands at a time): they look up and assign directly rather than through the helpers above.
+
     def _on_create_chan_request(self, command: CreateChanRequest, side: _Side) -> None:
-        channel = self.channels.get(command.cid)
+        cid = command.cid
+        channel = self.channels.get(cid)
         new = channel is None
         if new:
             # A server meets the channel here; so does a client that built the request by hand.
             cls = ClientChannel if self.our_role is CLIENT else ServerChannel
             channel = cls.__new__(cls)
-            _Channel.__init__(channel, command.name, self, command.cid)
+            _Channel.__init__(channel, command.name, self, cid)
         elif channel.name != command.name:
             raise side.error(f"CreateChanRequest names {command.name!r} for {channel.subject}")
-        state = self._step(channel, side, CreateChanRequest)
+        state = side.next(side.channel_rows, channel.state, CreateChanRequest, channel)
         if new:
-            self._adopt(channel)
-        self._set(channel, "state", state)
+            self._put(self.channels, cid, channel)
+        self._save(channel, "state")
+        channel.state = state
 
     def _on_access_rights(self, command: AccessRightsResponse, side: _Side) -> None:
-        channel = self._by_cid(command, side)
-        state = self._step(channel, side, AccessRightsResponse)
-        self._set(channel, "access_rights", AccessRights(command.access_rights & AccessRights.READ_WRITE))
-        self._set(channel, "state", state)
+        channel = self.channels.get(command.cid)
+        if channel is None:
+            raise _unknown(command, side, "cid")
+        state = side.next(side.channel_rows, channel.state, AccessRightsResponse, channel)
+        self._save(channel, "access_rights", "state")
+        channel.access_rights = _ACCESS_RIGHTS[command.access_rights & _READ_WRITE]
+        channel.state = state
 
     def _on_create_chan_response(self, command: CreateChanResponse, side: _Side) -> None:
-        channel = self._by_cid(command, side)
-        state = self._step(channel, side, CreateChanResponse)
-        if command.sid in self.channels_by_sid:
-            raise side.error(f"CreateChanResponse gives {channel.subject} sid {command.sid}, which "
-                                      f"is already {self.channels_by_sid[command.sid].subject}")
-        try:
-            native_type = ChannelType(command.data_type)
-        except ValueError:
+        channel = self.channels.get(command.cid)
+        if channel is None:
+            raise _unknown(command, side, "cid")
+        state = side.next(side.channel_rows, channel.state, CreateChanResponse, channel)
+        sid = command.sid
+        if sid in self.channels_by_sid:
+            raise side.error(f"CreateChanResponse gives {channel.subject} sid {sid}, which "
+                                      f"is already {self.channels_by_sid[sid].subject}")
+        native_type = _CHANNEL_TYPES.get(command.data_type)
+        if native_type is None:
             raise side.error(f"CreateChanResponse gives {channel.subject} native type "
-                                      f"{command.data_type}, which is no DBR type") from None
-        self._set(channel, "sid", command.sid)
-        self._set(channel, "native_type", native_type)
-        self._set(channel, "native_count", command.data_count)
-        self._put(self.channels_by_sid, command.sid, channel)
-        self._set(channel, "state", state)
+                                      f"{command.data_type}, which is no DBR type")
+        self._save(channel, "sid", "native_type", "native_count", "state")
+        channel.sid = sid
+        channel.native_type = native_type
+        channel.native_count = command.data_count
+        channel.state = state
+        self._put(self.channels_by_sid, sid, channel)
 
     def _on_channel_end(self, command: CreateChFailResponse | ServerDisconnResponse, side: _Side) -> None:
         channel = self._by_cid(command, side)
@@ -573,27 +621,36 @@ class VirtualCircuit:
 
     def _on_ioid_request(self, command: ReadNotifyRequest | WriteNotifyRequest | ReadRequest,
                          side: _Side) -> None:
-        channel = self._by_sid(command, side)
-        self._step(channel, side, type(command))
+        channel = self.channels_by_sid.get(command.sid)
+        if channel is None:
+            raise _unknown(command, side, "sid")
+        side.next(side.channel_rows, channel.state, type(command), channel)
         ioid = command.ioid
-        if ioid in self.pending:
+        pending = self.pending
+        if ioid in pending:
             raise side.error(f"{type(command).__name__} uses ioid {ioid}, which is still waiting "
-                                      f"for the answer to {self.pending[ioid]!r}")
-        self._put(self.pending, ioid, command)
-        self._put(channel.pending, ioid, command)
+                                      f"for the answer to {pending[ioid]!r}")
+        if self._journal is not None:
+            self._journal += [(pending.pop, ioid), (channel.pending.pop, ioid)]
+        pending[ioid] = channel.pending[ioid] = command
 
     def _on_ioid_response(self, command: ReadNotifyResponse | WriteNotifyResponse | ReadResponse,
                           side: _Side) -> None:
+        cls = type(command)
         ioid = command.ioid
-        request = self.pending.get(ioid)
-        if request is None or _ANSWER[type(request)] is not type(command):
-            raise side.error(f"{type(command).__name__} answers ioid {ioid}, which no "
-                                      f"{_request_name(type(command))} is waiting for")
+        pending = self.pending
+        request = pending.get(ioid)
+        if request is None or _ANSWER[type(request)] is not cls:
+            raise side.error(f"{cls.__name__} answers ioid {ioid}, which no {_request_name(cls)} is "
+                             f"waiting for")
         channel = self.channels_by_sid[request.sid]
-        state = self._step(channel, side, type(command))
-        self._drop(self.pending, ioid)
-        self._drop(channel.pending, ioid)
-        self._set(channel, "state", state)
+        state = side.next(side.channel_rows, channel.state, cls, channel)
+        if self._journal is not None:
+            self._journal += [(pending.__setitem__, ioid, request),
+                              (channel.pending.__setitem__, ioid, request)]
+        del pending[ioid], channel.pending[ioid]
+        if state is not channel.state:
+            self._set(channel, "state", state)
 
     def _on_event_add_request(self, command: EventAddRequest, side: _Side) -> None:
         channel = self._by_sid(command, side)
@@ -603,7 +660,7 @@ class VirtualCircuit:
                                       f"is already {self.subscriptions[command.subscriptionid].subject}")
         subscription = Subscription(channel, command)
         subscription.state = side.next(side.subscription_rows, subscription.state, EventAddRequest,
-                                       subscription.subject)
+                                       subscription)
         self._put(self.subscriptions, command.subscriptionid, subscription)
         self._put(channel.subscriptions, command.subscriptionid, subscription)
 
@@ -612,7 +669,7 @@ class VirtualCircuit:
         if subscription is None:
             raise side.error(f"{type(command).__name__} names subscription {command.subscriptionid},"
                                       f" which does not exist on this circuit")
-        state = side.next(side.subscription_rows, subscription.state, type(command), subscription.subject)
+        state = side.next(side.subscription_rows, subscription.state, type(command), subscription)
         self._step(subscription.channel, side, type(command))
         return subscription, state
 
@@ -650,8 +707,7 @@ class VirtualCircuit:
         elif failed in (Command.EVENT_ADD, Command.EVENT_CANCEL):
             subscription = self.subscriptions.get(original.parameter2)
             if subscription is not None:
-                state = side.next(side.subscription_rows, subscription.state, ErrorResponse,
-                                  subscription.subject)
+                state = side.next(side.subscription_rows, subscription.state, ErrorResponse, subscription)
                 self._step(subscription.channel, side, ErrorResponse)
                 self._set(subscription, "state", state)
                 self._forget_subscription(subscription)

@@ -460,6 +460,19 @@ def test_a_refused_message_undoes_the_ones_sent_with_it(pair):
     assert pair.server.channels_by_sid == {}
 
 
+def test_a_refused_message_undoes_the_requests_and_answers_sent_with_it(pair):
+    channel, server_channel = pair.connect()
+    bad = EventCancelRequest(ChannelType.DOUBLE, channel.sid, 5)
+    with pytest.raises(LocalProtocolError):
+        pair.client.send(channel.read(), bad)
+    assert pair.client.pending == {} and channel.pending == {}
+    request, = pair.to_server(channel.read())
+    with pytest.raises(LocalProtocolError):
+        pair.server.send(server_channel.read([2.5], request.ioid), EchoRequest())
+    assert list(pair.server.pending) == list(server_channel.pending) == [request.ioid]
+    assert server_channel.state is ChannelState.CONNECTED
+
+
 def test_a_refused_received_message_is_consumed_and_the_circuit_goes_on(pair):
     channel, _ = pair.connect()
     bad = EventCancelRequest(ChannelType.DOUBLE, channel.sid, 5)
