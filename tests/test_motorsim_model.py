@@ -326,6 +326,14 @@ async def test_soft_limit_violation_sets_lvio_reverts_and_completes_at_once(auto
         assert m.LVIO == 0 and m.RBV == 1.0
 
 
+async def test_a_nan_target_is_refused_and_dmov_returns_to_1(autojump_clock):
+    from caproto.errors import CAError
+    async with running(config()) as m:
+        with pytest.raises(CAError):
+            m.put("VAL", math.nan)
+        assert m.VAL == 0.0 and m.DMOV == 1
+
+
 async def test_dllm_above_dhlm_refuses_every_move(autojump_clock):
     async with running(config({"DHLM": -1, "DLLM": 1})) as m:
         await m.put_wait("VAL", 0.5)
@@ -535,7 +543,14 @@ async def test_motorutil_counts_moving_motors_and_allstop_stops_them(autojump_cl
         await m.until(lambda: db.records["U:alldone"].VAL == 1, pvs=("U:alldone",))
         assert m.RBV < 5.0 and m2.RBV < 5.0
         assert db.records["U:moving"].VAL == 0 and db.records["U:allstop"].VAL == 0
-        assert bytes(db.records["U:movingDiff"].VAL[:3]) == b"-m2"
+        # the motor whose DMOV went to 1 last (both stop in the same tick, in either order)
+        assert bytes(db.records["U:movingDiff"].VAL[:4]) in (b"-m1\0", b"-m2\0")
+
+
+def test_device_records_may_not_reuse_a_served_name():
+    taken = RecordSpec("U:moving", "ai", {}, "test.yaml", 7)
+    with pytest.raises(ConfigError, match="duplicate name 'U:moving'"):
+        Database.from_config(config(util=True, records=[taken]))
 
 
 def test_unknown_sim_setting_is_a_config_error():

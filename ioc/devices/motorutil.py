@@ -9,6 +9,7 @@ processing that posted the change.
 from __future__ import annotations
 
 import collections
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,10 +17,13 @@ import trio
 
 from caproto.constants import DBE_ALARM, DBE_VALUE
 from caproto.dbr import ChannelType
+from caproto.errors import CAError
 from ioc.config import ConfigError, DeviceSpec, Located, RecordSpec
 
 if TYPE_CHECKING:
     from ioc.database import Database, FieldChannel
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MotorUtil"]
 
@@ -103,7 +107,11 @@ class MotorUtil:
                     self._dmov(index, value)
 
     def _put(self, pv: str, data_type: ChannelType, values: object) -> None:
-        self._db.put_field(self._channel(pv), data_type, values)
+        try:
+            self._db.put_field(self._channel(pv), data_type, values)
+        except CAError as exc:
+            # As the C task's ca_put: a refused put (DISP set, say) is reported, and the task goes on.
+            log.warning("motorutil %s: put to %s refused: %s", self.prefix, pv, exc)
 
     def _dmov(self, index: int, dmov: int) -> None:
         self._in_motion[index] = not dmov

@@ -1240,8 +1240,14 @@ def special_motor(rec: Record, fld: Field, after: bool) -> None:
             raise CAError(ECA.PUTFAIL, f"{rec.NAME}: a status update is already in progress")
         return
     if name in ("VAL", "DVAL", "RLV") and not math.isfinite(getattr(rec, name)):
-        # A NaN or infinite target cannot be moved to: refuse the put (the database restores the old
-        # value) and undo the blink of a motor at rest.
+        # A NaN or infinite target cannot be moved to (the C record would send it to the controller):
+        # refuse the put, keep the targets consistent and undo the blink of a motor at rest.
+        if name == "VAL":
+            rec.VAL = rec.DVAL * _dir(rec) + rec.OFF
+        elif name == "DVAL":
+            rec.DVAL = (rec.VAL - rec.OFF) * _dir(rec)
+        else:
+            rec.RLV = 0.0
         if rec.MIP == MIP_DONE and not rec.DMOV:
             rec.DMOV = 1
             rec.post("DMOV", _VAL_LOG)
