@@ -107,5 +107,7 @@ class Broadcaster:
             logger.debug("search reply from %s:%s for search id %s, which is not open", *address,
                          response.cid)
             return None
-        host = address[0] if response.ip == _SENDER_ADDRESS else response.ip
+        host = response.ip
+        if host == _SENDER_ADDRESS:
+            host = address[0]
         return SearchAnswer(name, (host, response.port), response.version)

@@ -26,8 +26,8 @@ A message received from the wire keeps the header it came with, so ``bytes(msg)`
 
 Messages are tuple subclasses (command, payload_size, data_type, data_count, parameter1, parameter2,
 payload, cache), so that reading a field is one C-level item lookup and a message cannot be changed; the
-last item caches the packed header and the decoded data, both derived from the others. Compare messages with
-``==`` (class and wire content), not as tuples.
+last item caches what is derived from the others: the packed header, the decoded values (or name) and the
+metadata. Compare messages with ``==`` (class and wire content), not as tuples.
 """
 from __future__ import annotations
 
@@ -123,7 +123,12 @@ def pack_message(command: int, data_type: int, data_count: int, parameter1: int,
 
 
 def _padded(raw: bytes) -> bytes:
-    return raw + bytes(-len(raw) % 8)
+    return raw + _PADDING[len(raw) & 7]
+
+
+_PADDING = tuple(bytes(-n % 8) for n in range(8))
+# What a NUL-terminated name of length n % 8 needs after it: the terminator and the padding (1 to 8 NULs).
+_TERMINATION = tuple(bytes(8 - n) for n in range(8))
 
 
 _ENCODING = dbr.STRING_ENCODING
@@ -134,13 +139,31 @@ def _encode_name(name: str | bytes) -> bytes:
     raw = name if isinstance(name, bytes) else name.encode(_ENCODING, "surrogateescape")
     if b"\0" in raw:
         raise LocalProtocolError(f"a CA name cannot contain NUL: {name!r}")
-    return _padded(raw + b"\0")
+    return raw + _TERMINATION[len(raw) & 7]
 
 
 def _decode_name(payload: bytes) -> str:
     if type(payload) is not bytes:
         payload = bytes(payload)
     return payload.partition(b"\0")[0].decode(_ENCODING, "surrogateescape")
+
+
+def _name_field() -> property:
+    """A ``name`` read from the payload once, then from the message's cache."""
+    def name(self: Message) -> str:
+        cache = self[7]
+        text = cache[1]
+        if text is _UNDECODED:
+            text = cache[1] = _decode_name(self[6])
+        return text
+    return property(name, doc="the name, as text")
+
+
+def _named(message: Any, name: str | bytes) -> Any:
+    # A str that encoded (no NUL) decodes back to itself: the constructor's argument is the decoded name.
+    if type(name) is str:
+        message[7][1] = name
+    return message
 
 
 def _ip_to_int(address: str | int) -> int:
@@ -153,7 +176,7 @@ def _ip_to_int(address: str | int) -> int:
 
 
 def _int_to_ip(value: int) -> str:
-    return str(ipaddress.IPv4Address(value))
+    return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
 
 
 def _header_field(index: int, doc: str) -> property:
@@ -173,7 +196,8 @@ _DECODERS: dict[Role, list[Callable[[tuple], Message] | None]] = {
     _CLIENT: [None] * (max(Command) + 1),
     _SERVER: [None] * (max(Command) + 1),
 }
-# Second item of a message's cache until its data is decoded.
+# The cache (a message's last item) is [packed header, values or name, metadata]; the last two hold this
+# until they are first read.
 _UNDECODED = object()
 
 
@@ -184,11 +208,11 @@ def _make(cls: type, data_type: int, data_count: int, parameter1: int, parameter
     size = len(payload)
     packed = pack_header(command, size, data_type, data_count, parameter1, parameter2)
     return _tuple_new(cls, (command, size, data_type, data_count, parameter1, parameter2, payload,
-                            [packed, _UNDECODED]))
+                            [packed, _UNDECODED, _UNDECODED]))
 
 
 def _rebuild(cls: type, fields: tuple) -> Message:
-    return _tuple_new(cls, (*fields, [None, _UNDECODED]))
+    return _tuple_new(cls, (*fields, [None, _UNDECODED, _UNDECODED]))
 
 
 class Message(tuple):
@@ -279,7 +303,7 @@ def read_message(header: Header, payload: bytes, role: Role) -> Message:
     if decoder is None:
         raise UnknownCommand(f"command {command} is not one a {role.peer.value} sends ({header})")
     return decoder((command, len(payload), header[2], header[3], header[4], header[5], payload,
-                    [None, _UNDECODED]))
+                    [None, _UNDECODED, _UNDECODED]))
 
 
 def encode(*messages: Message) -> bytes:
@@ -296,6 +320,8 @@ def _count_of(values: Any) -> int:
 
 
 _DBR_TYPES = frozenset(int(t) for t in dbr.ChannelType)
+_decode_values = dbr.decode_values
+_decode_metadata = dbr.decode_metadata
 
 
 def _require_known_type(data_type: int, where: str) -> None:
@@ -340,22 +366,33 @@ class _DataMessage(Message):
         return _make(cls, data_type, data_count, parameter1, parameter2,
                      payload if not len(payload) & 7 else _padded(bytes(payload)))
 
-    def _decode(self) -> tuple[Any, dbr.Metadata]:
-        cache = self[7]
-        decoded = cache[1]
-        if decoded is _UNDECODED:
-            _require_known_type(self[2], type(self).__name__)
-            decoded = cache[1] = dbr.decode_payload(self[2], self[3], self[6])
-        return decoded
+    # Values and metadata decode separately: a monitor callback that reads only ``data`` never pays for
+    # building a Metadata.
 
     @property
     def data(self) -> Any:
         """The values: a numpy array (big-endian view of the payload) or a list of str."""
-        return self._decode()[0]
+        cache = self[7]
+        values = cache[1]
+        if values is _UNDECODED:
+            try:
+                values = cache[1] = _decode_values(self[2], self[3], self[6])
+            except KeyError:
+                _require_known_type(self[2], type(self).__name__)
+                raise
+        return values
 
     @property
     def metadata(self) -> dbr.Metadata:
-        return self._decode()[1]
+        cache = self[7]
+        metadata = cache[2]
+        if metadata is _UNDECODED:
+            try:
+                metadata = cache[2] = _decode_metadata(self[2], self[6])
+            except KeyError:
+                _require_known_type(self[2], type(self).__name__)
+                raise
+        return metadata
 
     def _repr_value(self, name: str) -> str:
         if name in ("data", "metadata"):
@@ -412,11 +449,9 @@ class SearchRequest(Message):
     _FIELDS = ("name", "cid", "version", "reply")
 
     def __new__(cls, name: str, cid: int, version: int, reply: int = DO_REPLY) -> SearchRequest:
-        return _make(cls, reply, version, cid, cid, _encode_name(name))
+        return _named(_make(cls, reply, version, cid, cid, _encode_name(name)), name)
 
-    @property
-    def name(self) -> str:
-        return _decode_name(self[6])
+    name = _name_field()
 
     reply = _header_field(2, "DO_REPLY or DONT_REPLY")
     version = _header_field(3, "the client's minor protocol version")
@@ -587,11 +622,9 @@ class ClientNameRequest(Message):
     _FIELDS = ("name",)
 
     def __new__(cls, name: str) -> ClientNameRequest:
-        return _make(cls, 0, 0, 0, 0, _encode_name(name))
+        return _named(_make(cls, 0, 0, 0, 0, _encode_name(name)), name)
 
-    @property
-    def name(self) -> str:
-        return _decode_name(self[6])
+    name = _name_field()
 
 
 class HostNameRequest(Message):
@@ -602,11 +635,9 @@ class HostNameRequest(Message):
     _FIELDS = ("name",)
 
     def __new__(cls, name: str) -> HostNameRequest:
-        return _make(cls, 0, 0, 0, 0, _encode_name(name))
+        return _named(_make(cls, 0, 0, 0, 0, _encode_name(name)), name)
 
-    @property
-    def name(self) -> str:
-        return _decode_name(self[6])
+    name = _name_field()
 
 
 # --- channels -----------------------------------------------------------------------------------------------
@@ -619,11 +650,9 @@ class CreateChanRequest(Message):
     _FIELDS = ("name", "cid", "version")
 
     def __new__(cls, name: str, cid: int, version: int) -> CreateChanRequest:
-        return _make(cls, 0, 0, cid, version, _encode_name(name))
+        return _named(_make(cls, 0, 0, cid, version, _encode_name(name)), name)
 
-    @property
-    def name(self) -> str:
-        return _decode_name(self[6])
+    name = _name_field()
 
     cid = _header_field(4, "the client's channel id")
     version = _header_field(5, "the client's minor protocol version")
