@@ -40,6 +40,28 @@ def test_removed_names_are_not_searched_again():
     assert 1 not in schedule and 2 in schedule and len(schedule) == 1
 
 
+def test_names_resolved_between_searches_leave_the_next_deadline_to_those_still_pending():
+    schedule = SearchSchedule(max_period=60.0)
+    for search_id in range(5):
+        schedule.add(f"N{search_id}", search_id, now=0.0)
+    schedule.add("LATE", 9, now=0.5)
+    assert [search_id for _, search_id in schedule.due(0.0)] == [0, 1, 2, 3, 4]
+    for search_id in (0, 1, 2, 3):
+        schedule.remove(search_id)
+    assert schedule.next_deadline() == FIRST_RETRY_DELAY
+    schedule.remove(4)
+    assert schedule.next_deadline() == 0.5, "a bucket of resolved names must not wake the sender"
+    assert schedule.due(0.5) == [("LATE", 9)]
+
+
+def test_a_name_added_twice_is_searched_once_per_due_call():
+    schedule = SearchSchedule(max_period=60.0)
+    schedule.add("X", 1, now=0.0)
+    schedule.add("X", 1, now=0.0)
+    assert schedule.due(0.0) == [("X", 1)]
+    assert schedule.due(FIRST_RETRY_DELAY) == [("X", 1)]
+
+
 def test_reset_makes_every_pending_name_due_now_with_the_back_off_started_over():
     schedule = SearchSchedule(max_period=300.0)
     schedule.add("X", 1, now=0.0)

@@ -39,6 +39,8 @@ _FAMILY_ALIASES = {"plain": "plain", "native": "plain", "sts": "sts", "status": 
                    "gr": "gr", "graphic": "gr", "graphics": "gr", "ctrl": "ctrl", "control": "ctrl"}
 
 DEFAULT_TIMEOUT = 2.0
+# The access rights a server sends, as members (calling the Flag class per channel costs more).
+_ACCESS_RIGHTS = {bits: AccessRights(bits) for bits in range(AccessRights.READ_WRITE + 1)}
 
 
 class ConnectionState(enum.Enum):
@@ -99,7 +101,8 @@ class PV:
         self.subscriptions: list[Subscription] = []
         self._connection_callbacks: list[Callable[[PV, bool], None]] = []
         self._access_callbacks: list[Callable[[PV, AccessRights], None]] = []
-        self._connected_event = trio.Event()
+        # made by the first wait_for_connection: most PVs are waited for as a group by the context
+        self._connected_event: trio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<PV {self.name!r} {self.state.value}>"
@@ -131,6 +134,8 @@ class PV:
             while not self.connected:
                 if self.state is ConnectionState.CLOSED:
                     raise ClientError(f"{self.name}: channel is closed")
+                if self._connected_event is None:
+                    self._connected_event = trio.Event()
                 await self._connected_event.wait()
             return
         raise ConnectionTimeout([self.name])
@@ -152,10 +157,18 @@ class PV:
             except Exception:
                 log.exception("connection callback of %s failed", self.name)
 
+    def _wake_waiters(self) -> None:
+        """Connected or closed: every wait_for_connection looks at the state again."""
+        event = self._connected_event
+        if event is not None:
+            self._connected_event = None
+            event.set()
+
     # --- called by the circuit ------------------------------------------------------------------------
 
     def _access_rights(self, access: int) -> None:
-        self.access = AccessRights(access)
+        rights = _ACCESS_RIGHTS.get(access)
+        self.access = AccessRights(access) if rights is None else rights
         if self.connected:
             for callback in list(self._access_callbacks):
                 try:
@@ -173,8 +186,7 @@ class PV:
         self.native_type = channel.native_type
         self.element_count = channel.native_count
         self.state = ConnectionState.CONNECTED
-        self._connected_event.set()
-        self._connected_event = trio.Event()
+        self._wake_waiters()
         self.context._pv_connected(self)
         for subscription in self.subscriptions:
             subscription._install()
@@ -185,7 +197,7 @@ class PV:
         self.state = ConnectionState.CLOSED
         for subscription in self.subscriptions:
             subscription._end()
-        self._connected_event.set()
+        self._wake_waiters()
 
     def _disconnected(self) -> None:
         """The circuit or the server dropped this channel: back to searching (done by the context)."""
@@ -356,7 +368,7 @@ class PV:
         self.state = ConnectionState.CLOSED
         self.circuit = None
         self.context._forget_pv(self)
-        self._connected_event.set()
+        self._wake_waiters()
         if was_connected:
             self._notify_connection(False)
 

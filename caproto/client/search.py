@@ -29,7 +29,7 @@ FIRST_RETRY_DELAY = 0.032    # seconds before the first repeat; doubles on each 
 MAX_DATAGRAM = 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     name: str
     search_id: int
@@ -39,10 +39,17 @@ class _Pending:
 
 @dataclass
 class SearchSchedule:
-    """Which names are unresolved, and when each is next due for a search."""
+    """Which names are unresolved, and when each is next due for a search.
+
+    Names are kept in buckets by deadline. Thousands of names are added at the same moment (one
+    ``get_pvs``), and the names searched in one `due` call that share a back-off step get the same next
+    deadline: so a bucket holds many names and moving a name costs O(1), where a heap of names would cost
+    O(log n) per name, which shows when connecting tens of thousands of channels.
+    """
     max_period: float
-    _pending: dict[int, _Pending] = field(default_factory=dict)   # by search id
-    _heap: list[tuple[float, int, int]] = field(default_factory=list)  # (deadline, attempts, search id)
+    _pending: dict[int, _Pending] = field(default_factory=dict)        # by search id
+    _buckets: dict[float, list[int]] = field(default_factory=dict)     # deadline -> search ids
+    _deadlines: list[float] = field(default_factory=list)              # heap of the buckets' deadlines
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -50,11 +57,17 @@ class SearchSchedule:
     def __contains__(self, search_id: int) -> bool:
         return search_id in self._pending
 
+    def _bucket(self, deadline: float) -> list[int]:
+        bucket = self._buckets.get(deadline)
+        if bucket is None:
+            bucket = self._buckets[deadline] = []
+            heapq.heappush(self._deadlines, deadline)
+        return bucket
+
     def add(self, name: str, search_id: int, now: float) -> None:
         """Search ``name`` (known to replies by ``search_id``) now, and again until :meth:`remove`."""
-        entry = _Pending(name, search_id, deadline=now)
-        self._pending[search_id] = entry
-        heapq.heappush(self._heap, (now, 0, search_id))
+        self._pending[search_id] = _Pending(name, search_id, deadline=now)
+        self._bucket(now).append(search_id)
 
     def remove(self, search_id: int) -> str | None:
         """Stop searching; the name, or None if it was not pending."""
@@ -68,36 +81,43 @@ class SearchSchedule:
     def due(self, now: float) -> list[tuple[str, int]]:
         """The (name, search id) pairs to send now; each is rescheduled with a longer delay."""
         found = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, attempts, search_id = heapq.heappop(heap)
-            entry = self._pending.get(search_id)
-            if entry is None or entry.deadline != deadline or entry.attempts != attempts:
-                continue  # removed, or superseded by a reset
-            entry.attempts += 1
-            entry.deadline = now + self.delay(entry.attempts)
-            heapq.heappush(heap, (entry.deadline, entry.attempts, search_id))
-            found.append((entry.name, search_id))
+        pending = self._pending
+        deadlines = self._deadlines
+        while deadlines and deadlines[0] <= now:
+            deadline = heapq.heappop(deadlines)
+            for search_id in self._buckets.pop(deadline):
+                entry = pending.get(search_id)
+                if entry is None or entry.deadline != deadline:
+                    continue  # removed, or moved by a reset or a second add
+                entry.attempts += 1
+                entry.deadline = next_deadline = now + self.delay(entry.attempts)
+                self._bucket(next_deadline).append(search_id)
+                found.append((entry.name, search_id))
         return found
 
     def next_deadline(self) -> float | None:
-        heap = self._heap
-        while heap:
-            deadline, attempts, search_id = heap[0]
-            entry = self._pending.get(search_id)
-            if entry is not None and entry.deadline == deadline and entry.attempts == attempts:
-                return deadline
-            heapq.heappop(heap)
+        deadlines = self._deadlines
+        pending = self._pending
+        while deadlines:
+            deadline = deadlines[0]
+            bucket = self._buckets[deadline]
+            for index, search_id in enumerate(bucket):
+                entry = pending.get(search_id)
+                if entry is not None and entry.deadline == deadline:
+                    # names that connected are dropped as they are met, so none is looked at twice
+                    del bucket[:index]
+                    return deadline
+            heapq.heappop(deadlines)
+            del self._buckets[deadline]
         return None
 
     def reset(self, now: float) -> None:
         """Make every pending name due now, with the back-off started over (a beacon anomaly)."""
-        self._heap.clear()
         for entry in self._pending.values():
             entry.attempts = 0
             entry.deadline = now
-            self._heap.append((now, 0, entry.search_id))
-        heapq.heapify(self._heap)
+        self._buckets = {now: list(self._pending)} if self._pending else {}
+        self._deadlines = [now] if self._pending else []
 
 
 def search_batches(names: Iterable[tuple[str, int]], *, reply: int = DONT_REPLY,
