@@ -240,18 +240,21 @@ class Circuit:
                     return
 
     def _collect(self) -> bytes:
-        out = self.out
-        if self.events_on and self.ready:
-            ready = self.ready
-            while ready and len(out) < MAX_BATCH_BYTES:
-                subid = next(iter(ready))
-                sub = ready.pop(subid)
-                queue = sub.queue
-                while queue:
-                    out += queue.popleft()
-        chunk = bytes(out)
-        out.clear()
+        self._queue_events(MAX_BATCH_BYTES)
+        chunk = bytes(self.out)
+        self.out.clear()
         return chunk
+
+    def _queue_events(self, limit: float = float("inf")) -> None:
+        """Move queued monitor updates into the output buffer (unless the client sent EVENTS_OFF)."""
+        out, ready = self.out, self.ready
+        if not self.events_on:
+            return
+        while ready and len(out) < limit:
+            sub = ready.pop(next(iter(ready)))
+            queue = sub.queue
+            while queue:
+                out += queue.popleft()
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -397,6 +400,9 @@ class Circuit:
             status = ECA.NORMAL
         except CAError as exc:
             status = exc.eca
+        # Updates posted while the put completed (a motor's final RBV, DMOV) go before the reply: a
+        # client that reads the position as soon as its put returns must see the new one.
+        self._queue_events()
         self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, status, ioid)
         self.ring()
 
