@@ -92,7 +92,7 @@ _OMSL_CLOSED_LOOP = 1
 _IVOA_CONTINUE, _IVOA_SET_IVOV = 0, 2
 _SIMM_NO, _SIMM_YES = 0, 1
 # longoutOOPT choices
-_ON_CHANGE, _EVERY_TIME, _WHEN_ZERO, _WHEN_NON_ZERO, _TO_ZERO, _TO_NON_ZERO = range(6)
+_EVERY_TIME, _ON_CHANGE, _WHEN_ZERO, _WHEN_NON_ZERO, _TO_ZERO, _TO_NON_ZERO = range(6)
 
 
 def monitor_long(rec: Record) -> None:

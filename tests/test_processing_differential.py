@@ -1,0 +1,195 @@
+"""Record processing end to end: the same .db served by the C softIoc and by our IOC (directly, and after
+`python -m ioc convert` to YAML), the same caputs applied to both, and the real caget/camonitor outputs
+compared (timestamps masked). The C softIoc is the oracle.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from differential import Pair, mask
+from peers import ca_environment, free_port, our_ioc, soft_ioc, tool
+
+DB = r"""
+record(ai, "P:ai") {
+    field(PREC, "2") field(EGU, "V") field(HOPR, "100") field(LOPR, "-100")
+    field(HIHI, "10") field(HIGH, "5") field(LOW, "-5") field(LOLO, "-10")
+    field(HHSV, "MAJOR") field(HSV, "MINOR") field(LSV, "MINOR") field(LLSV, "MAJOR")
+    field(HYST, "1") field(MDEL, "0.5") field(ADEL, "2")
+}
+record(ai, "P:always") { field(MDEL, "-1") field(ADEL, "-1") field(PREC, "1") }
+record(bi, "P:bi") {
+    field(ZNAM, "Off") field(ONAM, "On") field(ZSV, "NO_ALARM") field(OSV, "MAJOR") field(COSV, "MINOR")
+}
+record(mbbi, "P:mbbi") {
+    field(ZRST, "zero") field(ONST, "one") field(TWST, "two") field(THST, "three")
+    field(ONSV, "MINOR") field(TWSV, "MAJOR") field(UNSV, "INVALID") field(COSV, "MINOR")
+}
+record(ao, "P:ao") {
+    field(DRVH, "10") field(DRVL, "-10") field(PREC, "1") field(HOPR, "20") field(LOPR, "-20")
+    field(FLNK, "P:double")
+}
+record(calc, "P:double") { field(INPA, "P:ao") field(CALC, "A*2") field(FLNK, "P:plus1") field(PREC, "1") }
+record(calc, "P:plus1") { field(INPA, "P:double") field(CALC, "A+1") field(PREC, "1") }
+record(calc, "P:cp") { field(INPA, "P:ao CP") field(INPB, "P:ai CP") field(CALC, "A+B+100") field(PREC, "2") }
+record(ao, "P:x") { field(PREC, "3") }
+record(calc, "P:e1") {
+    field(INPA, "P:x CP") field(CALC, "A>2?SQRT(A)+ABS(-A):MIN(A,3)-MAX(1,A)") field(PREC, "4")
+}
+record(calc, "P:e2") { field(INPA, "P:x CP") field(CALC, "FLOOR(A*1.5)+CEIL(A/3)+NINT(A/4)") }
+record(calc, "P:e3") { field(INPA, "P:x CP") field(CALC, "(A&6)|(A>>1)+(1<<3)+(A%4)") }
+record(calc, "P:e4") {
+    field(INPA, "P:x CP") field(PREC, "6")
+    field(CALC, "SIN(A)+COS(A)*TAN(A/8)+ATAN2(A,2)+LN(A+1)+LOG(A+1)+EXP(A/9)")
+}
+record(calc, "P:e5") {
+    field(INPA, "P:x CP") field(CALC, "(A>=1&&A<=5)+(A=3)*10+(A!=3||0)*100+!A+PI*D2R*R2D") field(PREC, "5")
+}
+record(calc, "P:e6") { field(INPA, "P:x CP") field(CALC, "VAL+A") field(HIGH, "10") field(HSV, "MINOR") }
+record(calc, "P:pini") { field(PINI, "YES") field(CALC, "6*7") }
+record(ai, "P:pini_ai") { field(PINI, "YES") field(VAL, "3.5") field(PREC, "1") }
+record(ai, "P:nopini") { field(VAL, "3.5") field(PREC, "1") }
+record(longout, "P:lo_change") { field(OOPT, "On Change") field(OUT, "P:n_change.A PP") }
+record(longout, "P:lo_every") { field(OOPT, "Every Time") field(OUT, "P:n_every.A PP") }
+record(longout, "P:lo_zero") { field(OOPT, "When Zero") field(OUT, "P:n_zero.A PP") }
+record(longout, "P:lo_tonz") { field(OOPT, "Transition To Non-zero") field(OUT, "P:n_tonz.A PP") }
+record(calc, "P:n_change") { field(CALC, "VAL+1") }
+record(calc, "P:n_every") { field(CALC, "VAL+1") }
+record(calc, "P:n_zero") { field(CALC, "VAL+1") }
+record(calc, "P:n_tonz") { field(CALC, "VAL+1") }
+record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
+"""
+
+MONITORED = ["P:ai", "P:always", "P:bi", "P:mbbi", "P:ao", "P:double", "P:plus1", "P:cp", "P:e6"]
+READ = [*MONITORED, "P:x", "P:e1", "P:e2", "P:e3", "P:e4", "P:e5", "P:pini", "P:pini_ai", "P:nopini",
+        "P:n_change", "P:n_every", "P:n_zero", "P:n_tonz", "P:lo_change", "P:ai.STAT", "P:ai.SEVR",
+        "P:bi.SEVR", "P:mbbi.STAT"]
+CAGET_TYPES = ["DBR_TIME_DOUBLE", "DBR_CTRL_DOUBLE", "DBR_TIME_STRING"]
+MASKS = ["va", "l", "a", "p"]
+
+# Analog limits crossed upwards and downwards, inside and outside HYST and the deadbands.
+AI_PUTS = ["0", "0.3", "0.6", "4.9", "5.5", "4.5", "3.9", "10.2", "9.5", "8.9", "3", "-5.5", "-4.5",
+           "-3.9", "-10.5", "-9.6", "-8.9", "-2", "0"]
+PUTS = (
+    [("P:ai", v) for v in AI_PUTS]
+    + [("P:always", v) for v in ("1", "1", "2")]
+    + [("P:bi", v) for v in ("1", "1", "0", "0", "On")]
+    + [("P:mbbi", v) for v in ("1", "2", "2", "0", "3", "7", "1")]
+    + [("P:ao", v) for v in ("3", "20", "-20", "5", "5")]
+    + [("P:x", v) for v in ("0", "1", "3", "4.5", "7")]
+    + [("P:lo_change", v) for v in ("1", "1", "0", "0", "2")]
+    + [("P:lo_every", v) for v in ("1", "1", "0", "0", "2")]
+    + [("P:lo_zero", v) for v in ("1", "1", "0", "0", "2")]
+    + [("P:lo_tonz", v) for v in ("1", "1", "0", "0", "2")]
+    # Property changes: DBE_PROPERTY posts on EGU, PREC, display and alarm limits.
+    + [("P:ai.EGU", "mV"), ("P:ai.PREC", "3"), ("P:ai.HOPR", "50"), ("P:ai.HIHI", "-1"),
+       ("P:ao.DRVH", "4"), ("P:ao", "9"), ("P:bi.ONAM", "Yes"), ("P:mbbi.ONST", "uno")]
+)
+
+
+def convert(db: Path) -> Path:
+    yaml_path = db.with_suffix(".yaml")
+    result = subprocess.run([sys.executable, "-m", "ioc", "convert", str(db)], capture_output=True,
+                            text=True, timeout=30, check=True)
+    yaml_path.write_text(result.stdout)
+    return yaml_path
+
+
+@contextlib.contextmanager
+def serve(form: str, tmp_path: Path, repeater_port: int) -> Iterator[Pair]:
+    ref_env = ca_environment(free_port(), repeater_port)
+    our_env = ca_environment(free_port(), repeater_port)
+    db = tmp_path / "ours.db"
+    db.write_text(DB)
+    config = convert(db) if form == "yaml" else db
+    with soft_ioc(DB, ref_env, tmp_path), our_ioc(config, our_env) as proc:
+        pair = Pair(ref_env, our_env)
+        pair.our_process = proc
+        yield pair
+
+
+class Monitor:
+    """A camonitor whose output lines are collected by a thread, so reads can time out."""
+
+    def __init__(self, env: dict[str, str], event_mask: str, pvs: list[str]) -> None:
+        self.proc = subprocess.Popen([tool("camonitor"), "-w", "5", "-m", event_mask, *pvs], env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def read_until(self, done, what: str) -> None:
+        while True:
+            try:
+                line = self.lines.get(timeout=10)
+            except queue.Empty:
+                raise AssertionError(f"camonitor never printed {what}; got {self.seen}") from None
+            self.seen.append(mask(line))
+            if done(line):
+                return
+
+    def stop(self) -> list[str]:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+        return self.seen
+
+
+def start_monitors(env: dict[str, str], pvs: list[str]) -> list[Monitor]:
+    monitors = [Monitor(env, m, pvs) for m in MASKS]
+    for monitor in monitors:
+        # Each PV's initial update, so no put can happen before the subscription exists.
+        pending = set(pvs)
+
+        def initial(line: str, pending=pending) -> bool:
+            pending.discard(line.split(" ", 1)[0])
+            return not pending
+        monitor.read_until(initial, "the initial updates")
+    return monitors
+
+
+def finish_monitors(monitors: list[Monitor]) -> list[list[str]]:
+    # P:end goes 0 -> 1 (value and HIGH alarm) then its EGU changes (property): whatever the mask, its
+    # first event after the initial one is the last thing this client receives from the sequence.
+    for monitor in monitors:
+        monitor.read_until(lambda line: line.startswith("P:end "), "the end marker")
+    return [monitor.stop() for monitor in monitors]
+
+
+@pytest.mark.parametrize("form", ["db", "yaml"])
+def test_processing_sequence_matches_softioc(form, tmp_path, repeater_port):
+    with serve(form, tmp_path, repeater_port) as pair:
+        pvs = [*MONITORED, "P:end"]
+        for dbr in CAGET_TYPES:
+            pair.assert_same("caget", "-w", "5", "-d", dbr, *READ)
+        monitors = {"C": start_monitors(pair.reference, pvs), "ours": start_monitors(pair.ours, pvs)}
+        failures = []
+        for pv, value in PUTS:
+            try:
+                pair.assert_same("caput", "-w", "5", pv, value)
+            except AssertionError as error:
+                failures.append(str(error))
+        pair.assert_same("caput", "-w", "5", "P:end", "1")
+        pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
+        events = {side: finish_monitors(m) for side, m in monitors.items()}
+        for event_mask, ref, ours in zip(MASKS, events["C"], events["ours"], strict=True):
+            if ref != ours:
+                diff = "\n".join(difflib.unified_diff(ref, ours, "C softIoc", "ours", lineterm="", n=1))
+                failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
+        for dbr in CAGET_TYPES:
+            try:
+                pair.assert_same("caget", "-w", "5", "-d", dbr, *READ)
+            except AssertionError as error:
+                failures.append(str(error))
+        assert not failures, "\n\n".join(failures)
