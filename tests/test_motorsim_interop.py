@@ -199,12 +199,16 @@ def test_ophyd_refuses_a_move_beyond_the_soft_limits(motors):
 @pytest.mark.skipif(ophyd_missing, reason="ophyd is not installed")
 def test_ophyd_set_current_position_redefines_the_user_position(motors):
     words = ophyd("""
+        import time
         import epics
         from ophyd import EpicsMotor
         m = EpicsMotor("T:ophyd_set", name="m")
         m.wait_for_connection(timeout=10)
         m.move(1.0, wait=True, timeout=20)
         m.set_current_position(5.0)
+        deadline = time.monotonic() + 10
+        while m.position != 5.0 and time.monotonic() < deadline:
+            time.sleep(0.05)   # ophyd takes RBV from its monitor, dispatched in a thread of its own
         print(m.position, m.user_offset.get(), m.set_use_switch.get(),
               epics.caget("T:ophyd_set.DRBV", use_monitor=False))
     """, motors)
