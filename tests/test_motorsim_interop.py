@@ -10,6 +10,7 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,8 @@ def test_pyepics_put_wait_lasts_as_long_as_the_move_and_reaches_the_target(motor
 def test_camonitor_sees_dmov_go_1_0_1_and_caput_callback_waits(motors):
     monitor = subprocess.Popen([tool("camonitor"), "-t", "n", "T:camonitor.DMOV"], env=motors,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(30, monitor.kill)     # a missing line must fail the test, not hang it
+    watchdog.start()
     try:
         assert monitor.stdout.readline().split()[-1] == "1"
         put = run_tool("caput", "-c", "-w", "20", "T:camonitor", "1.5", env=motors)
@@ -84,6 +87,7 @@ def test_camonitor_sees_dmov_go_1_0_1_and_caput_callback_waits(motors):
         assert monitor.stdout.readline().split()[-1] == "0"
         assert monitor.stdout.readline().split()[-1] == "1"
     finally:
+        watchdog.cancel()
         monitor.terminate()
         monitor.wait(5)
     rbv = run_tool("caget", "-w", "5", "-t", "T:camonitor.RBV", env=motors)
