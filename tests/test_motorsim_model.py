@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import trio
 
 from caproto.constants import DBE_PROPERTY
 from caproto.dbr import ChannelType, decode_payload, encode_payload
-from ioc.config import ConfigError, DeviceSpec, IocConfig, Located, RecordSpec
+from ioc.config import ConfigError, DeviceSpec, IocConfig, Located, RecordSpec, load_config
 from ioc.database import Database
 from ioc.devices.motorsim import Axis, plan_move, plan_velocity
 from ioc.records.motor import Msta
@@ -551,6 +552,29 @@ def test_device_records_may_not_reuse_a_served_name():
     taken = RecordSpec("U:moving", "ai", {}, "test.yaml", 7)
     with pytest.raises(ConfigError, match="duplicate name 'U:moving'"):
         Database.from_config(config(util=True, records=[taken]))
+
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+def test_motorsim_example_config_serves_the_motorsim_ioc_layout():
+    db = Database.from_config(load_config(CONFIGS / "motorsim.yaml"))
+    assert db.pv_names() == [f"IOC:m{n}" for n in range(1, 9)] + [
+        "IOC:allstop", "IOC:alldone", "IOC:moving", "IOC:alldoneBlink", "IOC:movingDiff"]
+    m1 = db.records["IOC:m1"]
+    assert (m1.EGU, m1.VELO, m1.VBAS, m1.ACCL, m1.MRES, m1.PREC, m1.DHLM, m1.DLLM, m1.TWV) == \
+        ("degrees", 1.0, 0.1, 0.2, 0.01, 5, 100.0, -100.0, 1.0)
+    homes = [device.axis.home_position for device in db._devices[:8]]
+    assert homes == [500, 1500, 2500, 3000, 500, 1500, 2500, 3000]
+    assert db._devices[0].axis.high_limit == 20000 and db._devices[0].axis.low_limit == -20000
+
+
+def test_ophyd_config_serves_the_names_of_ophyd_and_caproto_test_suites():
+    db = Database.from_config(load_config(CONFIGS / "motorsim-ophyd.yaml"))
+    assert db.pv_names() == ["XF:31IDA-OP{Tbl-Ax:X1}Mtr", "XF:31IDA-OP{Tbl-Ax:X2}Mtr",
+                             "XF:31IDA-OP{Tbl-Ax:X3}Mtr", "sim:mtr1", "sim:mtr2"]
+    x1 = db.records["XF:31IDA-OP{Tbl-Ax:X1}Mtr"]
+    assert (x1.DHLM, x1.DLLM, x1.HLM, x1.LLM) == (20000.0, -20000.0, 20000.0, -20000.0)
 
 
 def test_unknown_sim_setting_is_a_config_error():
