@@ -94,6 +94,65 @@ PUTS = (
 )
 
 
+DB2 = r"""
+record(ai, "Q:src") {
+    field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "8") field(HHSV, "MAJOR") field(PREC, "1")
+}
+record(calc, "Q:ms") { field(INPA, "Q:src CP MS") field(CALC, "A") field(PREC, "1") }
+record(calc, "Q:nms") { field(INPA, "Q:src CP NMS") field(CALC, "A") field(PREC, "1") }
+record(calc, "Q:c") {
+    field(INPA, "Q:src CPP") field(CALC, "A*2") field(MDEL, "1") field(ADEL, "3") field(PREC, "2")
+    field(HIHI, "14") field(HHSV, "MAJOR") field(LOLO, "-8") field(LLSV, "MAJOR") field(HYST, "2")
+}
+record(longin, "Q:li") {
+    field(HIHI, "100") field(HHSV, "MAJOR") field(HIGH, "50") field(HSV, "MINOR") field(LOW, "-50")
+    field(LSV, "MINOR") field(HYST, "5") field(MDEL, "3") field(ADEL, "10") field(EGU, "cts")
+}
+record(bo, "Q:bo") {
+    field(ZNAM, "Shut") field(ONAM, "Open") field(ZSV, "MINOR") field(OSV, "NO_ALARM") field(COSV, "MAJOR")
+}
+record(mbbo, "Q:mbbo") {
+    field(ZRST, "Idle") field(ONST, "Run") field(TWST, "Fault") field(ONSV, "NO_ALARM") field(TWSV, "MAJOR")
+    field(ZRSV, "MINOR") field(UNSV, "INVALID")
+}
+record(ao, "Q:y") { field(PREC, "3") }
+record(calc, "Q:f1") {
+    field(INPA, "Q:y CP") field(PREC, "6")
+    field(CALC, "ASIN(A/10)+ACOS(A/10)*2+ATAN(A)+ISNAN(A)+(RNDM>=0&&RNDM<1)")
+}
+record(calc, "Q:f2") {
+    field(INPA, "Q:y CP") field(INPB, "Q:li") field(CALC, "(A XOR 5)+(~A AND 255)+(B OR 2)")
+}
+record(calc, "Q:f3") {
+    field(INPA, "Q:y CP") field(CALC, "A^2+A**0.5+(A#3)+(A<3)+(A>3)-(A<=1)") field(PREC, "4")
+}
+record(calc, "Q:f4") { field(INPA, "Q:y CP") field(INPB, "2") field(INPC, "-1") field(CALC, "A?B:C") }
+record(calc, "Q:count") { field(CALC, "VAL+1") }
+record(longout, "Q:lo_nz") { field(OOPT, "When Non-zero") field(OUT, "Q:n_nz.A PP") }
+record(longout, "Q:lo_toz") { field(OOPT, "Transition To Zero") field(OUT, "Q:n_toz.A PP") }
+record(calc, "Q:n_nz") { field(CALC, "VAL+1") }
+record(calc, "Q:n_toz") { field(CALC, "VAL+1") }
+record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
+"""
+MONITORED2 = ["Q:src", "Q:ms", "Q:nms", "Q:c", "Q:li", "Q:bo", "Q:mbbo", "Q:f4"]
+READ2 = [*MONITORED2, "Q:y", "Q:f1", "Q:f2", "Q:f3", "Q:count", "Q:n_nz", "Q:n_toz", "Q:c.STAT", "Q:ms.SEVR",
+         "Q:nms.SEVR", "Q:li.NSEV", "Q:c.LALM", "Q:c.MLST", "Q:c.ALST"]
+PUTS2 = (
+    [("Q:src", v) for v in ("1", "1.2", "1.6", "5.5", "6.5", "7.9", "8.1", "6.6", "5.9", "4", "-3", "-4.2",
+                            "-5")]
+    + [("Q:li", v) for v in ("0", "2", "4", "51", "47", "44", "101", "96", "94", "-51", "-46", "-44", "0")]
+    + [("Q:bo", v) for v in ("1", "1", "0", "Open", "Shut")]
+    + [("Q:mbbo", v) for v in ("1", "2", "Run", "0", "5", "Idle")]
+    + [("Q:y", v) for v in ("0", "1", "3", "-2.5", "10")]
+    + [("Q:count.PROC", "1"), ("Q:count.PROC", "1"), ("Q:count.PROC", "0")]
+    + [("Q:lo_nz", v) for v in ("1", "1", "0", "0", "2")]
+    + [("Q:lo_toz", v) for v in ("1", "1", "0", "0", "2")]
+    + [("Q:c.HIHI", "3"), ("Q:c.EGU", "A"), ("Q:c.PREC", "4"), ("Q:li.HOPR", "500"), ("Q:li.LOPR", "-500"),
+       ("Q:mbbo.TWST", "Broken"), ("Q:bo.ZNAM", "Closed"), ("Q:src.LOW", "-4"), ("Q:src", "-4.5")]
+)
+SCENARIOS = {"main": (DB, MONITORED, READ, PUTS), "more": (DB2, MONITORED2, READ2, PUTS2)}
+
+
 def convert(db: Path) -> Path:
     yaml_path = db.with_suffix(".yaml")
     result = subprocess.run([sys.executable, "-m", "ioc", "convert", str(db)], capture_output=True,
@@ -103,13 +162,13 @@ def convert(db: Path) -> Path:
 
 
 @contextlib.contextmanager
-def serve(form: str, tmp_path: Path, repeater_port: int) -> Iterator[Pair]:
+def serve(db_text: str, form: str, tmp_path: Path, repeater_port: int) -> Iterator[Pair]:
     ref_env = ca_environment(free_port(), repeater_port)
     our_env = ca_environment(free_port(), repeater_port)
     db = tmp_path / "ours.db"
-    db.write_text(DB)
+    db.write_text(db_text)
     config = convert(db) if form == "yaml" else db
-    with soft_ioc(DB, ref_env, tmp_path), our_ioc(config, our_env) as proc:
+    with soft_ioc(db_text, ref_env, tmp_path), our_ioc(config, our_env) as proc:
         pair = Pair(ref_env, our_env)
         pair.our_process = proc
         yield pair
@@ -167,15 +226,17 @@ def finish_monitors(monitors: list[Monitor]) -> list[list[str]]:
     return [monitor.stop() for monitor in monitors]
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("form", ["db", "yaml"])
-def test_processing_sequence_matches_softioc(form, tmp_path, repeater_port):
-    with serve(form, tmp_path, repeater_port) as pair:
-        pvs = [*MONITORED, "P:end"]
+def test_processing_sequence_matches_softioc(scenario, form, tmp_path, repeater_port):
+    db_text, monitored, read, puts = SCENARIOS[scenario]
+    with serve(db_text, form, tmp_path, repeater_port) as pair:
+        pvs = [*monitored, "P:end"]
         for dbr in CAGET_TYPES:
-            pair.assert_same("caget", "-w", "5", "-d", dbr, *READ)
+            pair.assert_same("caget", "-w", "5", "-d", dbr, *read)
         monitors = {"C": start_monitors(pair.reference, pvs), "ours": start_monitors(pair.ours, pvs)}
         failures = []
-        for pv, value in PUTS:
+        for pv, value in puts:
             try:
                 pair.assert_same("caput", "-w", "5", pv, value)
             except AssertionError as error:
@@ -189,7 +250,7 @@ def test_processing_sequence_matches_softioc(form, tmp_path, repeater_port):
                 failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
         for dbr in CAGET_TYPES:
             try:
-                pair.assert_same("caget", "-w", "5", "-d", dbr, *READ)
+                pair.assert_same("caget", "-w", "5", "-d", dbr, *read)
             except AssertionError as error:
                 failures.append(str(error))
         assert not failures, "\n\n".join(failures)
