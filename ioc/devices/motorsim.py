@@ -160,10 +160,6 @@ class Axis:
             bits |= Msta.HOMED
         return int(bits)
 
-    def end_time(self) -> float:
-        """When the current plan comes to rest (inf for a velocity move, now if at rest)."""
-        return self._segments[-1].end if self._segments else self._time
-
     # -- motion ----------------------------------------------------------------------------------------
     def _follow(self, now: float) -> None:
         """Move along the plan to ``now``."""
