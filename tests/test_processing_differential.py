@@ -10,6 +10,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +255,49 @@ def test_processing_sequence_matches_softioc(scenario, form, tmp_path, repeater_
             except AssertionError as error:
                 failures.append(str(error))
         assert not failures, "\n\n".join(failures)
+
+
+SCAN_DB = r"""
+record(calc, "S:fast") { field(SCAN, ".1 second") field(CALC, "VAL+1") }
+record(calc, "S:slow") { field(SCAN, "1 second") field(CALC, "VAL+1") }
+record(calc, "S:loop1") { field(CALC, "VAL+1") field(FLNK, "S:loop2") }
+record(calc, "S:loop2") { field(INPA, "S:loop1") field(CALC, "A+VAL") field(FLNK, "S:loop1") }
+"""
+
+
+def count_events(monitors: list[Monitor], seconds: float) -> list[dict[str, int]]:
+    """Events per PV that each monitor receives in the same ``seconds`` window (a rate measurement, so
+    wall time it is)."""
+    for monitor in monitors:
+        monitor.read_until(lambda line: line.startswith("S:slow "), "the initial updates")
+    for monitor in monitors:
+        while not monitor.lines.empty():
+            monitor.lines.get()
+    time.sleep(seconds)
+    counts: list[dict[str, int]] = []
+    for monitor in monitors:
+        monitor.stop()
+        per_pv: dict[str, int] = {}
+        while not monitor.lines.empty():
+            name = monitor.lines.get().split(" ", 1)[0]
+            per_pv[name] = per_pv.get(name, 0) + 1
+        counts.append(per_pv)
+    return counts
+
+
+def test_periodic_scan_rates_and_flnk_cycle_match_softioc(tmp_path, repeater_port):
+    with serve(SCAN_DB, "db", tmp_path, repeater_port) as pair:
+        monitors = [Monitor(env, "va", ["S:fast", "S:slow"]) for env in (pair.reference, pair.ours)]
+        ref, ours = count_events(monitors, 3.0)
+        # softIoc posts ~30 ".1 second" and ~3 "1 second" updates in 3 s: the oracle, with a tolerance.
+        assert abs(ours.get("S:fast", 0) - ref.get("S:fast", 0)) <= 3, (ref, ours)
+        assert abs(ours.get("S:slow", 0) - ref.get("S:slow", 0)) <= 1, (ref, ours)
+        # A SCAN put re-schedules the record: once Passive, its value stays put.
+        pair.assert_same("caput", "-w", "5", "S:fast.SCAN", "Passive")
+        pair.assert_same("caput", "-t", "-w", "5", "S:fast", "0")  # -t: no "Old" line
+        time.sleep(0.3)  # three ".1 second" periods: long enough for a still-scanning record to count on
+        pair.assert_same("caget", "-w", "5", "-d", "DBR_STS_DOUBLE", "S:fast")
+        # A FLNK cycle processes each record once per put (PACT stops the loop) and the IOC keeps serving.
+        for _ in range(3):
+            pair.assert_same("caput", "-w", "5", "S:loop1.PROC", "1")
+        pair.assert_same("caget", "-w", "5", "-d", "DBR_STS_DOUBLE", "S:loop1", "S:loop2")
