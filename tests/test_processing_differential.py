@@ -151,7 +151,43 @@ PUTS2 = (
     + [("Q:c.HIHI", "3"), ("Q:c.EGU", "A"), ("Q:c.PREC", "4"), ("Q:li.HOPR", "500"), ("Q:li.LOPR", "-500"),
        ("Q:mbbo.TWST", "Broken"), ("Q:bo.ZNAM", "Closed"), ("Q:src.LOW", "-4"), ("Q:src", "-4.5")]
 )
-SCENARIOS = {"main": (DB, MONITORED, READ, PUTS), "more": (DB2, MONITORED2, READ2, PUTS2)}
+DB3 = r"""
+record(ai, "R:ai") {
+    field(HIGH, "5") field(HSV, "MINOR") field(LOW, "-5") field(LSV, "MAJOR") field(MDEL, "1")
+    field(ADEL, "1") field(PREC, "2")
+}
+record(ao, "R:ao") { field(HIHI, "5") field(HHSV, "MAJOR") field(DRVH, "8") field(PREC, "1") }
+record(calc, "R:div") { field(INPA, "R:ai CP") field(CALC, "1/A") field(HIHI, "2") field(HHSV, "MINOR") }
+record(calc, "R:ln") { field(INPA, "R:ai CP") field(CALC, "LN(A)+SQRT(A)") }
+record(mbbi, "R:num") { field(ONSV, "MINOR") field(UNSV, "MAJOR") }
+record(stringout, "R:so") { field(VAL, "abc") }
+record(waveform, "R:wf") { field(FTVL, "DOUBLE") field(NELM, "4") }
+record(ao, "R:dis") { field(DISV, "1") field(SDIS, "R:ctl") field(DISS, "MINOR") field(PREC, "1") }
+record(ao, "R:ctl") { }
+record(longout, "R:lo") {
+    field(HIHI, "10") field(HHSV, "MAJOR") field(DRVH, "20") field(DRVL, "-20") field(MDEL, "2")
+}
+record(bo, "R:bo") { field(ZNAM, "A") field(ONAM, "B") field(OSV, "MINOR") field(FLNK, "R:after") }
+record(calc, "R:after") { field(INPA, "R:bo") field(CALC, "A+10") }
+record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
+"""
+MONITORED3 = ["R:ai", "R:ao", "R:div", "R:ln", "R:num", "R:so", "R:wf", "R:dis", "R:lo", "R:bo", "R:after"]
+# Not R:so: text read as a double is ECA_GETFAIL, and caget then waits out its whole timeout.
+READ3 = [*(pv for pv in MONITORED3 if pv != "R:so"), "R:ai.UDF", "R:ai.STAT", "R:ao.ACKS", "R:ao.ACKT",
+         "R:dis.STAT", "R:dis.SEVR", "R:lo.SEVR", "R:num.STAT"]
+PUTS3 = (
+    [("R:ai", v) for v in ("1", "nan", "nan", "2", "5", "5.2", "inf", "-inf", "0", "-5", "1e300")]
+    + [("R:ao", v) for v in ("6", "4", "9")]
+    + [("R:ao.ACKT", "NO"), ("R:ao", "6"), ("R:ao", "1"), ("R:ao.ACKS", "MAJOR"), ("R:ao", "7"),
+       ("R:ao.ACKT", "YES")]
+    + [("R:num", v) for v in ("1", "3", "0", "15", "16")]
+    + [("R:so", v) for v in ("abc", "xyz", "xyz")]
+    + [("R:ctl", "1"), ("R:dis", "3"), ("R:dis", "4"), ("R:ctl", "0"), ("R:dis", "5")]
+    + [("R:lo", v) for v in ("1", "2", "3", "11", "30", "-30", "9")]
+    + [("R:bo", v) for v in ("1", "0", "1")]
+)
+SCENARIOS = {"main": (DB, MONITORED, READ, PUTS), "more": (DB2, MONITORED2, READ2, PUTS2),
+             "edges": (DB3, MONITORED3, READ3, PUTS3)}
 
 
 def convert(db: Path) -> Path:
