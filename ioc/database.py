@@ -138,6 +138,22 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
 
 _UNPARSED = object()
 # Fields whose CA native type holds their values exactly: a put of that type stores the number as sent.
+# A scalar put of any of these CA types into a DOUBLE field converts exactly (float(x)), so it needs no
+# conversion rules: catime and most clients put DBR_FLOAT/INT/LONG/CHAR into an ai/ao VAL.
+_TO_DOUBLE_UNPACK: dict[int, Callable[[bytes], tuple]] = {
+    ChannelType.DOUBLE: struct.Struct(">d").unpack_from,
+    ChannelType.FLOAT: struct.Struct(">f").unpack_from,
+    ChannelType.LONG: struct.Struct(">i").unpack_from,
+    ChannelType.INT: struct.Struct(">h").unpack_from,
+    ChannelType.CHAR: struct.Struct(">B").unpack_from,
+}
+
+# special kinds that put() must handle (scan lists, record support's special())
+# the masks as plain ints: IntFlag's | and & are Python calls, and subscribers test masks on every post
+_VALUE_LOG = int(DBE_VALUE | DBE_LOG)
+_PROPERTY = int(DBE_PROPERTY)
+_SPECIAL_PUT = frozenset({SPC.SCAN, SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC})
+
 _SCALAR_UNPACK: dict[DBF, Callable[[bytes], tuple]] = {
     DBF.DOUBLE: struct.Struct(">d").unpack_from,
     DBF.FLOAT: struct.Struct(">f").unpack_from,
@@ -310,7 +326,8 @@ class FieldChannel:
     """One served PV (``REC.FIELD`` or ``REC.FIELD$``), shared by every client of that name."""
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
-                 "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack")
+                 "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
+                 "_plain")
 
     def __init__(self, name: str, record: Record, fld: Field, long_string: bool = False) -> None:
         self.name = name
@@ -336,6 +353,16 @@ class FieldChannel:
         self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
         self._writable = not fld.read_only
         self._unpack = None if long_string or self._array else _SCALAR_UNPACK.get(self.dbf)
+        # a scalar field that a put just stores and posts (no scan list, special() or link handling)
+        self._plain = not (long_string or self._array or fld.is_link or fld is _RTYP
+                           or fld.special in _SPECIAL_PUT)
+        # data_type -> unpack for scalar puts stored without conversion rules
+        self._direct: dict[int, Callable[[bytes], tuple]] = {}
+        if self._unpack is not None:
+            if self.dbf is DBF.DOUBLE:
+                self._direct = _TO_DOUBLE_UNPACK
+            else:
+                self._direct = {int(self.native_type): self._unpack}
         self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._gen = -1
         self._subscribers: list[Callable[[int], None]] = []
@@ -472,13 +499,18 @@ class FieldChannel:
         """A CA put: decode, convert, store, process if PP; CAError (nothing changed) when refused."""
         if not self._writable:
             raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
-        if count == 1 and data_type == self.native_type and self._unpack is not None:
-            # The common case (a scalar of the field's own type) needs no conversion rules.
-            try:
-                value = self._unpack(payload)[0]
-            except struct.error:
-                raise CAError(ECA.BADCOUNT, f"{self.name}: payload too short") from None
-            return self.record.db.put_field(self, data_type, [value], converted=True)
+        if count == 1:
+            unpack = self._direct.get(data_type)
+            if unpack is not None:
+                # The common case (a scalar of the field's own type, or a number into a DOUBLE) needs no
+                # conversion rules.
+                try:
+                    value = unpack(payload)[0]
+                except struct.error:
+                    raise CAError(ECA.BADCOUNT, f"{self.name}: payload too short") from None
+                if self.dbf is DBF.DOUBLE:
+                    value = float(value)
+                return self.record.db.put_field(self, data_type, (value,), converted=True)
         if not 0 <= data_type <= ChannelType.PUT_ACKS or ChannelType.STS_STRING <= data_type <= \
                 ChannelType.CTRL_DOUBLE:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
@@ -816,9 +848,11 @@ class Database:
             rec.post("VAL", mask | DBE_VALUE | DBE_LOG)
             return
         rec.LCNT = 0
-        disa = rec.get_link("SDIS", DBF.SHORT)
-        if disa is not None:
-            rec.DISA = disa
+        entry = rec._links.get("SDIS")
+        if entry is not None and entry[1] is not None:
+            disa = self.read_link(rec, entry[0], entry[1], entry[2], DBF.SHORT, 1)
+            if disa is not None:
+                rec.DISA = disa
         if rec.DISA == rec.DISV:
             self._disabled(rec)
             return
@@ -938,8 +972,28 @@ class Database:
         rec, fld = chan.record, chan.field
         if fld is _RTYP:
             raise CAError(ECA.PUTFAIL, f"{chan.name} cannot be written")
-        if rec.DISP and fld.name != "DISP":
+        name = fld.name
+        if rec.DISP and name != "DISP":
             raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
+        if converted and chan._plain:
+            # put() for a converted scalar of a field without special handling, inline (the CA put path)
+            setattr(rec, name, values[0])
+            rec._gen += 1
+            if name == "VAL":
+                rec.UDF = 0
+                if not fld.pp:
+                    rec.post(name, _VALUE_LOG)
+            else:
+                rec.post(name, _VALUE_LOG)
+            if fld.prop:
+                rec.post_all(_PROPERTY)
+            if name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
+                if rec.PACT:
+                    rec.RPRO = 1
+                    return None
+                rec.PUTF = 1
+                return self._process_for_put(rec)
+            return None
         if data_type == ChannelType.PUT_ACKT:
             self._put_ackt(rec, int(values[0]))
             return None
@@ -1009,9 +1063,9 @@ class Database:
         if value_field:
             rec.UDF = 0
         if not (value_field and fld.pp):
-            rec.post(fld.name, DBE_VALUE | DBE_LOG)
+            rec.post(fld.name, _VALUE_LOG)
         if fld.prop:
-            rec.post_all(DBE_PROPERTY)
+            rec.post_all(_PROPERTY)
 
     def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any) -> Any:
         rec, fld = chan.record, chan.field

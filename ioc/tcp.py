@@ -37,11 +37,16 @@ _MAX_DATA_TYPE = max(ChannelType)
 _sid_counter = itertools.count()  # server-wide, as rsrv's resource ids
 
 
+_READ = int(AccessRights.READ)
+_WRITE = int(AccessRights.WRITE)
+
+
 @dataclass(slots=True)
 class ServedChannel:
     cid: int
     sid: int
     channel: object  # ioc.database.FieldChannel
+    access: int      # the channel's AccessRights as a plain int: IntFlag's & costs a call per request
     subscriptions: set[int] = field(default_factory=set)
 
 
@@ -320,8 +325,9 @@ class Circuit:
             self.out += pack_header(Command.CREATE_CH_FAIL, 0, 0, 0, cid, 0)
             return
         sid = next(_sid_counter) & 0xFFFFFFFF
-        self.channels[sid] = ServedChannel(cid, sid, channel)
-        self.out += pack_header(Command.ACCESS_RIGHTS, 0, 0, 0, cid, int(channel.access))
+        access = int(channel.access)
+        self.channels[sid] = ServedChannel(cid, sid, channel, access)
+        self.out += pack_header(Command.ACCESS_RIGHTS, 0, 0, 0, cid, access)
         self.out += pack_header(Command.CREATE_CHAN, 0, int(channel.native_type), channel.max_count, cid, sid)
 
     def _read_notify(self, raw) -> None:
@@ -334,7 +340,7 @@ class Circuit:
         if data_type > _MAX_DATA_TYPE:
             self.out += pack_header(Command.READ_NOTIFY, 0, data_type, data_count, ECA.BADTYPE, ioid)
             return
-        if not channel.access & AccessRights.READ:
+        if not served.access & _READ:
             self.out += pack_header(Command.READ_NOTIFY, 0, data_type, data_count, ECA.NORDACCESS, ioid)
             return
         try:
@@ -366,7 +372,7 @@ class Circuit:
             return
         channel = served.channel
         # rsrv names the record, not the field, in the ERROR that reports a failed put.
-        if not channel.access & AccessRights.WRITE:
+        if not served.access & _WRITE:
             self._error(raw, ECA.NOWTACCESS, channel.record.NAME, served.cid)
             return
         try:
@@ -381,7 +387,7 @@ class Circuit:
             self._bad_id(raw)
             return
         channel = served.channel
-        if not channel.access & AccessRights.WRITE:
+        if not served.access & _WRITE:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NOWTACCESS, ioid)
             return
         try:
@@ -416,7 +422,7 @@ class Circuit:
         if data_type > _MAX_DATA_TYPE:
             self.out += pack_header(Command.EVENT_ADD, 0, data_type, data_count, ECA.BADTYPE, subscriptionid)
             return
-        if not served.channel.access & AccessRights.READ:
+        if not served.access & _READ:
             self.out += pack_header(Command.EVENT_ADD, 0, data_type, data_count, ECA.NORDACCESS,
                                     subscriptionid)
             return
