@@ -32,6 +32,8 @@ SUBSCRIPTION_QUEUE = 4
 STALL_LIMIT = 30.0
 # Events for all subscriptions of one circuit sent in one batch before re-checking for requests.
 MAX_BATCH_BYTES = 1 << 20
+# Requests handled from one receive before the reader lets other tasks run.
+YIELD_EVERY = 16
 _MAX_DATA_TYPE = max(ChannelType)
 
 _sid_counter = itertools.count()  # server-wide, as rsrv's resource ids
@@ -182,6 +184,7 @@ class Circuit:
             if not data:
                 return
             parser.feed(data)
+            handled = 0
             while True:
                 try:
                     raw = parser.next_raw()
@@ -210,6 +213,11 @@ class Circuit:
                     self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
                 if self._closing:
                     break
+                handled += 1
+                if handled % YIELD_EVERY == 0:
+                    # Let other circuits' writers send the updates these requests posted: without this a
+                    # client streaming puts starves monitors down to a few coalesced updates per receive.
+                    await trio.lowlevel.checkpoint()
             if self.out or self.ready:
                 await self._send_pending()
 
