@@ -37,8 +37,16 @@ from caproto.constants import (
     AlarmSeverity,
     AlarmStatus,
 )
-from caproto.convert import convert_values, string_to_chars, values_for_put
-from caproto.dbr import ChannelType, Metadata, decode_payload, encode_payload, family, native_type
+from caproto.convert import convert_values, parse_double, string_to_chars, values_for_put
+from caproto.dbr import (
+    ChannelType,
+    Metadata,
+    decode_payload,
+    decode_strings,
+    encode_payload,
+    family,
+    native_type,
+)
 from caproto.errors import CAError
 
 from . import alarms, scan
@@ -511,6 +519,16 @@ class FieldChannel:
                 if self.dbf is DBF.DOUBLE:
                     value = float(value)
                 return self.record.db.put_field(self, data_type, (value,), converted=True)
+            if data_type == ChannelType.STRING and self.dbf is DBF.DOUBLE and self._unpack is not None:
+                # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
+                # takes the general path below, which raises the C IOC's error for it.
+                text = decode_strings(payload, 1)[0]
+                try:
+                    value = parse_double(text) if text else 0.0
+                except ValueError:
+                    pass
+                else:
+                    return self.record.db.put_field(self, data_type, (value,), converted=True)
         if not 0 <= data_type <= ChannelType.PUT_ACKS or ChannelType.STS_STRING <= data_type <= \
                 ChannelType.CTRL_DOUBLE:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
