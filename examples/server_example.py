@@ -92,12 +92,12 @@ class Server:
 
     def on_data(self, sock: socket.socket) -> None:
         circuit = self.circuits[sock]
-        data = sock.recv(65536)
-        if not data:
-            self.drop(sock)
-            return
-        circuit.recv(data)
         try:
+            data = sock.recv(65536)
+            if not data:
+                self.drop(sock)
+                return
+            circuit.recv(data)
             for command in circuit.commands():
                 sock.sendall(circuit.send(*self.answer(circuit, command)))
         except (ca.RemoteProtocolError, OSError) as exc:
@@ -119,7 +119,7 @@ class Server:
             return []  # HOST_NAME, CLIENT_NAME, EVENTS_ON/OFF...: nothing to answer
         channel = circuit.channels_by_sid[command.sid]
         try:
-            if isinstance(command, ca.ReadNotifyRequest):
+            if isinstance(command, (ca.ReadNotifyRequest, ca.ReadRequest)):
                 data, md = value_as(channel.name, command.data_type)
                 return [channel.read(data, command.ioid, md)]
             if isinstance(command, (ca.WriteNotifyRequest, ca.WriteRequest)):
