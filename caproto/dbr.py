@@ -29,7 +29,7 @@ from .errors import RemoteProtocolError
 __all__ = [
     "ChannelType", "Metadata", "STRING_ENCODING", "DTYPES", "native_type", "family", "promote",
     "element_size", "metadata_size", "payload_size", "encode_payload", "decode_payload",
-    "encode_strings", "decode_strings",
+    "decode_values", "decode_metadata", "encode_strings", "decode_strings",
 ]
 
 # Strings are byte strings in EPICS; UTF-8 with surrogateescape maps any received bytes to a str and back
@@ -383,7 +383,7 @@ def _unpacker(fields: list[tuple[str, str]]) -> Callable[[tuple], Metadata]:
 
 class _Layout:
     """Everything needed to code one DBR type, precomputed once."""
-    __slots__ = ("data_type", "native", "header", "element_size", "dtype", "scalar", "pack_header",
+    __slots__ = ("data_type", "native", "header", "offset", "element_size", "dtype", "scalar", "pack_header",
                  "unpack_header", "is_string")
 
     def __init__(self, data_type: ChannelType) -> None:
@@ -392,6 +392,7 @@ class _Layout:
         self.native = native_type(data_type)
         header_format = ">" + "".join(code for code, _ in fields)
         self.header = struct.Struct(header_format)
+        self.offset = self.header.size
         value_code = _VALUE_CODE[self.native]
         self.element_size = struct.calcsize(">" + value_code)
         self.dtype = DTYPES[self.native]
@@ -405,6 +406,7 @@ class _Layout:
 
 _LAYOUTS: dict[int, _Layout] = {int(t): _Layout(t) for t in ChannelType}
 _DEFAULT_METADATA = Metadata()
+_frombuffer = np.frombuffer
 # Below this many strings a Python join beats building a numpy array of them.
 _NUMPY_STRINGS_FROM = 32
 
@@ -484,18 +486,46 @@ def decode_payload(data_type: int, count: int, payload: bytes | bytearray | memo
     Numeric values are a read-only numpy view of ``payload`` with the big-endian wire dtype (no copy);
     strings a ``list[str]``.
     """
+    return decode_values(data_type, count, payload), decode_metadata(data_type, payload)
+
+
+def decode_values(data_type: int, count: int, payload: bytes | bytearray | memoryview
+                  ) -> np.ndarray | list[str]:
+    """The values half of `decode_payload`, for a reader who may never look at the metadata."""
     layout = _LAYOUTS[data_type]
-    offset = layout.header.size
-    if len(payload) < offset:
-        raise RemoteProtocolError(
-            f"DBR {ChannelType(data_type).name} payload of {len(payload)} bytes is shorter than its "
-            f"{offset}-byte metadata")
-    metadata = layout.unpack_header(layout.header.unpack_from(payload, 0)) if offset else Metadata()
-    if layout.is_string:
-        return decode_strings(payload, count, offset), metadata
-    needed = offset + count * layout.element_size
-    if len(payload) < needed:
-        raise RemoteProtocolError(
-            f"DBR {ChannelType(data_type).name} payload of {len(payload)} bytes cannot hold {count} "
-            f"elements ({needed} bytes needed)")
-    return np.frombuffer(payload, dtype=layout.dtype, count=count, offset=offset), metadata
+    dtype = layout.dtype
+    if dtype is not None:
+        offset = layout.offset
+        try:
+            # Positional arguments, and no offset when it is 0: numpy's argument parsing costs as much as
+            # the view itself.
+            if offset:
+                return _frombuffer(payload, dtype, count, offset)
+            return _frombuffer(payload, dtype, count)
+        except ValueError:
+            # too short for the metadata or for ``count`` elements (the only ways the view can fail)
+            raise _too_short(layout, count, payload) from None
+    if len(payload) < layout.offset:
+        raise _too_short(layout, count, payload)
+    return decode_strings(payload, count, layout.offset)
+
+
+def decode_metadata(data_type: int, payload: bytes | bytearray | memoryview) -> Metadata:
+    """The metadata half of `decode_payload` (a new `Metadata`; all defaults for the plain types)."""
+    layout = _LAYOUTS[data_type]
+    if not layout.offset:
+        return Metadata()
+    try:
+        fields = layout.header.unpack_from(payload, 0)
+    except struct.error:
+        raise _too_short(layout, 0, payload) from None
+    return layout.unpack_header(fields)
+
+
+def _too_short(layout: _Layout, count: int, payload: bytes | bytearray | memoryview) -> RemoteProtocolError:
+    name = layout.data_type.name
+    if len(payload) < layout.offset:
+        return RemoteProtocolError(f"DBR {name} payload of {len(payload)} bytes is shorter than its "
+                                   f"{layout.offset}-byte metadata")
+    return RemoteProtocolError(f"DBR {name} payload of {len(payload)} bytes cannot hold {count} elements "
+                               f"({layout.offset + count * layout.element_size} bytes needed)")

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 from .constants import EXTENDED_MARKER, Role
 from .errors import FramingError, MalformedHeader, PayloadTooLarge, TruncatedDatagram, UnknownCommand
-from .messages import _DECODERS, _UNDECODED, Header, Message
+from .messages import _CHECKS, _CLASSES, _UNDECODED, Header, Message
 
 __all__ = ["NEED_DATA", "PAYLOAD_SIZE_CEILING", "RawMessage", "StreamParser", "parse_datagram"]
 
@@ -45,12 +45,12 @@ RawMessage = tuple[int, int, int, int, int, bytes]
 _STANDARD = struct.Struct(">HHHHII")
 _unpack_standard = _STANDARD.unpack_from
 _unpack_extension = struct.Struct(">II").unpack_from
-_new_header = tuple.__new__
+_new_header = _new_message = tuple.__new__
 # How a received message is built, by what the sender is. Picked by identity: hashing an Enum member for
 # a dict lookup costs more than parsing a small datagram's header.
 _SERVER = Role.SERVER
-_SENT_BY_CLIENTS = _DECODERS[Role.CLIENT]
-_SENT_BY_SERVERS = _DECODERS[Role.SERVER]
+_SENT_BY_CLIENTS = _CLASSES[Role.CLIENT], _CHECKS[Role.CLIENT]
+_SENT_BY_SERVERS = _CLASSES[Role.SERVER], _CHECKS[Role.SERVER]
 # Payloads this large are memoryview slices of an immutable chunk rather than copies.
 _VIEW_FROM = 1 << 16
 
@@ -82,7 +82,7 @@ class StreamParser:
     the parser then leaves to the payload. Either way a large payload is never copied after it arrived.
     """
     __slots__ = ("role", "max_payload", "_limit", "_fast_below", "_buf", "_pos", "_skip", "_broken",
-                 "_decoders")
+                 "_classes", "_checks")
 
     def __init__(self, role: Role, max_payload: int | None = None) -> None:
         self.role = role
@@ -96,7 +96,7 @@ class StreamParser:
         self._pos = 0
         self._skip = 0     # bytes of an oversized message still to discard as they arrive
         self._broken: FramingError | None = None
-        self._decoders = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
+        self._classes, self._checks = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
 
     @property
     def buffered(self) -> int:
@@ -181,15 +181,18 @@ class StreamParser:
             self._pos = end
             payload = buf[pos + 16:end] if type(buf) is bytes else bytes(buf[pos + 16:end])
             fields = (command, size, data_type, data_count, p1, p2, payload, [None, _UNDECODED, _UNDECODED])
-        decoders = self._decoders
-        decoder = decoders[command] if command < len(decoders) else None
+        classes = self._classes
+        cls = classes[command] if command < len(classes) else None
         try:
-            if decoder is None:
+            if cls is None:
                 raise UnknownCommand(f"command {command} is not one a {self.role.peer.value} sends")
-            return decoder(fields)
+            check = self._checks[command]
+            if check is not None:
+                cls = check(fields)
         except FramingError as exc:
             exc.header = _new_header(Header, fields[:6])
             raise
+        return _new_message(cls, fields)
 
     def _frame(self) -> tuple | _NeedData:
         """The careful path: (command, payload_size, data_type, data_count, parameter1, parameter2,
@@ -254,18 +257,18 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
     limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
     if type(data) is not bytes:
         data = bytes(data)
-    decoders = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
-    known = len(decoders)
+    classes, checks = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
     end_of_data = len(data)
     messages: list[Message] = []
     append = messages.append
     pos = 0
     try:
         while pos < end_of_data:
-            if end_of_data - pos < 16:
+            try:
+                command, size, data_type, data_count, p1, p2 = _unpack_standard(data, pos)
+            except struct.error:
                 raise _error(TruncatedDatagram,
-                             f"{end_of_data - pos} bytes left at offset {pos}: not a header", None)
-            command, size, data_type, data_count, p1, p2 = _unpack_standard(data, pos)
+                             f"{end_of_data - pos} bytes left at offset {pos}: not a header", None) from None
             start = pos + 16
             if size == EXTENDED_MARKER:
                 if end_of_data - pos < 24:
@@ -273,17 +276,23 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
                 size, data_count = _unpack_extension(data, start)
                 start += 8
             pos = start + size
-            decoder = decoders[command] if command < known else None
-            if size & 7 or size > limit or pos > end_of_data or decoder is None:
+            try:
+                cls = classes[command]
+            except IndexError:
+                cls = None
+            if size & 7 or size > limit or pos > end_of_data or cls is None:
                 raise _datagram_error(role, limit, end_of_data - start,
                                       (command, size, data_type, data_count, p1, p2))
             fields = (command, size, data_type, data_count, p1, p2, data[start:pos] if size else b"",
                       [None, _UNDECODED, _UNDECODED])
-            try:
-                append(decoder(fields))
-            except FramingError as exc:
-                exc.header = _new_header(Header, fields[:6])
-                raise
+            check = checks[command]
+            if check is not None:
+                try:
+                    cls = check(fields)
+                except FramingError as exc:
+                    exc.header = _new_header(Header, fields[:6])
+                    raise
+            append(_new_message(cls, fields))
     except FramingError as exc:
         exc.messages = messages
         raise

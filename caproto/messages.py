@@ -31,7 +31,6 @@ metadata. Compare messages with ``==`` (class and wire content), not as tuples.
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
 import operator
 import struct
@@ -191,8 +190,16 @@ def _type_name(data_type: int) -> str:
 
 
 _REGISTRY: dict[tuple[int, Role], type[Message]] = {}
-# Per sender, indexed by command id: how a received 8-tuple (see Message) becomes a message.
-_DECODERS: dict[Role, list[Callable[[tuple], Message] | None]] = {
+# Per sender, indexed by command id: how a received 8-tuple (see Message) becomes a message. _CLASSES has
+# the class that sender sends (None: it never sends that command); _CHECKS, for the commands whose payload
+# has a structure, a function of the 8-tuple that raises MalformedHeader or returns the class to build
+# (which for EVENT_ADD from a server depends on the payload size). Two plain tables rather than a
+# function per command: most messages are then built with one C call, tuple.__new__(cls, fields).
+_CLASSES: dict[Role, list[type[Message] | None]] = {
+    _CLIENT: [None] * (max(Command) + 1),
+    _SERVER: [None] * (max(Command) + 1),
+}
+_CHECKS: dict[Role, list[Callable[[tuple], type[Message]] | None]] = {
     _CLIENT: [None] * (max(Command) + 1),
     _SERVER: [None] * (max(Command) + 1),
 }
@@ -237,12 +244,9 @@ class Message(tuple):
             if key in _REGISTRY:
                 raise TypeError(f"{cls.__name__} and {_REGISTRY[key].__name__} both claim {key}")
             _REGISTRY[key] = cls
-            _DECODERS[cls.SENDER][cls._CMD] = cls._decoder()
-
-    @classmethod
-    def _decoder(cls) -> Callable[[tuple], Message]:
-        """Received fields -> message; classes whose payload has a structure check it first."""
-        return functools.partial(_tuple_new, cls)
+            _CLASSES[cls.SENDER][cls._CMD] = cls
+            if "_check" in cls.__dict__:
+                _CHECKS[cls.SENDER][cls._CMD] = cls._check
 
     @property
     def header(self) -> Header:
@@ -297,13 +301,18 @@ def read_message(header: Header, payload: bytes, role: Role) -> Message:
     Raises `UnknownCommand` for a command the peer's role never sends, `MalformedHeader` when the payload
     cannot hold what the command needs.
     """
-    decoders = _DECODERS[_CLIENT] if role is _SERVER else _DECODERS[_SERVER]
+    sender = role.peer
+    classes = _CLASSES[sender]
     command = header[0]
-    decoder = decoders[command] if command < len(decoders) else None
-    if decoder is None:
-        raise UnknownCommand(f"command {command} is not one a {role.peer.value} sends ({header})")
-    return decoder((command, len(payload), header[2], header[3], header[4], header[5], payload,
-                    [None, _UNDECODED, _UNDECODED]))
+    cls = classes[command] if command < len(classes) else None
+    if cls is None:
+        raise UnknownCommand(f"command {command} is not one a {sender.value} sends ({header})")
+    fields = (command, len(payload), header[2], header[3], header[4], header[5], payload,
+              [None, _UNDECODED, _UNDECODED])
+    check = _CHECKS[sender][command]
+    if check is not None:
+        cls = check(fields)
+    return _tuple_new(cls, fields)
 
 
 def encode(*messages: Message) -> bytes:
@@ -327,13 +336,6 @@ _decode_metadata = dbr.decode_metadata
 def _require_known_type(data_type: int, where: str) -> None:
     if data_type not in _DBR_TYPES:
         raise RemoteProtocolError(f"{where}: data_type {data_type} is not a DBR type")
-
-
-def _checked(check: Callable[[tuple], None], cls: type) -> Callable[[tuple], Message]:
-    def decode(fields: tuple) -> Message:
-        check(fields)
-        return _tuple_new(cls, fields)
-    return decode
 
 
 class _DataMessage(Message):
@@ -477,12 +479,11 @@ class SearchResponse(Message):
             raise LocalProtocolError(f"SearchResponse: {exc}") from None
         return _make(cls, port, 0, _ip_to_int(ip), cid, payload)
 
-    @classmethod
-    def _decoder(cls) -> Callable[[tuple], Message]:
-        def check(fields: tuple) -> None:
-            if 0 < fields[1] < 2:
-                raise MalformedHeader(f"SEARCH reply payload of {fields[1]} bytes cannot hold a version")
-        return _checked(check, cls)
+    @staticmethod
+    def _check(fields: tuple) -> type[Message]:
+        if 0 < fields[1] < 2:
+            raise MalformedHeader(f"SEARCH reply payload of {fields[1]} bytes cannot hold a version")
+        return SearchResponse
 
     port = _header_field(2, "the server's TCP port")
     cid = _header_field(5, "the search id being answered")
@@ -908,12 +909,11 @@ class EventAddRequest(Message):
             raise LocalProtocolError(f"EventAddRequest: {exc}") from None
         return _make(cls, data_type, data_count, sid, subscriptionid, payload)
 
-    @classmethod
-    def _decoder(cls) -> Callable[[tuple], Message]:
-        def check(fields: tuple) -> None:
-            if fields[1] < _MONITOR.size:
-                raise MalformedHeader(f"EVENT_ADD request payload of {fields[1]} bytes; 16 are needed")
-        return _checked(check, cls)
+    @staticmethod
+    def _check(fields: tuple) -> type[Message]:
+        if fields[1] < _MONITOR.size:
+            raise MalformedHeader(f"EVENT_ADD request payload of {fields[1]} bytes; 16 are needed")
+        return EventAddRequest
 
     data_type = _header_field(2, "requested DBR type")
     data_count = _header_field(3, "requested element count; 0 asks for the current length")
@@ -1000,18 +1000,12 @@ class EventCancelResponse(Message):
     subscriptionid = _header_field(5, "the client's subscription id")
 
 
-_event_add_update = functools.partial(_tuple_new, EventAddResponse)
-_event_cancel_confirmation = functools.partial(_tuple_new, EventCancelResponse)
-
-
-def _event_add_from_server(fields: tuple) -> Message:
+def _event_add_from_server(fields: tuple) -> type[Message]:
     # A real update always has a payload (even a count-0 one carries its metadata struct).
-    if fields[1]:
-        return _event_add_update(fields)
-    return _event_cancel_confirmation(fields)
+    return EventAddResponse if fields[1] else EventCancelResponse
 
 
-_DECODERS[_SERVER][Command.EVENT_ADD] = _event_add_from_server
+_CHECKS[_SERVER][Command.EVENT_ADD] = _event_add_from_server
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -1031,15 +1025,14 @@ class ErrorResponse(Message):
         text = error_message.encode(_ENCODING, "surrogateescape") + b"\0"
         return _make(cls, 0, 0, cid, int(status_code), _padded(quoted + text))
 
-    @classmethod
-    def _decoder(cls) -> Callable[[tuple], Message]:
-        def check(fields: tuple) -> None:
-            try:
-                Header.unpack_with_size(fields[6])
-            except MalformedHeader:
-                raise MalformedHeader(f"ERROR payload of {fields[1]} bytes cannot quote a request header"
-                                      ) from None
-        return _checked(check, cls)
+    @staticmethod
+    def _check(fields: tuple) -> type[Message]:
+        try:
+            Header.unpack_with_size(fields[6])
+        except MalformedHeader:
+            raise MalformedHeader(f"ERROR payload of {fields[1]} bytes cannot quote a request header"
+                                  ) from None
+        return ErrorResponse
 
     cid = _header_field(4, "the channel's cid, or 0xFFFFFFFF")
     status_code = _header_field(5, "ECA status code")
