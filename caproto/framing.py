@@ -78,11 +78,12 @@ class StreamParser:
     ``max_payload`` is the largest payload accepted, in bytes (None: only `PAYLOAD_SIZE_CEILING`).
 
     Payloads come out as ``bytes`` or, from 64 KiB up, as a read-only ``memoryview``: of the ``bytes`` object
-    that was fed when one chunk held the whole message, else of the buffer the chunks were gathered in, which
-    the parser then leaves to the payload. Either way a large payload is never copied after it arrived.
+    that was fed when one chunk held the whole message, else of the one ``bytes`` object its chunks were
+    joined into once the last of them arrived (the chunks of a large message are only collected until then:
+    growing a buffer chunk by chunk would copy it again and again).
     """
     __slots__ = ("role", "max_payload", "_limit", "_fast_below", "_buf", "_pos", "_skip", "_broken",
-                 "_classes", "_checks")
+                 "_classes", "_checks", "_chunks", "_gathered", "_wanted")
 
     def __init__(self, role: Role, max_payload: int | None = None) -> None:
         self.role = role
@@ -97,11 +98,15 @@ class StreamParser:
         self._skip = 0     # bytes of an oversized message still to discard as they arrive
         self._broken: FramingError | None = None
         self._classes, self._checks = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
+        # While a large message is incomplete: its chunks so far, their total size, the size it needs.
+        self._chunks: list[bytes] = []
+        self._gathered = 0
+        self._wanted = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned as a message (a partial message at the end of a stream)."""
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + self._gathered
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes."""
@@ -109,6 +114,9 @@ class StreamParser:
             dropped = min(self._skip, len(data))
             self._skip -= dropped
             data = memoryview(data)[dropped:]
+        if self._wanted:
+            self._gather(data)
+            return
         buf = self._buf
         pos = self._pos
         if pos >= len(buf):
@@ -123,6 +131,15 @@ class StreamParser:
             del buf[:pos]
             buf += data
         self._pos = 0
+
+    def _gather(self, data: bytes | bytearray | memoryview) -> None:
+        self._chunks.append(data if type(data) is bytes else bytes(data))
+        self._gathered += len(data)
+        if self._gathered >= self._wanted:
+            self._buf = b"".join(self._chunks)
+            self._pos = 0
+            self._chunks = []
+            self._gathered = self._wanted = 0
 
     # The two readers below share one shape: a fast path inline for the common message (aligned payload
     # below both 64 KiB and max_payload), `_frame` for everything else. The duplication is deliberate:
@@ -216,6 +233,13 @@ class StreamParser:
             self._reject(command, size, data_type, data_count, p1, p2, start - pos)
         end = start + size
         if end > len(buf):
+            if size >= _VIEW_FROM:
+                # Collect the rest of this message without copying it until it is whole (see _gather).
+                self._chunks = [bytes(memoryview(buf)[pos:])]
+                self._gathered = len(buf) - pos
+                self._wanted = end - pos
+                self._buf = b""
+                self._pos = 0
             return NEED_DATA
         self._pos = end
         if size < _VIEW_FROM:

@@ -166,6 +166,22 @@ def test_large_array_arrives_in_many_chunks():
     np.testing.assert_array_equal(got[0].data, values)
 
 
+def test_a_large_message_waiting_for_its_chunks_counts_as_buffered():
+    wire = bytes(m.EventAddResponse(np.arange(50000.0), ChannelType.DOUBLE, 50000, ECA.NORMAL, 1))
+    wire += bytes(m.EchoResponse())
+    parser = StreamParser(Role.CLIENT)
+    fed = 0
+    for start in range(0, len(wire) - 24, 65536):
+        chunk = wire[start:min(start + 65536, len(wire) - 24)]
+        parser.feed(chunk)
+        fed += len(chunk)
+        assert parser.next_message() is NEED_DATA
+        assert parser.buffered == fed
+    parser.feed(wire[-24:])
+    assert [type(msg) for msg in parse_all(parser)] == [m.EventAddResponse, m.EchoResponse]
+    assert parser.buffered == 0
+
+
 @pytest.mark.parametrize("chunk", [1000, 65536, 100003, 1 << 20])
 def test_large_payloads_stay_intact_while_parsing_goes_on(chunk):
     """Large payloads are views of the received buffers: later feeds must not disturb them."""
