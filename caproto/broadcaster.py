@@ -9,10 +9,11 @@ registration with the CA repeater (`caproto.states.REPEATER_TRANSITIONS`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from .circuit import IdAllocator
-from .constants import CA_MINOR_VERSION, DONT_REPLY, Role
+from .constants import CA_MINOR_VERSION, DONT_REPLY, Command, Role
 from .errors import LocalProtocolError, RemoteProtocolError
 from .framing import parse_datagram
 from .messages import (
@@ -22,16 +23,22 @@ from .messages import (
     SearchRequest,
     SearchResponse,
     VersionRequest,
+    _encode_name,
+    pack_header,
 )
 from .states import DATAGRAM_MESSAGES, REPEATER_INITIAL, REPEATER_TRANSITIONS, RepeaterState, transition
 
-__all__ = ["Broadcaster", "SearchAnswer"]
+__all__ = ["Broadcaster", "SEARCH_DATAGRAM_LIMIT", "SearchAnswer"]
 
 logger = logging.getLogger(__name__)
 
 # A search reply naming this address means "the address this reply came from" (rsrv always sends it).
 _SENDER_ADDRESS = "255.255.255.255"
+_SEARCH = int(Command.SEARCH)
 _REPEATER_SUBJECT = "the repeater registration"
+# libca's largest search datagram (MAX_UDP_SEND): fits in one Ethernet frame with room for headers.
+SEARCH_DATAGRAM_LIMIT = 1024
+_SEARCH_VERSION = VersionRequest(0, CA_MINOR_VERSION).to_bytes()
 
 
 class SearchAnswer(NamedTuple):
@@ -63,6 +70,35 @@ class Broadcaster:
         """VERSION and one SEARCH per name with a new search id: libca's search datagram, to ``send``."""
         return [VersionRequest(0, CA_MINOR_VERSION),
                 *(SearchRequest(name, self.new_search_id(), CA_MINOR_VERSION, DONT_REPLY) for name in names)]
+
+    def search_datagrams(self, searches: Iterable[tuple[str, int]], limit: int = SEARCH_DATAGRAM_LIMIT,
+                         reply: int = DONT_REPLY) -> list[bytes]:
+        """Datagrams searching for ``(name, search id)`` pairs: each VERSION, then as many SEARCH as fit in
+        ``limit`` bytes (a name too long for that goes alone). The bytes ``send`` gives for those messages,
+        made without building them: a client searches for thousands of names at once. The searches count
+        as sent (unanswered) once all are encoded."""
+        if self.our_role is not Role.CLIENT:
+            raise LocalProtocolError(f"a {self.our_role.value} does not send SearchRequest")
+        datagrams: list[bytes] = []
+        parts = [_SEARCH_VERSION]
+        size = len(_SEARCH_VERSION)
+        sent: list[tuple[int, str]] = []
+        for name, search_id in searches:
+            payload = _encode_name(name)
+            length = 16 + len(payload)
+            if size + length > limit and len(parts) > 1:
+                datagrams.append(b"".join(parts))
+                parts = [_SEARCH_VERSION]
+                size = len(_SEARCH_VERSION)
+            # libca puts the search id in both parameters
+            parts += (pack_header(_SEARCH, len(payload), reply, CA_MINOR_VERSION, search_id, search_id),
+                      payload)
+            size += length
+            sent.append((search_id, name))
+        if len(parts) > 1:
+            datagrams.append(b"".join(parts))
+        self.unanswered_searches.update(sent)
+        return datagrams
 
     def send(self, *messages: Message) -> bytes:
         """One datagram holding ``messages``, after checking them (all of them, before any change)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from peers import soft_ioc
 
-from caproto.broadcaster import Broadcaster, SearchAnswer
+from caproto.broadcaster import SEARCH_DATAGRAM_LIMIT, Broadcaster, SearchAnswer
 from caproto.constants import DONT_REPLY, Command, Role
 from caproto.errors import LocalProtocolError, RemoteProtocolError, TruncatedDatagram
 from caproto.framing import parse_datagram
@@ -50,6 +50,37 @@ def test_search_is_answered_with_the_server_address():
     assert client.unanswered_searches == {first.cid: "PV:1"}
     # a second server with the same name, or a repeated answer: the search is no longer open
     assert client.answer(response, ("10.0.0.8", 5064)) is None
+
+
+def test_search_datagrams_are_what_send_gives_for_version_and_searches_within_1024_bytes():
+    names = [(f"XF:31IDA-OP{{Tbl-Ax:X{i}}}Mtr.VAL", i) for i in range(200)]
+    client = Broadcaster(Role.CLIENT)
+    datagrams = client.search_datagrams(names)
+    assert len(datagrams) > 1 and all(len(datagram) <= SEARCH_DATAGRAM_LIMIT for datagram in datagrams)
+    seen = []
+    reference = Broadcaster(Role.CLIENT)
+    for datagram in datagrams:
+        version, *searches = parse_datagram(datagram, Role.SERVER)
+        assert version == VersionRequest(0, 13) and searches
+        assert datagram == reference.send(version, *searches)
+        seen += [(search.name, search.cid) for search in searches]
+        assert all(search.reply == DONT_REPLY and search.version == 13 for search in searches)
+    assert seen == names
+    assert client.unanswered_searches == {search_id: name for name, search_id in names}
+
+
+def test_a_name_too_long_for_a_search_datagram_still_goes_alone():
+    datagrams = Broadcaster(Role.CLIENT).search_datagrams([("A" * 2000, 1), ("B", 2)])
+    assert [[m.name for m in parse_datagram(d, Role.SERVER)[1:]] for d in datagrams] == [["A" * 2000], ["B"]]
+
+
+def test_search_datagrams_refused_for_a_bad_name_register_nothing():
+    client = Broadcaster(Role.CLIENT)
+    with pytest.raises(LocalProtocolError):
+        client.search_datagrams([("A", 1), ("B\0", 2)])
+    assert client.unanswered_searches == {}
+    with pytest.raises(LocalProtocolError):
+        Broadcaster(Role.SERVER).search_datagrams([("A", 1)])
 
 
 def test_search_reply_naming_an_address_is_taken_at_its_word():

@@ -4,14 +4,7 @@ from __future__ import annotations
 import pytest
 
 from caproto.client.environment import ClientSettings, parse_address_list
-from caproto.client.search import (
-    FIRST_RETRY_DELAY,
-    MAX_DATAGRAM,
-    BeaconTracker,
-    SearchSchedule,
-    search_batches,
-)
-from caproto.messages import SearchRequest, VersionRequest
+from caproto.client.search import FIRST_RETRY_DELAY, BeaconTracker, SearchSchedule
 
 
 def test_first_search_is_due_at_once_then_the_delay_doubles_up_to_the_max_period():
@@ -74,24 +67,6 @@ def test_reset_makes_every_pending_name_due_now_with_the_back_off_started_over()
     schedule.reset(now=now + 0.5)
     assert schedule.due(now + 0.5) == [("X", 1)]
     assert schedule.next_deadline() == pytest.approx(now + 0.5 + FIRST_RETRY_DELAY)
-
-
-def test_search_batches_fill_datagrams_of_at_most_1024_bytes_in_order():
-    names = [(f"XF:31IDA-OP{{Tbl-Ax:X{i}}}Mtr.VAL", i) for i in range(200)]
-    batches = search_batches(names)
-    assert len(batches) > 1
-    seen = []
-    for batch in batches:
-        assert isinstance(batch[0], VersionRequest)
-        assert all(isinstance(m, SearchRequest) for m in batch[1:])
-        assert sum(len(m.to_bytes()) for m in batch) <= MAX_DATAGRAM
-        seen += [(m.name, m.cid) for m in batch[1:]]
-    assert seen == names
-
-
-def test_a_name_too_long_for_a_datagram_still_goes_alone():
-    batches = search_batches([("A" * 2000, 1), ("B", 2)])
-    assert [[m.name for m in batch[1:]] for batch in batches] == [["A" * 2000], ["B"]]
 
 
 def test_beacon_anomalies_new_server_restart_and_faster_beacons():

@@ -42,7 +42,7 @@ from .circuit import Circuit, local_names
 from .environment import Address, ClientSettings
 from .errors import CAError, ClientError, ConnectionTimeout, RequestTimeout, ca_message
 from .pv import PV, ConnectionState, DataType, Replies
-from .search import BeaconTracker, SearchSchedule, search_batches
+from .search import BeaconTracker, SearchSchedule
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +339,7 @@ class Context:
             due = self._schedule.due(trio.current_time())
             if not due:
                 continue
-            for batch in search_batches(due):
-                datagram = self._broadcaster.send(*batch)
+            for datagram in self._broadcaster.search_datagrams(due):
                 for address in self._search_addresses:
                     try:
                         await self._udp.sendto(datagram, address)

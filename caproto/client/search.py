@@ -1,7 +1,7 @@
 """Name resolution: which server serves a channel name.
 
-Searches go out in batches (one VERSION and as many SEARCH messages as fit in a datagram) to every
-address of the search list, and over TCP to every name server. A name that gets no answer is searched
+Searches go out in batches (one VERSION and as many SEARCH messages as fit in a datagram: the core's
+`Broadcaster.search_datagrams`) to every address of the search list, and over TCP to every name server. A name that gets no answer is searched
 again after a delay that doubles each time, from :data:`FIRST_RETRY_DELAY` up to
 ``EPICS_CA_MAX_SEARCH_PERIOD`` (libca's back-off); a beacon anomaly (a server that just appeared or
 restarted) makes every pending name due at once.
@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from caproto.constants import CA_MINOR_VERSION, DONT_REPLY
-from caproto.messages import Message, SearchRequest, VersionRequest
 
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 
 FIRST_RETRY_DELAY = 0.032    # seconds before the first repeat; doubles on each further repeat
-# libca's largest search datagram (MAX_UDP_SEND): fits in one Ethernet frame with room for headers.
-MAX_DATAGRAM = 1024
 
 
 @dataclass(slots=True)
@@ -118,26 +112,6 @@ class SearchSchedule:
             entry.deadline = now
         self._buckets = {now: list(self._pending)} if self._pending else {}
         self._deadlines = [now] if self._pending else []
-
-
-def search_batches(names: Iterable[tuple[str, int]], *, reply: int = DONT_REPLY,
-                   limit: int = MAX_DATAGRAM) -> list[list[Message]]:
-    """Datagram contents: VERSION then SEARCH messages, each batch at most ``limit`` bytes (or one search)."""
-    version = VersionRequest(priority=0, version=CA_MINOR_VERSION)
-    batches: list[list[Message]] = []
-    current: list[Message] = [version]
-    size = len(version.to_bytes())
-    for name, search_id in names:
-        message = SearchRequest(name=name, cid=search_id, version=CA_MINOR_VERSION, reply=reply)
-        length = 16 + len(message.payload)
-        if size + length > limit and len(current) > 1:
-            batches.append(current)
-            current, size = [version], 16
-        current.append(message)
-        size += length
-    if len(current) > 1:
-        batches.append(current)
-    return batches
 
 
 @dataclass
