@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .constants import CA_MINOR_VERSION, DEFAULT_PRIORITY, ECA, AccessRights, Command, Role, SubscriptionType
 from .dbr import ChannelType, Metadata
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .framing import NEED_DATA, StreamParser
 from .messages import (
     AccessRightsResponse,
@@ -316,8 +316,12 @@ class _Side:
         circuit side, a channel or a subscription) is named in the error."""
         target = rows[state].get(cls)
         if target is None:
-            raise refusal(state, self.role, cls, self.our_role, machine.subject)
+            raise self.refusal(machine, cls)
         return target
+
+    def refusal(self, machine: Any, cls: type) -> ProtocolError:
+        """The error for this side's message ``cls`` that ``machine`` in its state does not allow."""
+        return refusal(machine.state, self.role, cls, self.our_role, machine.subject)
 
 
 class VirtualCircuit:
@@ -484,9 +488,8 @@ class VirtualCircuit:
         setattr(obj, attr, value)
 
     def _save(self, obj: object, *attrs: str) -> None:
-        """Journal ``attrs`` of ``obj`` before the caller assigns them."""
-        if self._journal is not None:
-            self._journal.append((_restore, obj, [(attr, getattr(obj, attr)) for attr in attrs]))
+        """Journal ``attrs`` of ``obj`` before the caller assigns them (callers check for a journal)."""
+        self._journal.append((_restore, obj, [(attr, getattr(obj, attr)) for attr in attrs]))
 
     def _put(self, mapping: dict, key: object, value: object) -> None:
         if self._journal is not None:
@@ -566,18 +569,24 @@ class VirtualCircuit:
             _Channel.__init__(channel, command.name, self, cid)
         elif channel.name != command.name:
             raise side.error(f"CreateChanRequest names {command.name!r} for {channel.subject}")
-        state = side.next(side.channel_rows, channel.state, CreateChanRequest, channel)
+        state = side.channel_rows[channel.state].get(CreateChanRequest)
+        if state is None:
+            raise side.refusal(channel, CreateChanRequest)
         if new:
             self._put(self.channels, cid, channel)
-        self._save(channel, "state")
+        if self._journal is not None:
+            self._save(channel, "state")
         channel.state = state
 
     def _on_access_rights(self, command: AccessRightsResponse, side: _Side) -> None:
         channel = self.channels.get(command.cid)
         if channel is None:
             raise _unknown(command, side, "cid")
-        state = side.next(side.channel_rows, channel.state, AccessRightsResponse, channel)
-        self._save(channel, "access_rights", "state")
+        state = side.channel_rows[channel.state].get(AccessRightsResponse)
+        if state is None:
+            raise side.refusal(channel, AccessRightsResponse)
+        if self._journal is not None:
+            self._save(channel, "access_rights", "state")
         channel.access_rights = _ACCESS_RIGHTS[command.access_rights & _READ_WRITE]
         channel.state = state
 
@@ -585,7 +594,9 @@ class VirtualCircuit:
         channel = self.channels.get(command.cid)
         if channel is None:
             raise _unknown(command, side, "cid")
-        state = side.next(side.channel_rows, channel.state, CreateChanResponse, channel)
+        state = side.channel_rows[channel.state].get(CreateChanResponse)
+        if state is None:
+            raise side.refusal(channel, CreateChanResponse)
         sid = command.sid
         if sid in self.channels_by_sid:
             raise side.error(f"CreateChanResponse gives {channel.subject} sid {sid}, which "
@@ -594,7 +605,8 @@ class VirtualCircuit:
         if native_type is None:
             raise side.error(f"CreateChanResponse gives {channel.subject} native type "
                                       f"{command.data_type}, which is no DBR type")
-        self._save(channel, "sid", "native_type", "native_count", "state")
+        if self._journal is not None:
+            self._save(channel, "sid", "native_type", "native_count", "state")
         channel.sid = sid
         channel.native_type = native_type
         channel.native_count = command.data_count
@@ -624,7 +636,8 @@ class VirtualCircuit:
         channel = self.channels_by_sid.get(command.sid)
         if channel is None:
             raise _unknown(command, side, "sid")
-        side.next(side.channel_rows, channel.state, type(command), channel)
+        if side.channel_rows[channel.state].get(type(command)) is None:
+            raise side.refusal(channel, type(command))
         ioid = command.ioid
         pending = self.pending
         if ioid in pending:
@@ -644,7 +657,9 @@ class VirtualCircuit:
             raise side.error(f"{cls.__name__} answers ioid {ioid}, which no {_request_name(cls)} is "
                              f"waiting for")
         channel = self.channels_by_sid[request.sid]
-        state = side.next(side.channel_rows, channel.state, cls, channel)
+        state = side.channel_rows[channel.state].get(cls)
+        if state is None:
+            raise side.refusal(channel, cls)
         if self._journal is not None:
             self._journal += [(pending.__setitem__, ioid, request),
                               (channel.pending.__setitem__, ioid, request)]

@@ -1,10 +1,10 @@
 """Name resolution: which server serves a channel name.
 
 Searches go out in batches (one VERSION and as many SEARCH messages as fit in a datagram: the core's
-`Broadcaster.search_datagrams`) to every address of the search list, and over TCP to every name server. A name that gets no answer is searched
-again after a delay that doubles each time, from :data:`FIRST_RETRY_DELAY` up to
-``EPICS_CA_MAX_SEARCH_PERIOD`` (libca's back-off); a beacon anomaly (a server that just appeared or
-restarted) makes every pending name due at once.
+`Broadcaster.search_datagrams`) to every address of the search list, and over TCP to every name server.
+A name that gets no answer is searched again after a delay that doubles each time, from
+:data:`FIRST_RETRY_DELAY` up to ``EPICS_CA_MAX_SEARCH_PERIOD`` (libca's back-off); a beacon anomaly (a
+server that just appeared or restarted) makes every pending name due at once.
 
 The schedule is plain data driven by the caller's clock: :meth:`SearchSchedule.due` says which names to
 send now and :meth:`SearchSchedule.next_deadline` when to look again, so the back-off is testable without
