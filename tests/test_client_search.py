@@ -1,9 +1,10 @@
-"""The client's decisions without a network: search back-off and batching, beacon anomalies, settings."""
+"""The client's decisions without a network: search back-off, beacon anomalies, settings, PV callbacks."""
 from __future__ import annotations
 
 import pytest
 
 from caproto.client.environment import ClientSettings, parse_address_list
+from caproto.client.pv import PV
 from caproto.client.search import FIRST_RETRY_DELAY, BeaconTracker, SearchSchedule
 
 
@@ -120,3 +121,20 @@ def test_bad_values_fall_back_to_the_defaults():
 
 def test_address_list_ignores_bad_ports():
     assert parse_address_list("a:1 b:x c", 5064) == [("a", 1), ("c", 5064)]
+
+
+def test_a_connection_callback_may_remove_itself_while_callbacks_run():
+    pv = PV(None, "X", 0, 1)
+    calls = []
+
+    def once(_pv, connected):
+        calls.append(("once", connected))
+        pv.remove_connection_callback(once)
+
+    pv.add_connection_callback(once)
+    pv.add_connection_callback(lambda _pv, connected: calls.append(("always", connected)))
+    pv._notify_connection(True)
+    pv._notify_connection(False)
+    assert calls == [("once", True), ("always", True), ("always", False)]
+    with pytest.raises(ValueError):
+        pv.remove_connection_callback(once)

@@ -317,8 +317,7 @@ class Context:
         if host in ("0.0.0.0", "255.255.255.255"):
             host = sender[0]  # "the address this reply came from", in either spelling
         address = (host, port)
-        if reply.cid in self._schedule:
-            self._schedule.remove(reply.cid)
+        if self._schedule.remove(reply.cid) is not None:
             pv.server = address
             self._circuit_for(address, pv.priority).attach(pv)
         elif pv.server is not None and pv.server != address:

@@ -99,8 +99,10 @@ class PV:
         self.circuit: Circuit | None = None
         self.channel: ClientChannel | None = None       # the core's channel on the current circuit
         self.subscriptions: list[Subscription] = []
-        self._connection_callbacks: list[Callable[[PV, bool], None]] = []
-        self._access_callbacks: list[Callable[[PV, AccessRights], None]] = []
+        # Replaced, never changed in place, so that a callback may add or remove callbacks while they run;
+        # and the empty tuple costs nothing for the thousands of PVs that have none.
+        self._connection_callbacks: tuple[Callable[[PV, bool], None], ...] = ()
+        self._access_callbacks: tuple[Callable[[PV, AccessRights], None], ...] = ()
         # made by the first wait_for_connection: most PVs are waited for as a group by the context
         self._connected_event: trio.Event | None = None
 
@@ -142,16 +144,18 @@ class PV:
 
     def add_connection_callback(self, callback: Callable[[PV, bool], None]) -> None:
         """Call ``callback(pv, connected)`` on every connection and disconnection (in the trio thread)."""
-        self._connection_callbacks.append(callback)
+        self._connection_callbacks += (callback,)
 
     def remove_connection_callback(self, callback: Callable[[PV, bool], None]) -> None:
-        self._connection_callbacks.remove(callback)
+        callbacks = list(self._connection_callbacks)
+        callbacks.remove(callback)
+        self._connection_callbacks = tuple(callbacks)
 
     def add_access_rights_callback(self, callback: Callable[[PV, AccessRights], None]) -> None:
-        self._access_callbacks.append(callback)
+        self._access_callbacks += (callback,)
 
     def _notify_connection(self, connected: bool) -> None:
-        for callback in list(self._connection_callbacks):
+        for callback in self._connection_callbacks:
             try:
                 callback(self, connected)
             except Exception:
@@ -169,8 +173,8 @@ class PV:
     def _access_rights(self, access: int) -> None:
         rights = _ACCESS_RIGHTS.get(access)
         self.access = AccessRights(access) if rights is None else rights
-        if self.connected:
-            for callback in list(self._access_callbacks):
+        if self._access_callbacks and self.connected:
+            for callback in self._access_callbacks:
                 try:
                     callback(self, self.access)
                 except Exception:
@@ -186,11 +190,13 @@ class PV:
         self.native_type = channel.native_type
         self.element_count = channel.native_count
         self.state = ConnectionState.CONNECTED
-        self._wake_waiters()
+        if self._connected_event is not None:
+            self._wake_waiters()
         self.context._pv_connected(self)
         for subscription in self.subscriptions:
             subscription._install()
-        self._notify_connection(True)
+        if self._connection_callbacks:
+            self._notify_connection(True)
 
     def _context_closed(self) -> None:
         """The context is closing: the PV ends without a disconnection (no callbacks, no searching)."""
