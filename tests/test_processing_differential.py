@@ -72,7 +72,7 @@ MONITORED = ["P:ai", "P:always", "P:bi", "P:mbbi", "P:ao", "P:double", "P:plus1"
 READ = [*MONITORED, "P:x", "P:e1", "P:e2", "P:e3", "P:e4", "P:e5", "P:pini", "P:pini_ai", "P:nopini",
         "P:n_change", "P:n_every", "P:n_zero", "P:n_tonz", "P:lo_change", "P:ai.STAT", "P:ai.SEVR",
         "P:bi.SEVR", "P:mbbi.STAT"]
-CAGET_TYPES = ["DBR_TIME_DOUBLE", "DBR_CTRL_DOUBLE", "DBR_TIME_STRING", "DBR_STSACK_STRING"]
+CAGET_TYPES = ["DBR_TIME_DOUBLE", "DBR_CTRL_DOUBLE", "DBR_TIME_STRING"]
 MASKS = ["va", "l", "a", "p"]
 
 # Analog limits crossed upwards and downwards, inside and outside HYST and the deadbands.
