@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 from .constants import EXTENDED_MARKER, Role
 from .errors import FramingError, MalformedHeader, PayloadTooLarge, TruncatedDatagram, UnknownCommand
-from .messages import _CHECKS, _CLASSES, _UNDECODED, Header, Message
+from .messages import _CHECKS, _CLASSES, _EMPTY_CLASSES, _UNDECODED, Header, Message
 
 __all__ = ["NEED_DATA", "PAYLOAD_SIZE_CEILING", "RawMessage", "StreamParser", "parse_datagram"]
 
@@ -49,8 +49,8 @@ _new_header = _new_message = tuple.__new__
 # How a received message is built, by what the sender is. Picked by identity: hashing an Enum member for
 # a dict lookup costs more than parsing a small datagram's header.
 _SERVER = Role.SERVER
-_SENT_BY_CLIENTS = _CLASSES[Role.CLIENT], _CHECKS[Role.CLIENT]
-_SENT_BY_SERVERS = _CLASSES[Role.SERVER], _CHECKS[Role.SERVER]
+_SENT_BY_CLIENTS = _CLASSES[Role.CLIENT], _EMPTY_CLASSES[Role.CLIENT], _CHECKS[Role.CLIENT]
+_SENT_BY_SERVERS = _CLASSES[Role.SERVER], _EMPTY_CLASSES[Role.SERVER], _CHECKS[Role.SERVER]
 # Payloads this large are memoryview slices of an immutable chunk rather than copies.
 _VIEW_FROM = 1 << 16
 
@@ -83,7 +83,7 @@ class StreamParser:
     growing a buffer chunk by chunk would copy it again and again).
     """
     __slots__ = ("role", "max_payload", "_limit", "_fast_below", "_buf", "_pos", "_skip", "_broken",
-                 "_classes", "_checks", "_chunks", "_gathered", "_wanted")
+                 "_classes", "_empty_classes", "_checks", "_chunks", "_gathered", "_wanted")
 
     def __init__(self, role: Role, max_payload: int | None = None) -> None:
         self.role = role
@@ -97,7 +97,8 @@ class StreamParser:
         self._pos = 0
         self._skip = 0     # bytes of an oversized message still to discard as they arrive
         self._broken: FramingError | None = None
-        self._classes, self._checks = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
+        self._classes, self._empty_classes, self._checks = (_SENT_BY_CLIENTS if role is _SERVER
+                                                            else _SENT_BY_SERVERS)
         # While a large message is incomplete: its chunks so far, their total size, the size it needs.
         self._chunks: list[bytes] = []
         self._gathered = 0
@@ -150,8 +151,6 @@ class StreamParser:
 
         ``payload`` is ``b""`` when empty; the header's sizes are the true (extended) ones.
         """
-        if self._broken is not None:
-            raise self._broken
         buf = self._buf
         pos = self._pos
         if len(buf) - pos < 16:
@@ -176,8 +175,6 @@ class StreamParser:
 
     def next_message(self) -> Message | _NeedData:
         """The next whole message, or `NEED_DATA`."""
-        if self._broken is not None:
-            raise self._broken
         buf = self._buf
         pos = self._pos
         if len(buf) - pos < 16:
@@ -186,11 +183,13 @@ class StreamParser:
         if not size:
             self._pos = pos + 16
             fields = (command, 0, data_type, data_count, p1, p2, b"", [None, _UNDECODED, _UNDECODED])
+            classes = self._empty_classes
         elif size & 7 or size >= self._fast_below:
             frame = self._frame()
             if frame is NEED_DATA:
                 return NEED_DATA
             fields = (*frame, [None, _UNDECODED, _UNDECODED])
+            classes = self._classes if frame[1] else self._empty_classes   # (an extended header may say 0)
         else:
             end = pos + 16 + size
             if end > len(buf):
@@ -198,14 +197,17 @@ class StreamParser:
             self._pos = end
             payload = buf[pos + 16:end] if type(buf) is bytes else bytes(buf[pos + 16:end])
             fields = (command, size, data_type, data_count, p1, p2, payload, [None, _UNDECODED, _UNDECODED])
-        classes = self._classes
-        cls = classes[command] if command < len(classes) else None
+            classes = self._classes
         try:
+            cls = classes[command]
             if cls is None:
                 raise UnknownCommand(f"command {command} is not one a {self.role.peer.value} sends")
             check = self._checks[command]
             if check is not None:
-                cls = check(fields)
+                check(fields)
+        except IndexError:
+            raise _error(UnknownCommand, f"command {command} is not one a {self.role.peer.value} sends",
+                         _new_header(Header, fields[:6])) from None
         except FramingError as exc:
             exc.header = _new_header(Header, fields[:6])
             raise
@@ -213,7 +215,12 @@ class StreamParser:
 
     def _frame(self) -> tuple | _NeedData:
         """The careful path: (command, payload_size, data_type, data_count, parameter1, parameter2,
-        payload) or NEED_DATA, for extended headers, large or oversized payloads and misaligned sizes."""
+        payload) or NEED_DATA, for extended headers, large or oversized payloads and misaligned sizes.
+
+        A misaligned size breaks the stream for good: the parser stays at that header, so every later call
+        comes here and raises the same error again."""
+        if self._broken is not None:
+            raise self._broken
         buf = self._buf
         pos = self._pos
         available = len(buf) - pos
@@ -281,7 +288,7 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
     limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
     if type(data) is not bytes:
         data = bytes(data)
-    classes, checks = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
+    classes, empty_classes, checks = _SENT_BY_CLIENTS if role is _SERVER else _SENT_BY_SERVERS
     end_of_data = len(data)
     messages: list[Message] = []
     append = messages.append
@@ -301,7 +308,7 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
                 start += 8
             pos = start + size
             try:
-                cls = classes[command]
+                cls = (classes if size else empty_classes)[command]
             except IndexError:
                 cls = None
             if size & 7 or size > limit or pos > end_of_data or cls is None:
@@ -312,7 +319,7 @@ def parse_datagram(data: bytes | bytearray | memoryview, role: Role,
             check = checks[command]
             if check is not None:
                 try:
-                    cls = check(fields)
+                    check(fields)
                 except FramingError as exc:
                     exc.header = _new_header(Header, fields[:6])
                     raise

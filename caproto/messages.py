@@ -191,15 +191,20 @@ def _type_name(data_type: int) -> str:
 
 _REGISTRY: dict[tuple[int, Role], type[Message]] = {}
 # Per sender, indexed by command id: how a received 8-tuple (see Message) becomes a message. _CLASSES has
-# the class that sender sends (None: it never sends that command); _CHECKS, for the commands whose payload
-# has a structure, a function of the 8-tuple that raises MalformedHeader or returns the class to build
-# (which for EVENT_ADD from a server depends on the payload size). Two plain tables rather than a
+# the class that sender sends with a payload, _EMPTY_CLASSES with an empty one (None: that sender never
+# sends that command). They differ for EVENT_ADD from a server: an update always has a payload, the
+# confirmation of EVENT_CANCEL never. _CHECKS has, for the commands whose payload has a structure, a function
+# of the 8-tuple that raises MalformedHeader if the payload cannot hold it. Plain tables rather than a
 # function per command: most messages are then built with one C call, tuple.__new__(cls, fields).
 _CLASSES: dict[Role, list[type[Message] | None]] = {
     _CLIENT: [None] * (max(Command) + 1),
     _SERVER: [None] * (max(Command) + 1),
 }
-_CHECKS: dict[Role, list[Callable[[tuple], type[Message]] | None]] = {
+_EMPTY_CLASSES: dict[Role, list[type[Message] | None]] = {
+    _CLIENT: [None] * (max(Command) + 1),
+    _SERVER: [None] * (max(Command) + 1),
+}
+_CHECKS: dict[Role, list[Callable[[tuple], None] | None]] = {
     _CLIENT: [None] * (max(Command) + 1),
     _SERVER: [None] * (max(Command) + 1),
 }
@@ -244,7 +249,7 @@ class Message(tuple):
             if key in _REGISTRY:
                 raise TypeError(f"{cls.__name__} and {_REGISTRY[key].__name__} both claim {key}")
             _REGISTRY[key] = cls
-            _CLASSES[cls.SENDER][cls._CMD] = cls
+            _CLASSES[cls.SENDER][cls._CMD] = _EMPTY_CLASSES[cls.SENDER][cls._CMD] = cls
             if "_check" in cls.__dict__:
                 _CHECKS[cls.SENDER][cls._CMD] = cls._check
 
@@ -302,7 +307,7 @@ def read_message(header: Header, payload: bytes, role: Role) -> Message:
     cannot hold what the command needs.
     """
     sender = role.peer
-    classes = _CLASSES[sender]
+    classes = (_CLASSES if payload else _EMPTY_CLASSES)[sender]
     command = header[0]
     cls = classes[command] if command < len(classes) else None
     if cls is None:
@@ -311,7 +316,7 @@ def read_message(header: Header, payload: bytes, role: Role) -> Message:
               [None, _UNDECODED, _UNDECODED])
     check = _CHECKS[sender][command]
     if check is not None:
-        cls = check(fields)
+        check(fields)
     return _tuple_new(cls, fields)
 
 
@@ -480,10 +485,9 @@ class SearchResponse(Message):
         return _make(cls, port, 0, _ip_to_int(ip), cid, payload)
 
     @staticmethod
-    def _check(fields: tuple) -> type[Message]:
+    def _check(fields: tuple) -> None:
         if 0 < fields[1] < 2:
             raise MalformedHeader(f"SEARCH reply payload of {fields[1]} bytes cannot hold a version")
-        return SearchResponse
 
     port = _header_field(2, "the server's TCP port")
     cid = _header_field(5, "the search id being answered")
@@ -910,10 +914,9 @@ class EventAddRequest(Message):
         return _make(cls, data_type, data_count, sid, subscriptionid, payload)
 
     @staticmethod
-    def _check(fields: tuple) -> type[Message]:
+    def _check(fields: tuple) -> None:
         if fields[1] < _MONITOR.size:
             raise MalformedHeader(f"EVENT_ADD request payload of {fields[1]} bytes; 16 are needed")
-        return EventAddRequest
 
     data_type = _header_field(2, "requested DBR type")
     data_count = _header_field(3, "requested element count; 0 asks for the current length")
@@ -1000,12 +1003,8 @@ class EventCancelResponse(Message):
     subscriptionid = _header_field(5, "the client's subscription id")
 
 
-def _event_add_from_server(fields: tuple) -> type[Message]:
-    # A real update always has a payload (even a count-0 one carries its metadata struct).
-    return EventAddResponse if fields[1] else EventCancelResponse
-
-
-_CHECKS[_SERVER][Command.EVENT_ADD] = _event_add_from_server
+# A real update always has a payload (even a count-0 one carries its metadata struct).
+_EMPTY_CLASSES[_SERVER][Command.EVENT_ADD] = EventCancelResponse
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -1026,13 +1025,12 @@ class ErrorResponse(Message):
         return _make(cls, 0, 0, cid, int(status_code), _padded(quoted + text))
 
     @staticmethod
-    def _check(fields: tuple) -> type[Message]:
+    def _check(fields: tuple) -> None:
         try:
             Header.unpack_with_size(fields[6])
         except MalformedHeader:
             raise MalformedHeader(f"ERROR payload of {fields[1]} bytes cannot quote a request header"
                                   ) from None
-        return ErrorResponse
 
     cid = _header_field(4, "the channel's cid, or 0xFFFFFFFF")
     status_code = _header_field(5, "ECA status code")
