@@ -33,7 +33,7 @@ __all__ = ["Broadcaster", "SEARCH_DATAGRAM_LIMIT", "SearchAnswer"]
 logger = logging.getLogger(__name__)
 
 # A search reply naming this address means "the address this reply came from" (rsrv always sends it).
-_SENDER_ADDRESS = "255.255.255.255"
+_SENDER_ADDRESS = 0xFFFFFFFF   # 255.255.255.255
 _SEARCH = int(Command.SEARCH)
 _REPEATER_SUBJECT = "the repeater registration"
 # libca's largest search datagram (MAX_UDP_SEND): fits in one Ethernet frame with room for headers.
@@ -143,7 +143,6 @@ class Broadcaster:
             logger.debug("search reply from %s:%s for search id %s, which is not open", *address,
                          response.cid)
             return None
-        host = response.ip
-        if host == _SENDER_ADDRESS:
-            host = address[0]
+        # rsrv always sends "the sender's address": compared as the raw header field, it needs no text
+        host = address[0] if response[4] == _SENDER_ADDRESS else response.ip
         return SearchAnswer(name, (host, response.port), response.version)

@@ -176,7 +176,7 @@ class ClientChannel(_Channel):
     def __init__(self, name: str, circuit: VirtualCircuit, cid: int | None = None) -> None:
         if circuit.our_role is not CLIENT:
             raise LocalProtocolError("a ClientChannel needs a circuit in the client role")
-        super().__init__(name, circuit, circuit.new_cid() if cid is None else cid)
+        _Channel.__init__(self, name, circuit, circuit.new_cid() if cid is None else cid)
         circuit._adopt(self)
 
     def create(self) -> CreateChanRequest:

@@ -158,13 +158,6 @@ def _name_field() -> property:
     return property(name, doc="the name, as text")
 
 
-def _named(message: Any, name: str | bytes) -> Any:
-    # A str that encoded (no NUL) decodes back to itself: the constructor's argument is the decoded name.
-    if type(name) is str:
-        message[7][1] = name
-    return message
-
-
 def _ip_to_int(address: str | int) -> int:
     if isinstance(address, int):
         return address
@@ -214,13 +207,15 @@ _UNDECODED = object()
 
 
 def _make(cls: type, data_type: int, data_count: int, parameter1: int, parameter2: int,
-          payload: bytes = b"") -> Any:
-    """A message built from fields: the header is packed now, which validates every field."""
+          payload: bytes = b"", decoded: Any = _UNDECODED) -> Any:
+    """A message built from fields: the header is packed now, which validates every field. ``decoded`` is
+    what the payload decodes to, when the caller has it: a name given as a str that encoded (no NUL)
+    decodes back to itself."""
     command = cls._CMD
     size = len(payload)
     packed = pack_header(command, size, data_type, data_count, parameter1, parameter2)
     return _tuple_new(cls, (command, size, data_type, data_count, parameter1, parameter2, payload,
-                            [packed, _UNDECODED, _UNDECODED]))
+                            [packed, decoded, _UNDECODED]))
 
 
 def _rebuild(cls: type, fields: tuple) -> Message:
@@ -456,7 +451,8 @@ class SearchRequest(Message):
     _FIELDS = ("name", "cid", "version", "reply")
 
     def __new__(cls, name: str, cid: int, version: int, reply: int = DO_REPLY) -> SearchRequest:
-        return _named(_make(cls, reply, version, cid, cid, _encode_name(name)), name)
+        return _make(cls, reply, version, cid, cid, _encode_name(name),
+                     name if type(name) is str else _UNDECODED)
 
     name = _name_field()
 
@@ -627,7 +623,7 @@ class ClientNameRequest(Message):
     _FIELDS = ("name",)
 
     def __new__(cls, name: str) -> ClientNameRequest:
-        return _named(_make(cls, 0, 0, 0, 0, _encode_name(name)), name)
+        return _make(cls, 0, 0, 0, 0, _encode_name(name), name if type(name) is str else _UNDECODED)
 
     name = _name_field()
 
@@ -640,7 +636,7 @@ class HostNameRequest(Message):
     _FIELDS = ("name",)
 
     def __new__(cls, name: str) -> HostNameRequest:
-        return _named(_make(cls, 0, 0, 0, 0, _encode_name(name)), name)
+        return _make(cls, 0, 0, 0, 0, _encode_name(name), name if type(name) is str else _UNDECODED)
 
     name = _name_field()
 
@@ -655,7 +651,7 @@ class CreateChanRequest(Message):
     _FIELDS = ("name", "cid", "version")
 
     def __new__(cls, name: str, cid: int, version: int) -> CreateChanRequest:
-        return _named(_make(cls, 0, 0, cid, version, _encode_name(name)), name)
+        return _make(cls, 0, 0, cid, version, _encode_name(name), name if type(name) is str else _UNDECODED)
 
     name = _name_field()
 

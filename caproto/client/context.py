@@ -318,8 +318,9 @@ class Context:
             host = sender[0]  # "the address this reply came from", in either spelling
         address = (host, port)
         if self._schedule.remove(reply.cid) is not None:
-            pv.server = address
-            self._circuit_for(address, pv.priority).attach(pv)
+            circuit = self._circuit_for(address, pv.priority)
+            pv.server = circuit.address   # one tuple per server, not one per channel
+            circuit.attach(pv)
         elif pv.server is not None and pv.server != address:
             # a second server answers for the same name: libca's warning, and the first one is kept
             entry = (pv.name, pv.server, address)

@@ -77,15 +77,21 @@ class SearchSchedule:
         found = []
         pending = self._pending
         deadlines = self._deadlines
+        # (next deadline, its bucket) by search number: names searched together move together
+        moves: dict[int, tuple[float, list[int]]] = {}
         while deadlines and deadlines[0] <= now:
             deadline = heapq.heappop(deadlines)
             for search_id in self._buckets.pop(deadline):
                 entry = pending.get(search_id)
                 if entry is None or entry.deadline != deadline:
                     continue  # removed, or moved by a reset or a second add
-                entry.attempts += 1
-                entry.deadline = next_deadline = now + self.delay(entry.attempts)
-                self._bucket(next_deadline).append(search_id)
+                attempts = entry.attempts = entry.attempts + 1
+                move = moves.get(attempts)
+                if move is None:
+                    next_deadline = now + self.delay(attempts)
+                    move = moves[attempts] = next_deadline, self._bucket(next_deadline)
+                entry.deadline = move[0]
+                move[1].append(search_id)
                 found.append((entry.name, search_id))
         return found
 
