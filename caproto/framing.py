@@ -100,7 +100,7 @@ class StreamParser:
         self._classes, self._empty_classes, self._checks = (_SENT_BY_CLIENTS if role is _SERVER
                                                             else _SENT_BY_SERVERS)
         # While a large message is incomplete: its chunks so far, their total size, the size it needs.
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | memoryview] = []
         self._gathered = 0
         self._wanted = 0
 
@@ -242,7 +242,7 @@ class StreamParser:
         if end > len(buf):
             if size >= _VIEW_FROM:
                 # Collect the rest of this message without copying it until it is whole (see _gather).
-                self._chunks = [bytes(memoryview(buf)[pos:])]
+                self._chunks = [memoryview(buf)[pos:]]   # _buf lets go of buf: nothing changes it now
                 self._gathered = len(buf) - pos
                 self._wanted = end - pos
                 self._buf = b""
