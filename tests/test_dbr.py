@@ -14,7 +14,9 @@ from caproto.constants import EPICS_EPOCH_OFFSET
 from caproto.dbr import (
     ChannelType,
     Metadata,
+    decode_metadata,
     decode_payload,
+    decode_values,
     element_size,
     encode_payload,
     family,
@@ -314,6 +316,19 @@ def test_a_payload_too_short_for_its_count_is_a_remote_protocol_error():
         decode_payload(T.DOUBLE, 2, bytes(8))
     with pytest.raises(RemoteProtocolError):
         decode_payload(T.CTRL_DOUBLE, 1, bytes(16))
+
+
+def test_values_and_metadata_decode_separately_with_the_same_checks():
+    payload = encode_payload(T.TIME_DOUBLE, [1.5, 2.5], Metadata(status=3, severity=2, secs=10, nsec=20))
+    assert decode_values(T.TIME_DOUBLE, 2, payload).tolist() == [1.5, 2.5]
+    assert decode_metadata(T.TIME_DOUBLE, payload) == Metadata(status=3, severity=2, secs=10, nsec=20)
+    for short in (bytes(8), payload[:16]):
+        with pytest.raises(RemoteProtocolError):
+            decode_values(T.TIME_DOUBLE, 2, short)
+    with pytest.raises(RemoteProtocolError, match="shorter than its 16-byte metadata"):
+        decode_metadata(T.TIME_DOUBLE, bytes(8))
+    first, second = decode_metadata(T.DOUBLE, bytes(8)), decode_metadata(T.DOUBLE, bytes(8))
+    assert first == Metadata() and first is not second, "each message gets a Metadata of its own"
 
 
 def test_units_are_cut_to_7_bytes_and_enum_strings_to_16_of_25():
