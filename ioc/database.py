@@ -756,28 +756,50 @@ class Database:
         return list(self.records) + list(self.aliases)
 
     def lookup(self, pv_name: str) -> FieldChannel | None:
-        """The channel for "REC", "REC.FIELD" or "REC.FIELD$" (None when no such PV); cached."""
+        """The channel for "REC", "REC.FIELD", "REC.FIELD$" (None when no such PV); cached.
+
+        A name with channel filters ("REC.FIELD[2:5]", 'REC{"dbnd":{"abs":1}}', see ioc.filters) gets a
+        new FilteredChannel each time: filter state belongs to one client's channel, as in the C IOC.
+        """
         try:
             return self._channels[pv_name]
         except KeyError:
             pass
         chan = self._resolve_name(pv_name)
+        if chan is not None and type(chan) is not FieldChannel:
+            return chan     # a FilteredChannel: one per client channel, never shared
         # Cache misses too (bounded): searches for PVs of other IOCs repeat all the time.
         if chan is not None or len(self._channels) < 100_000:
             self._channels[pv_name] = chan
         return chan
 
     def _resolve_name(self, pv_name: str) -> FieldChannel | None:
-        record_name, dot, field_name = pv_name.partition(".")
+        # imported here: name resolution is this module's only use of the filters
+        from .filters import FilteredChannel, FilterError, parse_suffix, split_field
+
+        record_name, _, rest = pv_name.partition(".")
         record_name = self.aliases.get(record_name, record_name)
         rec = self.records.get(record_name)
         if rec is None:
             return None
-        if not dot:
-            field_name = "VAL"
-        long_string = field_name.endswith("$")
-        if long_string:
-            field_name = field_name[:-1]
+        # dbFindFieldPart: the field name is an identifier (none means VAL); "$", an array range and
+        # JSON filters may follow.
+        field_name, suffix = split_field(rest)
+        field_name = field_name or "VAL"
+        long_string = suffix == "$"
+        specs: tuple = ()
+        if suffix and not long_string:
+            try:
+                long_string, specs = parse_suffix(suffix)
+            except FilterError as exc:
+                log.warning("channel %r not created: %s", pv_name, exc)
+                return None
+        if specs:
+            base = self._resolve_field(rec, field_name, long_string)
+            return None if base is None else FilteredChannel(pv_name, base, specs)
+        return self._resolve_field(rec, field_name, long_string)
+
+    def _resolve_field(self, rec: Record, field_name: str, long_string: bool) -> FieldChannel | None:
         if field_name == "RTYP":
             return None if long_string else self._channel_for(rec, _RTYP, False)
         fld = rec.rtype.by_name.get(field_name)
