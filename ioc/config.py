@@ -116,16 +116,36 @@ def load_config(path: str | os.PathLike[str], macros: Mapping[str, str] | None =
     Raises ConfigError naming the file, line and field of the first problem.
     """
     loader = _Loader()
+    path = os.fspath(path)
     # Loading allocates millions of objects and frees none: the cyclic collector's passes over the
-    # growing heap would cost several times the parsing itself on a 100,000-record file.
+    # growing heap would cost several times the parsing itself on a 100,000-record file. A large file's
+    # result is then frozen out of later collections (which would scan it all again, more than once)
+    # without a scan: what was garbage is collected first, and loading leaves no reference cycles
+    # behind (tests/test_config.py checks), so only live objects are frozen.
+    large = _size(path) >= _FREEZE_SIZE
     collecting = gc.isenabled()
+    if large:
+        gc.collect()
     gc.disable()
     try:
-        loader.load(os.fspath(path), dict(macros or {}), None)
+        loader.load(path, dict(macros or {}), None)
+        if large:
+            gc.freeze()
     finally:
         if collecting:
             gc.enable()
     return IocConfig(loader.records, loader.devices)
+
+
+# Files from this size on (about 4,000 records of a .db file) are frozen out of the cyclic collector.
+_FREEZE_SIZE = 1 << 20
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0            # the loader reports the file's problem
 
 
 @dataclass
@@ -323,7 +343,9 @@ class _YamlFile:
             raise ConfigError(self.path, 0, None, f"YAML syntax error: {exc}") from None
         finally:
             events.parser.dispose()
-        for add in self.declared:
+        # The closures refer to this object: drop them, so nothing is left for the cyclic collector.
+        declared, self.declared = self.declared, []
+        for add in declared:
             add()
 
     def read(self, events: _Events) -> None:

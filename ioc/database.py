@@ -148,12 +148,24 @@ _UNPARSED = object()
 # Fields whose CA native type holds their values exactly: a put of that type stores the number as sent.
 # A scalar put of any of these CA types into a DOUBLE field converts exactly (float(x)), so it needs no
 # conversion rules: catime and most clients put DBR_FLOAT/INT/LONG/CHAR into an ai/ao VAL.
+def _as_float(unpack: Callable[[bytes], tuple]) -> Callable[[bytes], tuple]:
+    def unpack_float(payload: bytes) -> tuple[float]:
+        return (float(unpack(payload)[0]),)
+    return unpack_float
+
+
+# Texts put into DOUBLE fields, parsed: clients put the same few texts over and over (caput, a GUI's
+# entry field), and parsing one the C way costs more than the rest of the put.
+_TEXT_DOUBLES: dict[bytes, float] = {}
+_TEXT_DOUBLES_SIZE = 4096
+
+# A DOUBLE field stores floats whatever numeric type the put carried.
 _TO_DOUBLE_UNPACK: dict[int, Callable[[bytes], tuple]] = {
     ChannelType.DOUBLE: struct.Struct(">d").unpack_from,
     ChannelType.FLOAT: struct.Struct(">f").unpack_from,
-    ChannelType.LONG: struct.Struct(">i").unpack_from,
-    ChannelType.INT: struct.Struct(">h").unpack_from,
-    ChannelType.CHAR: struct.Struct(">B").unpack_from,
+    ChannelType.LONG: _as_float(struct.Struct(">i").unpack_from),
+    ChannelType.INT: _as_float(struct.Struct(">h").unpack_from),
+    ChannelType.CHAR: _as_float(struct.Struct(">B").unpack_from),
 }
 
 # special kinds that put() must handle (scan lists, record support's special())
@@ -235,7 +247,8 @@ class Record:
         chans = self._chans
         if chans is not None:
             for chan in chans.get(field, ()):
-                chan.notify(mask)
+                if chan._subscribers:
+                    chan.notify(mask)
 
     def post_all(self, mask: int) -> None:
         """db_post_events(rec, NULL, mask): every channel of the record (DBE_PROPERTY, DBE_ALARM)."""
@@ -253,7 +266,7 @@ class Record:
     def stamp(self) -> None:
         """recGblGetTimeStamp: TIME := now, unless TSE asks for the device's own time (-2)."""
         self._time_last = self.TIME
-        entry = self._links.get("TSEL")
+        entry = self._links.get("TSEL") if self._links else None
         if entry is not None and entry[1] is not None:
             link, source, sfield = entry
             if sfield is None:          # TSEL names the source's TIME: share its timestamp
@@ -263,7 +276,8 @@ class Record:
             if tse is not None:
                 self.TSE = tse
         if self.TSE != -2:
-            self.TIME = epics_now()
+            ns = time.time_ns()    # epics_now(), inline: every processing stamps
+            self.TIME = (ns // 1_000_000_000 - EPICS_EPOCH_OFFSET, ns % 1_000_000_000)
 
     def time_since_last_process(self) -> float:
         (s1, n1), (s0, n0) = self.TIME, self._time_last
@@ -274,7 +288,7 @@ class Record:
 
     def fwd_link(self) -> None:
         """recGblFwdLink: process the FLNK target, complete put-callbacks, honour RPRO."""
-        entry = self._links.get("FLNK")
+        entry = self._links.get("FLNK") if self._links else None
         if entry is not None and entry[1] is not None:
             self.db.scan_passive(self, entry[1])
         if self._waiters:
@@ -335,7 +349,7 @@ class FieldChannel:
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
-                 "_plain")
+                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put")
 
     def __init__(self, name: str, record: Record, fld: Field, long_string: bool = False) -> None:
         self.name = name
@@ -364,9 +378,15 @@ class FieldChannel:
         # a scalar field that a put just stores and posts (no scan list, special() or link handling)
         self._plain = not (long_string or self._array or fld.is_link or fld is _RTYP
                            or fld.special in _SPECIAL_PUT)
-        # data_type -> unpack for scalar puts stored without conversion rules
+        # what put_scalar needs, looked up once
+        self._db = record.db
+        self._fname = fld.name
+        self._is_val = fld.name == "VAL"
+        self._post_on_put = not (fld.name == "VAL" and fld.pp)   # a PP VAL posts when processed
+        self._process_on_put = fld.pp or fld.name == "PROC"
+        # data_type -> unpack for scalar puts stored without conversion rules (none when read-only)
         self._direct: dict[int, Callable[[bytes], tuple]] = {}
-        if self._unpack is not None:
+        if self._unpack is not None and self._writable:
             if self.dbf is DBF.DOUBLE:
                 self._direct = _TO_DOUBLE_UNPACK
             else:
@@ -505,8 +525,6 @@ class FieldChannel:
     # -- writes ----------------------------------------------------------------------------------------
     def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Completion | None:
         """A CA put: decode, convert, store, process if PP; CAError (nothing changed) when refused."""
-        if not self._writable:
-            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
         if count == 1:
             unpack = self._direct.get(data_type)
             if unpack is not None:
@@ -516,19 +534,31 @@ class FieldChannel:
                     value = unpack(payload)[0]
                 except struct.error:
                     raise CAError(ECA.BADCOUNT, f"{self.name}: payload too short") from None
-                if self.dbf is DBF.DOUBLE:
-                    value = float(value)
-                return self.record.db.put_field(self, data_type, (value,), converted=True)
+                if self._plain:
+                    return self._db.put_scalar(self, value)
+                return self._db.put_field(self, data_type, (value,), converted=True)
+        if not self._writable:
+            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
+        if count == 1:
             if data_type == ChannelType.STRING and self.dbf is DBF.DOUBLE and self._unpack is not None:
                 # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
                 # takes the general path below, which raises the C IOC's error for it.
-                text = decode_strings(payload, 1)[0]
-                try:
-                    value = parse_double(text) if text else 0.0
-                except ValueError:
-                    pass
-                else:
-                    return self.record.db.put_field(self, data_type, (value,), converted=True)
+                key = payload if type(payload) is bytes else bytes(payload)
+                value = _TEXT_DOUBLES.get(key)
+                if value is None:
+                    text = decode_strings(payload, 1)[0]
+                    try:
+                        value = parse_double(text) if text else 0.0
+                    except ValueError:
+                        value = None
+                    else:
+                        if len(_TEXT_DOUBLES) >= _TEXT_DOUBLES_SIZE:
+                            _TEXT_DOUBLES.clear()
+                        _TEXT_DOUBLES[key] = value
+                if value is not None:
+                    if self._plain:
+                        return self._db.put_scalar(self, value)
+                    return self._db.put_field(self, data_type, (value,), converted=True)
         if not 0 <= data_type <= ChannelType.PUT_ACKS or ChannelType.STS_STRING <= data_type <= \
                 ChannelType.CTRL_DOUBLE:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
@@ -572,7 +602,7 @@ class Database:
         self._pini: list[Record] = []
         self._monitored: list[tuple[Record, Link]] = []
         self._nursery: trio.Nursery | None = None
-        self._parsed: dict[tuple, object] = {}
+        self._parsed: dict[str, dict[tuple, object]] = {}   # record type -> (field, raw, type) -> value
         self._devices: list[Device] = []
 
     # -- building -------------------------------------------------------------------------------------
@@ -580,16 +610,20 @@ class Database:
     def from_config(cls, config: IocConfig, *, skip_unsupported: bool = False) -> Database:
         """Build and validate the records of ``config``; ConfigError names the first bad field."""
         # Building creates millions of long-lived objects: the cyclic collector would rescan them all
-        # many times over. Collect once at the end and freeze the result out of later collections.
+        # many times over. Collect what is garbage before (cheap when load_config froze a large config),
+        # build with the collector off, and freeze the result out of later collections without a scan:
+        # building leaves no reference cycles behind (tests/test_config.py checks), so none is frozen.
+        collecting = gc.isenabled()
+        gc.collect()
         gc.disable()
         try:
             db = cls._build(config, skip_unsupported)
             db._parsed.clear()
+            gc.freeze()
             return db
         finally:
-            gc.enable()
-            gc.collect()
-            gc.freeze()
+            if collecting:
+                gc.enable()
 
     @classmethod
     def _build(cls, config: IocConfig, skip_unsupported: bool) -> Database:
@@ -643,40 +677,26 @@ class Database:
 
     def _set_fields(self, rec: Record, spec: RecordSpec) -> None:
         rtype = rec.rtype
-        parsed = self._parsed
+        # Databases repeat the same few values (EGU "V", PREC 2, ...): parse each once per record type.
+        parsed = self._parsed.get(rtype.name)
+        if parsed is None:
+            parsed = self._parsed[rtype.name] = {}
+        # Fields are plain instance attributes (no descriptors): stored straight into the instance dict.
+        attrs = rec.__dict__
         state_names: list[tuple[Field, _StateName, Located]] = []
         for name, located in spec.fields.items():
             raw = located.value
-            # Databases repeat the same few values (EGU "V", PREC 2, ...): parse each once.
-            key = (rtype.name, name, raw, type(raw))
+            key = (name, raw, raw.__class__)        # the class too: 1 and 1.0 read differently
             value = parsed.get(key, _UNPARSED)
-            if value is not _UNPARSED:
-                setattr(rec, name, value)
-                if name == "VAL":
-                    rec.UDF = 0
-                continue
-            fld = rtype.by_name.get(name)
-            if fld is None or (fld.dbf is DBF.NOACCESS and rtype.cvt_dbaddr is None):
-                raise ConfigError(located.file, located.line, name,
-                                  f"record {spec.name}: {rtype.name} has no field {name}")
-            if fld.dbf is DBF.NOACCESS:
-                raise ConfigError(located.file, located.line, name,
-                                  f"record {spec.name}: field {name} cannot be set in a configuration "
-                                  f"(use INP with a constant array)")
-            if name in ("NAME", "RTYP"):
-                raise ConfigError(located.file, located.line, name,
-                                  f"record {spec.name}: field {name} cannot be set")
-            try:
-                value = parse_field_value(rtype, fld, located.value)
-            except (ValueError, LinkError) as exc:
-                raise ConfigError(located.file, located.line, name, f"record {spec.name}: {exc}") from None
-            if isinstance(value, _StateName):
-                state_names.append((fld, value, located))
-                continue
-            parsed[key] = value
-            setattr(rec, name, value)
+            if value is _UNPARSED:
+                value = self._parse_field(rtype, spec, name, located)
+                if value.__class__ is _StateName:
+                    state_names.append((rtype.by_name[name], value, located))
+                    continue
+                parsed[key] = value
+            attrs[name] = value
             if name == "VAL":
-                rec.UDF = 0   # dbPutString to VAL clears UDF
+                attrs["UDF"] = 0   # dbPutString to VAL clears UDF
         for fld, state, located in state_names:
             table = rtype.enum_table(rec, fld)[0] if rtype.enum_table is not None else ()
             if str(state) not in table:
@@ -686,6 +706,25 @@ class Database:
             setattr(rec, fld.name, table.index(str(state)))
             if fld.name == "VAL":
                 rec.UDF = 0
+
+    @staticmethod
+    def _parse_field(rtype: RecordType, spec: RecordSpec, name: str, located: Located) -> object:
+        """The value of one field of ``spec`` as configured; ConfigError if it cannot be set so."""
+        fld = rtype.by_name.get(name)
+        if fld is None or (fld.dbf is DBF.NOACCESS and rtype.cvt_dbaddr is None):
+            raise ConfigError(located.file, located.line, name,
+                              f"record {spec.name}: {rtype.name} has no field {name}")
+        if fld.dbf is DBF.NOACCESS:
+            raise ConfigError(located.file, located.line, name,
+                              f"record {spec.name}: field {name} cannot be set in a configuration "
+                              f"(use INP with a constant array)")
+        if name in ("NAME", "RTYP"):
+            raise ConfigError(located.file, located.line, name,
+                              f"record {spec.name}: field {name} cannot be set")
+        try:
+            return parse_field_value(rtype, fld, located.value)
+        except (ValueError, LinkError) as exc:
+            raise ConfigError(located.file, located.line, name, f"record {spec.name}: {exc}") from None
 
     def _resolve_links(self, rec: Record, spec: RecordSpec) -> None:
         links: dict[str, tuple[Link, Record | None, Field | None]] = {}
@@ -888,7 +927,7 @@ class Database:
             rec.post("VAL", mask | DBE_VALUE | DBE_LOG)
             return
         rec.LCNT = 0
-        entry = rec._links.get("SDIS")
+        entry = rec._links.get("SDIS") if rec._links else None
         if entry is not None and entry[1] is not None:
             disa = self.read_link(rec, entry[0], entry[1], entry[2], DBF.SHORT, 1)
             if disa is not None:
@@ -896,7 +935,6 @@ class Database:
         if rec.DISA == rec.DISV:
             self._disabled(rec)
             return
-        rec._gen += 1
         rec._in_chain = True
         try:
             rec.rtype.process(rec)
@@ -1016,24 +1054,7 @@ class Database:
         if rec.DISP and name != "DISP":
             raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
         if converted and chan._plain:
-            # put() for a converted scalar of a field without special handling, inline (the CA put path)
-            setattr(rec, name, values[0])
-            rec._gen += 1
-            if name == "VAL":
-                rec.UDF = 0
-                if not fld.pp:
-                    rec.post(name, _VALUE_LOG)
-            else:
-                rec.post(name, _VALUE_LOG)
-            if fld.prop:
-                rec.post_all(_PROPERTY)
-            if name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
-                if rec.PACT:
-                    rec.RPRO = 1
-                    return None
-                rec.PUTF = 1
-                return self._process_for_put(rec)
-            return None
+            return self.put_scalar(chan, values[0])
         if data_type == ChannelType.PUT_ACKT:
             self._put_ackt(rec, int(values[0]))
             return None
@@ -1052,10 +1073,38 @@ class Database:
             return self._process_for_put(rec)
         return None
 
+    def put_scalar(self, chan: FieldChannel, value: Any) -> Completion | None:
+        """put_field for a converted scalar of a field without special handling: put() inline, the
+        hot path of CA puts."""
+        rec = chan.record
+        name = chan._fname
+        if rec.DISP and name != "DISP":
+            raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
+        setattr(rec, name, value)
+        rec._gen += 1
+        if chan._is_val:
+            rec.UDF = 0
+        if chan._post_on_put:
+            rec.post(name, _VALUE_LOG)
+        if chan.field.prop:
+            rec.post_all(_PROPERTY)
+        if chan._process_on_put and (rec.SCAN == PASSIVE or name == "PROC"):
+            if rec.PACT:
+                rec.RPRO = 1
+                return None
+            rec.PUTF = 1
+            self.process(rec)
+            if rec.PACT or rec._fwd_link_pending:
+                return self._completion(rec)
+        return None
+
     def _process_for_put(self, rec: Record) -> Completion | None:
         self.process(rec)
         if not rec.PACT and not rec._fwd_link_pending:
             return None
+        return self._completion(rec)
+
+    def _completion(self, rec: Record) -> Completion:
         # Asynchronous processing (a device set PACT): the put-callback completes with it.
         event = trio.Event()
         if rec._waiters is None:

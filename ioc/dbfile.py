@@ -88,11 +88,26 @@ def _word_or_string(group: str) -> str:
 # The usual record head and field/info statement, each in one match: a file of 100,000 records has
 # millions of tokens. Anything less usual (a comment or line break inside, a JSON value) does not match
 # and goes token by token, to the same result.
+_BLANKS = r"[ \t\r\n\f\v]*+"      # what the tokenizer skips, less comments (\s would take more)
 _FAST_HEAD = re.compile(_SKIP + r"(?P<kw>g?record)[ \t]*\([ \t]*" + _word_or_string("type")
-                        + r"[ \t]*,[ \t]*" + _word_or_string("name") + r"[ \t]*\)(?P<body>\s*\{)?")
+                        + r"[ \t]*,[ \t]*" + _word_or_string("name") + r"[ \t]*\)(?P<body>" + _BLANKS
+                        + r"\{)?")
 _FAST_END = re.compile(_SKIP + r"\}")
 _FAST_ITEM = re.compile(_SKIP + r"(?P<kw>field|info)[ \t]*\([ \t]*" + _word_or_string("key")
                         + r"[ \t]*,[ \t]*(?![\[{])" + _word_or_string("value") + r"[ \t]*\)")
+# A record body of plain ``field(NAME, VALUE)`` statements is split in one pass by _BODY_FIELDS into
+# [gap, blanks, name, value, gap, blanks, name, value, ..., tail], name and value as written (quotes
+# included). It is all fields when every gap is empty and the tail blank: a comment, info, alias, a JSON
+# value, a macro in a name, a line break inside a statement leave something else in a gap, and the body
+# goes statement by statement instead. A line break can only be in the blanks before a ``field``.
+_BLANK_CHARS = " \t\r\n\f\v"
+_FIELD_NAME = r"[A-Za-z0-9_]+"
+# Quicker still, for a one-line body of quoted values only (no escape, no macro): split at the quotes,
+# the values are every other piece and the pieces between them must each be one ``") field(NAME, "``
+# (a ")" is put before the first), the last one ``")"``; each different piece is checked once.
+_BETWEEN_QUOTES = re.compile(r"\)[ \t\r\f\v]*+field[ \t]*\([ \t]*(" + _FIELD_NAME + r")[ \t]*,[ \t]*")
+_BODY_FIELDS = re.compile("(" + _BLANKS + r")field[ \t]*\([ \t]*(\"" + _FIELD_NAME + r"\"|" + _FIELD_NAME
+                          + r")[ \t]*,[ \t]*(?![\[{])(\"" + _CONTENT + r"\"|" + _WORD + r")[ \t]*\)")
 
 # Inside a JSON value: strings, punctuation and bare words (numbers or unquoted keys and strings).
 _JSON_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[\[\]{}:,])'
@@ -148,6 +163,40 @@ def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] |
     return dump_yaml(config, comment=f"Converted from {os.fspath(path)}")
 
 
+class _FieldNames(dict[str, str]):
+    """Field names as written (maybe quoted) -> upper case, one string per name for every record."""
+
+    def __missing__(self, written: str) -> str:
+        name = self[written] = sys.intern((written[1:-1] if written[:1] == '"' else written).upper())
+        return name
+
+
+class _BetweenQuotes(dict[str, str | None]):
+    """The text between two quoted values -> the upper-case name of the field it opens (None if it is
+    not ``") field(NAME, "``)."""
+
+    def __missing__(self, between: str) -> str | None:
+        match = _BETWEEN_QUOTES.fullmatch(between)
+        name = self[between] = None if match is None else sys.intern(match[1].upper())
+        return name
+
+
+class _Texts(dict[str, int | float | str]):
+    """Plain texts -> ``typed_value`` of them."""
+
+    def __missing__(self, text: str) -> int | float | str:
+        value = self[text] = typed_value(text)
+        return value
+
+
+class _PlainValues(dict[str, int | float | str]):
+    """Values as written (quoted or bare, no macro) -> ``typed_value`` of their text, escapes translated."""
+
+    def __missing__(self, written: str) -> int | float | str:
+        value = self[written] = typed_value(_unescape(written[1:-1]) if written[:1] == '"' else written)
+        return value
+
+
 def _either(match: re.Match[str], group: str) -> str:
     quoted = match[group + "_q"]
     return match[group] if quoted is None else quoted
@@ -175,6 +224,11 @@ class _Parser:
         self.pos = 0
         self.line = 1
         self._counted = 0           # self.line is the line of text[self._counted]
+        # A large file repeats few names and values: each is read once.
+        self._names = _FieldNames()
+        self._values = _PlainValues()
+        self._between = _BetweenQuotes()
+        self._texts = _Texts()
 
     def parse(self) -> list[DbItem]:
         items: list[DbItem] = []
@@ -223,6 +277,25 @@ class _Parser:
                 return items                    # a record without a body
             self.next()
         text, file, fields = self.text, self.file, spec.fields
+        close = text.find("}", self.pos)
+        if close >= 0:
+            body = text[self.pos:close]
+            if not ("\n" in body or "\\" in body or "$" in body):
+                parts = body.split('"')
+                if len(parts) > 1 and parts[-1].rstrip(_BLANK_CHARS) == ")":
+                    parts[0] = ")" + parts[0]
+                    line, between, texts = self.line_of(self.pos), self._between, self._texts
+                    quick = {between[part]: Located(texts[value], file, line)
+                             for part, value in zip(parts[:-1:2], parts[1::2], strict=False)}
+                    if None not in quick:
+                        spec.fields = quick
+                        self.pos = close + 1
+                        return items
+            pieces = _BODY_FIELDS.split(body)
+            if not "".join(pieces[::4]).strip(_BLANK_CHARS):
+                self.fields(spec, pieces, self.line_of(self.pos), "$" in body, "\n" in body)
+                self.pos = close + 1
+                return items
         while True:
             fast = _FAST_ITEM.match(text, self.pos)
             if fast:
@@ -273,6 +346,34 @@ class _Parser:
                 raise self.error(item_line, f"expected field, info, alias or }} in record {name!r}, "
                                             f"found {word!r}")
             self.expect(")")
+
+    def fields(self, spec: RecordSpec, pieces: list[str], line: int, macros: bool, lines: bool) -> None:
+        """The fields of a body split by _BODY_FIELDS, from ``line`` on, as the statements would give;
+        ``macros`` and ``lines`` tell whether the body holds a "$" and a line break."""
+        names, values, file = self._names, self._values, self.file
+        if macros:
+            self.macro_fields(spec, pieces, line)
+        elif lines:
+            fields = spec.fields
+            for blanks, name, value in zip(pieces[1::4], pieces[2::4], pieces[3::4], strict=False):
+                line += blanks.count("\n")
+                fields[names[name]] = Located(values[value], file, line)
+        else:
+            # The usual generated file, a record per line: every field on the body's line.
+            spec.fields = {names[name]: Located(values[value], file, line)
+                           for name, value in zip(pieces[2::4], pieces[3::4], strict=False)}
+
+    def macro_fields(self, spec: RecordSpec, pieces: list[str], line: int) -> None:
+        names, values, file, fields = self._names, self._values, self.file, spec.fields
+        for blanks, name, value in zip(pieces[1::4], pieces[2::4], pieces[3::4], strict=False):
+            line += blanks.count("\n")
+            key = names[name]
+            if "$" not in value:
+                fields[key] = Located(values[value], file, line)
+            elif value[:1] == '"':
+                fields[key] = Located(self.typed(value[1:-1], None, line, key), file, line)
+            else:
+                fields[key] = Located(self.typed(None, value, line, key), file, line)
 
     # -- tokens ------------------------------------------------------------------------------------
 
