@@ -7,7 +7,21 @@ from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
 from ioc import alarms
 
 from . import RecordType, register
-from .common import COMMON_FIELDS, constant, device, require_soft_device
+from .common import (
+    COMMON_FIELDS,
+    SIMM_NO,
+    SIMM_RAW,
+    SIMM_YES,
+    constant,
+    device,
+    get_simm,
+    init_simm,
+    read_simulation_value,
+    require_soft_device,
+    simulate_now,
+    special_simm,
+    stamp_simm,
+)
 from .fields import DBF, SPC, Field
 
 if TYPE_CHECKING:
@@ -121,8 +135,13 @@ def monitor_binary(rec: Record, raw_fields: tuple[tuple[str, str], ...]) -> None
 
 # --- bi ------------------------------------------------------------------------------------------------
 
+def special_binary(rec: Record, fld: Field, after: bool) -> None:
+    special_simm(rec, fld, after)
+
+
 def init_bi(rec: Record) -> None:
     require_soft_device(rec)
+    init_simm(rec)
     sval = constant(rec, "SIOL", DBF.USHORT)
     if sval is not None:
         rec.SVAL = sval
@@ -158,10 +177,39 @@ def _read_bi(rec: Record) -> int:
     return 2
 
 
+def _read_value_bi(rec: Record) -> int:
+    """readValue: the device's read, or SIOL in simulation (0 = convert RVAL, 2 = VAL set, -1 = failed)."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        return _read_bi(rec)
+    if simm not in (SIMM_YES, SIMM_RAW):
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return -1
+    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+    if not simulate_now(rec):
+        return 0
+    status = -1
+    if read_simulation_value(rec):
+        if simm == SIMM_YES:
+            rec.VAL = rec.SVAL & 0xFFFF
+            status = 2
+        else:
+            rec.RVAL = rec.SVAL & 0xFFFF
+            status = 0
+        rec.UDF = 0
+    rec.PACT = 0
+    return status
+
+
 def process_bi(rec: Record) -> None:
-    status = _read_bi(rec)
+    pact = rec.PACT
+    status = _read_value_bi(rec)
+    if not pact and rec.PACT:
+        return      # SDLY: processing completes later
     rec.PACT = 1
-    rec.stamp()
+    stamp_simm(rec, siol=True)
     if status == 0:
         rec.VAL = 0 if rec.RVAL == 0 else 1
         rec.UDF = 0
@@ -177,6 +225,7 @@ register(RecordType(
     process=process_bi,
     init=init_bi,
     devices=("Soft Channel", "Raw Soft Channel", "Async Soft Channel", "Db State"),
+    special=special_binary,
     enum_strs=enum_strs,
     enum_table=enum_table,
     put_enum_table=put_enum_table,
@@ -187,6 +236,7 @@ register(RecordType(
 
 def init_bo(rec: Record) -> None:
     require_soft_device(rec)
+    init_simm(rec)
     ival = constant(rec, "DOL", DBF.USHORT)
     if ival is not None:
         rec.VAL = int(bool(ival))
@@ -209,26 +259,53 @@ def _write_bo(rec: Record) -> None:
         rec.put_link("OUT", DBF.USHORT, rec.VAL)
 
 
+def _write_value_bo(rec: Record) -> None:
+    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        _write_bo(rec)
+    elif simm in (SIMM_YES, SIMM_RAW):
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        if simulate_now(rec):
+            if simm == SIMM_YES:
+                rec.put_link("SIOL", DBF.USHORT, rec.VAL)
+            else:
+                rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
+            rec.PACT = 0
+    else:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+
+
 def process_bo(rec: Record) -> None:
-    if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
-        rec.PACT = 1
-        val = rec.get_link("DOL", DBF.USHORT)
-        rec.PACT = 0
-        if val is not None:
-            rec.VAL = val
-            rec.UDF = 0
-        else:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
-    _to_raw(rec)
-    rec.stamp()
+    pact = rec.PACT
+    if not pact:
+        if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
+            rec.PACT = 1
+            val = rec.get_link("DOL", DBF.USHORT)
+            rec.PACT = 0
+            if val is not None:
+                rec.VAL = val
+                rec.UDF = 0
+            else:
+                rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+        _to_raw(rec)
+        # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
+        stamp_simm(rec, siol=False)
     state_alarms(rec, udf_returns=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_bo(rec)
+        _write_value_bo(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
-        rec.VAL = rec.IVOV
-        _to_raw(rec)
-        _write_bo(rec)
+        if not rec.PACT:
+            rec.VAL = rec.IVOV
+            _to_raw(rec)
+        _write_value_bo(rec)
+    if not pact and rec.PACT:
+        return      # SDLY: processing completes later
     rec.PACT = 1
+    if pact:
+        stamp_simm(rec, siol=False)
     if rec.VAL == 1 and rec.HIGH > 0:
         rec.db.call_later(rec.HIGH, lambda: _momentary_end(rec))
     monitor_binary(rec, (("RVAL", "ORAW"), ("RBV", "ORBV")))
@@ -264,6 +341,7 @@ register(RecordType(
     process=process_bo,
     init=init_bo,
     devices=("Soft Channel", "Raw Soft Channel", "Async Soft Channel", "General Time", "Db State"),
+    special=special_binary,
     units=_bo_units,
     precision=_bo_precision,
     control=_bo_control,

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
+
+from caproto.constants import EPICS_EPOCH_OFFSET, AlarmStatus
+from caproto.dbr import ChannelType
 
 from .fields import DBF, SPC, Field, FieldValueError
 
@@ -129,3 +133,119 @@ def display_limits(fields: frozenset[str]):
     def hook(rec: Record, fld: Field) -> tuple[float, float] | None:
         return (rec.HOPR, rec.LOPR) if fld.name in fields else None
     return hook
+
+
+# --- simulation mode: SIML, SIMM, SIOL, SIMS, SDLY, SSCN (recGblInitSimm, recGblGetSimm, ...) ---------------
+
+SIMM_NO, SIMM_YES, SIMM_RAW = 0, 1, 2     # menuSimm (waveform's menuYesNo shares NO and YES)
+SSCN_UNSET = 65535                        # SSCN's initial value: simulation mode leaves SCAN alone
+_DEVICE_TIME = -2                         # TSE epicsTimeEventDeviceTime
+
+
+def c_unsigned(value: float, bits: int) -> int:
+    """A double stored into an unsigned C integer the way the IOC's conversions do (x86-64): truncated
+    toward zero through a 64-bit integer, then the low ``bits`` kept (NaN, infinities and doubles beyond
+    the 64-bit range come out as 0)."""
+    if not math.isfinite(value) or abs(value) >= 2.0 ** 63:
+        return 0
+    return int(value) & ((1 << bits) - 1)
+
+
+def init_simm(rec: Record) -> None:
+    """recGblInitSimm: a constant SIML sets SIMM when the record initialises."""
+    if not rec.link_is_constant("SIML"):
+        return
+    save_simm(rec)
+    simm = constant(rec, "SIML", DBF.DOUBLE)
+    if simm is not None:
+        rec.SIMM = c_unsigned(simm, 16)
+    if rec.SSCN != SSCN_UNSET and rec.SIMM != rec.OLDSIMM:
+        # before the scan lists exist: swapping the fields is all recGblCheckSimm amounts to here
+        rec.SCAN, rec.SSCN = rec.SSCN, rec.SCAN
+
+
+def get_simm(rec: Record) -> None:
+    """recGblGetSimm, at the start of a processing: SIMM follows SIML.
+
+    It reads with dbTryGetLink, so a failed read raises no LINK/INVALID alarm: SIMM keeps its value and
+    only the pending status becomes LINK, and only while no severity is pending.
+    """
+    save_simm(rec)
+    if not rec.link_is_constant("SIML"):
+        pending = rec.NSTA, rec.NSEV, rec.NAMSG
+        simm = rec.get_link("SIML", DBF.DOUBLE)
+        if simm is None:
+            rec.NSTA, rec.NSEV, rec.NAMSG = pending
+            if not rec.NSEV:
+                rec.NSTA = AlarmStatus.LINK
+        else:
+            rec.SIMM = c_unsigned(simm, 16)
+    check_simm(rec)
+
+
+def save_simm(rec: Record) -> None:
+    """recGblSaveSimm: remember SIMM in OLDSIMM (only used, and only kept, when SSCN is set)."""
+    if rec.SSCN != SSCN_UNSET:
+        rec.OLDSIMM = rec.SIMM
+
+
+def check_simm(rec: Record) -> None:
+    """recGblCheckSimm: entering or leaving simulation swaps SCAN and SSCN (when SSCN is set)."""
+    if rec.SSCN == SSCN_UNSET or rec.SIMM == rec.OLDSIMM:
+        return
+    scan = rec.SCAN
+    # dbPut re-registers the record with its new scan list (it also posts SCAN, which the C IOC's
+    # scanDelete/scanAdd do not)
+    rec.db.put(rec.db.lookup(f"{rec.NAME}.SCAN"), ChannelType.ENUM, [rec.SSCN], converted=True)
+    rec.SSCN = scan
+
+
+def special_simm(rec: Record, fld: Field, after: bool) -> bool:
+    """The SIMM part of special(): True when ``fld`` was SIMM (handled here)."""
+    if fld.name != "SIMM":
+        return False
+    if after:
+        check_simm(rec)
+    else:
+        save_simm(rec)
+    return True
+
+
+def simulate_now(rec: Record) -> bool:
+    """Whether this pass reads or writes SIOL. With SDLY >= 0 the first pass only sets PACT and has the
+    record processed again SDLY seconds later (callbackRequestProcessCallbackDelayed); that second pass,
+    with PACT still set, does the I/O."""
+    if rec.PACT or rec.SDLY < 0:
+        return True
+    rec.PACT = 1
+    rec.db.call_later(rec.SDLY, lambda: rec.db.resume(rec))
+    return False
+
+
+def read_simulation_value(rec: Record) -> bool:
+    """dbGetLink(SIOL, DBR_ULONG, &SVAL) of bi/mbbi: False when the link failed (it raised LINK/INVALID);
+    a constant SIOL reads nothing and succeeds, SVAL keeping its value."""
+    if rec.link_is_constant("SIOL"):
+        return True
+    value = rec.get_link("SIOL", DBF.DOUBLE)
+    if value is None:
+        return False
+    rec.SVAL = c_unsigned(value, 32)
+    return True
+
+
+def stamp_simm(rec: Record, siol: bool) -> None:
+    """recGblGetTimeStampSimm: the processing's timestamp. In simulation with TSE = -2 (device time) it
+    is SIOL's source's time for an input (``siol``), otherwise the current time."""
+    rec.stamp()
+    if rec.TSE != _DEVICE_TIME or rec.SIMM == SIMM_NO:
+        return
+    tsel = rec._links.get("TSEL")
+    if tsel is not None and tsel[1] is not None and tsel[2] is None:
+        return      # TSEL names a record's TIME: that is the stamp whatever the mode
+    entry = rec._links.get("SIOL") if siol else None
+    if entry is not None and entry[1] is not None:
+        rec.TIME = entry[1].TIME
+    else:
+        ns = time.time_ns()
+        rec.TIME = (ns // 1_000_000_000 - EPICS_EPOCH_OFFSET, ns % 1_000_000_000)

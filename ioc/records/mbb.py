@@ -7,7 +7,21 @@ from caproto.constants import DBE_LOG, DBE_PROPERTY, DBE_VALUE, AlarmSeverity, A
 from ioc import alarms
 
 from . import RecordType, register
-from .common import COMMON_FIELDS, constant, device, require_soft_device
+from .common import (
+    COMMON_FIELDS,
+    SIMM_NO,
+    SIMM_RAW,
+    SIMM_YES,
+    constant,
+    device,
+    get_simm,
+    init_simm,
+    read_simulation_value,
+    require_soft_device,
+    simulate_now,
+    special_simm,
+    stamp_simm,
+)
 from .fields import DBF, SPC, Field
 
 if TYPE_CHECKING:
@@ -222,7 +236,7 @@ def raw_to_state(rec: Record) -> None:
 
 
 def special_mbb(rec: Record, fld: Field, after: bool) -> None:
-    if not after or fld.name == "SIMM":
+    if special_simm(rec, fld, after) or not after:
         return
     init_common(rec)
     index = _STRING_INDEX.get(fld.name)
@@ -262,6 +276,7 @@ def cos_alarm(rec: Record) -> None:
 
 def init_mbbi(rec: Record) -> None:
     require_soft_device(rec)
+    init_simm(rec)
     sval = constant(rec, "SIOL", DBF.USHORT)
     if sval is not None:
         rec.SVAL = sval
@@ -298,10 +313,39 @@ def _read_mbbi(rec: Record) -> int:
     return 2
 
 
+def _read_value_mbbi(rec: Record) -> int:
+    """readValue: the device's read, or SIOL in simulation (0 = convert RVAL, 2 = VAL set, -1 = failed)."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        return _read_mbbi(rec)
+    if simm not in (SIMM_YES, SIMM_RAW):
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return -1
+    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+    if not simulate_now(rec):
+        return 0
+    status = -1
+    if read_simulation_value(rec):
+        if simm == SIMM_YES:
+            rec.VAL = rec.SVAL & 0xFFFF
+            status = 2
+        else:
+            rec.RVAL = rec.SVAL
+            status = 0
+        rec.UDF = 0
+    rec.PACT = 0
+    return status
+
+
 def process_mbbi(rec: Record) -> None:
-    status = _read_mbbi(rec)
+    pact = rec.PACT
+    status = _read_value_mbbi(rec)
+    if not pact and rec.PACT:
+        return      # SDLY: processing completes later
     rec.PACT = 1
-    rec.stamp()
+    stamp_simm(rec, siol=True)
     if status == 0:
         rec.UDF = 0
         raw_to_state(rec)
@@ -352,6 +396,7 @@ register(RecordType(
 def init_mbbo(rec: Record) -> None:
     init_common(rec)
     require_soft_device(rec)
+    init_simm(rec)
     val = constant(rec, "DOL", DBF.USHORT)
     if val is not None:
         rec.VAL = val
@@ -383,31 +428,60 @@ def _write_mbbo(rec: Record) -> None:
         rec.put_link("OUT", DBF.USHORT, rec.VAL)
 
 
-def process_mbbo(rec: Record) -> None:
-    ready = True
+def _write_value_mbbo(rec: Record) -> None:
+    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        _write_mbbo(rec)
+    elif simm in (SIMM_YES, SIMM_RAW):
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        if simulate_now(rec):
+            if simm == SIMM_YES:
+                rec.put_link("SIOL", DBF.USHORT, rec.VAL)
+            else:
+                rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
+            rec.PACT = 0
+    else:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+
+
+def _prepare_mbbo(rec: Record) -> None:
+    """The first pass's part: VAL from DOL (closed loop), RVAL from VAL, the timestamp."""
     if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
         val = rec.get_link("DOL", DBF.USHORT)
         if val is None:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
-            ready = False
-        else:
-            rec.VAL = val
+            return
+        rec.VAL = val
     elif rec.UDF:
         rec.set_sevr(AlarmStatus.UDF, rec.UDFS)
-        ready = False
-    if ready:
-        rec.UDF = 0
-        _state_to_raw(rec)
-        rec.stamp()
+        return
+    rec.UDF = 0
+    _state_to_raw(rec)
+    # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
+    stamp_simm(rec, siol=False)
+
+
+def process_mbbo(rec: Record) -> None:
+    pact = rec.PACT
+    if not pact:
+        _prepare_mbbo(rec)
     rec.set_sevr(AlarmStatus.STATE, state_severity(rec))
     cos_alarm(rec)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_mbbo(rec)
+        _write_value_mbbo(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
-        rec.VAL = rec.IVOV
-        _state_to_raw(rec)
-        _write_mbbo(rec)
+        if not rec.PACT:
+            rec.VAL = rec.IVOV
+            _state_to_raw(rec)
+        _write_value_mbbo(rec)
+    if not pact and rec.PACT:
+        return      # SDLY: processing completes later
     rec.PACT = 1
+    if pact:
+        stamp_simm(rec, siol=False)
     monitor_mbb(rec, (("RVAL", "ORAW"), ("RBV", "ORBV")), raw_always=True)
     rec.fwd_link()
     rec.PACT = 0

@@ -6,11 +6,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caproto.constants import DBE_LOG, DBE_VALUE
+from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
 from ioc import alarms
 
 from . import RecordType, register
-from .common import COMMON_FIELDS, analog_precision, require_soft_device
+from .common import (
+    COMMON_FIELDS,
+    SIMM_NO,
+    SIMM_YES,
+    analog_precision,
+    get_simm,
+    init_simm,
+    require_soft_device,
+    simulate_now,
+    special_simm,
+    stamp_simm,
+)
 from .fields import DBF, DBF_DTYPES, SPC, Field, FieldValueError
 from .menus import MENUS
 
@@ -66,6 +77,7 @@ def init_waveform(rec: Record) -> None:
         rec.FTVL = MENUS["menuFtype"].index("UCHAR")
     rec.VAL = new_array(element_type(rec), rec.NELM)
     rec.NORD = 1 if rec.NELM == 1 else 0
+    init_simm(rec)
     entry = rec._links.get("INP")
     if entry is not None and entry[1] is None and entry[0].value is not None:
         values = entry[0].value if isinstance(entry[0].value, list) else [entry[0].value]
@@ -119,6 +131,33 @@ def _read_waveform(rec: Record) -> None:
         rec.post("NORD", DBE_VALUE | DBE_LOG)
 
 
+def _read_value(rec: Record) -> None:
+    """readValue: the device's read, or SIOL in simulation."""
+    if not rec.PACT:
+        get_simm(rec)
+    if rec.SIMM == SIMM_NO:
+        _read_waveform(rec)
+        return
+    if rec.SIMM != SIMM_YES:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return
+    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+    if not simulate_now(rec):
+        return
+    if rec.link_is_constant("SIOL"):
+        count = 0       # a constant link delivers no elements
+    else:
+        values = rec.get_link("SIOL", element_type(rec), count=rec.NELM)
+        if values is None:
+            count = rec.NELM    # the request count, untouched by the failed read
+        else:
+            count = len(values)
+            rec.VAL[:count] = values
+    # NORD is posted by process(), when it compares it with its value before the read
+    rec.NORD = count
+    rec.PACT = 0
+
+
 def _content_hash(rec: Record) -> int:
     if element_type(rec) is DBF.STRING:
         data = "\0".join(rec.VAL[:rec.NORD]).encode("utf-8", "surrogateescape")
@@ -128,11 +167,16 @@ def _content_hash(rec: Record) -> int:
 
 
 def process_waveform(rec: Record) -> None:
+    pact = rec.PACT
     nord = rec.NORD
-    _read_waveform(rec)
+    if pact and rec.BUSY:
+        return
+    _read_value(rec)
+    if not pact and rec.PACT:
+        return      # SDLY: processing completes later
     rec.PACT = 1
     rec.UDF = 0
-    rec.stamp()
+    stamp_simm(rec, siol=True)
     if nord != rec.NORD:
         rec.post("NORD", DBE_VALUE | DBE_LOG)
     mask = alarms.reset_alarms(rec)
@@ -153,6 +197,10 @@ def process_waveform(rec: Record) -> None:
         rec.post("VAL", mask)
     rec.fwd_link()
     rec.PACT = 0
+
+
+def special_waveform(rec: Record, fld: Field, after: bool) -> None:
+    special_simm(rec, fld, after)
 
 
 def _units(rec: Record, fld: Field) -> str:
@@ -176,6 +224,7 @@ register(RecordType(
     fields=WAVEFORM_FIELDS,
     process=process_waveform,
     init=init_waveform,
+    special=special_waveform,
     cvt_dbaddr=_cvt_dbaddr,
     get_array_count=_array_count,
     put_array_count=_put_array_count,
