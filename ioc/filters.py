@@ -14,6 +14,7 @@ lives in the :class:`FilteredChannel`, one per CA channel, as the C IOC keeps it
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -47,7 +48,6 @@ _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _VALUE_LOG = DBE_VALUE | DBE_LOG
 # the event mask assumed for a subscriber that does not say (DBE_PROPERTY only when asked for)
 _DEFAULT_SELECT = DBE_VALUE | DBE_LOG | DBE_ALARM
-_POSIX_AT_EPICS_EPOCH = EPICS_EPOCH_OFFSET
 _NOT_READABLE = frozenset({ChannelType.PUT_ACKT, ChannelType.PUT_ACKS})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -350,7 +350,6 @@ def _json_events(text: str) -> list[tuple[str, Any]]:
 def _unescape(raw: str) -> str:
     if "\\" not in raw:
         return raw
-    import json
     return json.loads(f'"{raw}"')
 
 
@@ -497,7 +496,6 @@ class _Log:
     scalar: bool                       # dbfl_type_val: a copy of a scalar field
     time: tuple[int, int] | None = None        # replaced timestamp
     select: np.ndarray | None = None           # indices of the field's elements still in the value
-    emptied: bool = False                      # an arr filter left no element
     replaced: tuple[ChannelType, Any] | None = None   # a value of another type (ts value modes)
 
 
@@ -556,7 +554,13 @@ class _Array(_Filter):
         return True
 
     def run_post(self, entry: _Log, channel: FilteredChannel) -> _Log | None:
-        if entry.scalar or entry.replaced is not None:
+        if entry.replaced is not None:
+            kind, values = entry.replaced
+            if len(values) > 1:                 # the ts filter's (seconds, nanoseconds) array
+                first, count = _wrap_indices(self.start, self.incr, self.end, len(values))
+                entry.replaced = (kind, values[first:first + count * self.incr:self.incr][:count])
+            return entry
+        if entry.scalar:
             return entry
         available = channel.source_length() if entry.select is None else len(entry.select)
         first, count = _wrap_indices(self.start, self.incr, self.end, available)
@@ -565,7 +569,6 @@ class _Array(_Filter):
             entry.select = indices if entry.select is None else entry.select[indices]
         else:
             entry.select = np.zeros(0, dtype=np.intp)
-            entry.emptied = True
         return entry
 
 
@@ -580,7 +583,7 @@ class _Deadband(_PreFilter):
 
     def run_pre(self, entry: _Log, channel: FilteredChannel) -> _Log | None:
         send = 1
-        if entry.scalar and entry.replaced is None:
+        if entry.scalar:
             value = channel.scalar_as_double()
             if value is not None:
                 send = entry.mask & ~_VALUE_LOG
@@ -650,20 +653,20 @@ class _Timestamp(_Filter):
         return entry
 
     def run_post(self, entry: _Log, channel: FilteredChannel) -> _Log | None:
-        secs, nsec = entry.time if entry.time is not None else channel.record.TIME
+        secs, nsec = stamp = entry.time if entry.time is not None else channel.record.TIME
+        if self.mode == "str":              # the epoch setting is for the numbers only
+            entry.replaced = (ChannelType.STRING, [_time_text(stamp, self.iso)])
+            return entry
         if self.unix:
-            secs = (secs + _POSIX_AT_EPICS_EPOCH) & 0xFFFFFFFF
+            secs = (secs + EPICS_EPOCH_OFFSET) & 0xFFFFFFFF
         if self.mode == "dbl":
             entry.replaced = (ChannelType.DOUBLE, np.array([secs + nsec * 1e-9]))
         elif self.mode == "sec":
             entry.replaced = (ChannelType.LONG, np.array([secs], dtype=np.uint32))
         elif self.mode == "nsec":
             entry.replaced = (ChannelType.LONG, np.array([nsec], dtype=np.uint32))
-        elif self.mode == "ts":
-            entry.replaced = (ChannelType.LONG, np.array([secs, nsec], dtype=np.uint32))
         else:
-            entry.replaced = (ChannelType.STRING, [_time_text(entry.time or channel.record.TIME, self.iso)])
-        entry.scalar = self.mode != "ts"
+            entry.replaced = (ChannelType.LONG, np.array([secs, nsec], dtype=np.uint32))
         return entry
 
 
@@ -674,7 +677,8 @@ def _time_text(stamp: tuple[int, int], iso: bool) -> str:
         return "<undefined>"
     local = time.localtime(secs + EPICS_EPOCH_OFFSET)
     text = time.strftime("%Y-%m-%dT%H:%M:%S" if iso else "%Y-%m-%d %H:%M:%S", local)
-    text += f".{nsec // 1000:06d}"
+    # %06f rounds to the microsecond, never up into the next second
+    text += f".{min(nsec + 500, 999_999_999) // 1000:06d}"
     return text + time.strftime("%z", local) if iso else text
 
 
