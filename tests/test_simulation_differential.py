@@ -46,6 +46,7 @@ record(waveform, "S:wsrc") { field(FTVL, "DOUBLE") field(NELM, "6") }
 record(waveform, "S:wf") {
     field(FTVL, "DOUBLE") field(NELM, "4") field(SIOL, "S:wsrc") field(SIMS, "MINOR") field(PREC, "2")
 }
+record(waveform, "S:wf1") { field(FTVL, "DOUBLE") field(SIOL, "S:src") field(SIMM, "YES") }
 record(waveform, "S:wfc") { field(FTVL, "LONG") field(NELM, "3") field(SIMS, "MAJOR") }
 record(waveform, "S:wfs") { field(FTVL, "SHORT") field(NELM, "3") field(SIOL, "S:src") field(SIML, "S:simm") }
 record(bi, "S:bid") { field(SIOL, "S:src") field(SDLY, "0.3") field(SIMM, "YES") field(SIMS, "MINOR") }
@@ -53,6 +54,13 @@ record(bo, "S:bod") { field(SIOL, "S:bo_sim PP") field(SDLY, "0.2") field(SIMM, 
 record(mbbi, "S:mbbid") { field(SIOL, "S:src") field(SDLY, "0.2") field(SIMM, "RAW") }
 record(mbbo, "S:mbbod") { field(SIOL, "S:mbbo_sim PP") field(SDLY, "0.2") field(SIMM, "YES") }
 record(waveform, "S:wfd") { field(FTVL, "DOUBLE") field(NELM, "4") field(SIOL, "S:wsrc") field(SDLY, "0.2") }
+# TSE -2 (device time): in simulation an input takes its SIOL source's timestamp, or the current time
+record(ao, "T:src") { }
+record(bi, "T:bi") { field(SIOL, "T:src") field(TSE, "-2") field(SIMM, "YES") }
+record(mbbi, "T:mbbi") { field(SIOL, "T:src") field(TSE, "-2") field(SIMM, "RAW") }
+record(waveform, "T:wf") { field(SIOL, "T:src") field(TSE, "-2") field(SIMM, "YES") field(FTVL, "DOUBLE") }
+record(bi, "T:bic") { field(TSE, "-2") field(SIMM, "YES") }
+record(bi, "T:real") { field(TSE, "-2") }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
@@ -65,7 +73,7 @@ FIELDS = [f"{pv}.{field}" for pv in ("S:bi", "S:bil", "S:bic", "S:bad", "S:mbbi"
           if not (field == "SVAL" and pv in ("S:bo", "S:mbbo"))]
 FIELDS += ["S:bis.SCAN", "S:bis.SSCN", "S:bis.OLDSIMM", "S:bis.SIMM", "S:wf.NORD", "S:wfc.NORD",
            "S:wfs.NORD", "S:wfs.SIMM", "S:wfs.STAT", "S:wfs.SEVR", "S:wfd.NORD", "S:bid.PACT"]
-ARRAYS = ["S:wf", "S:wfc", "S:wfs", "S:wfd"]
+ARRAYS = ["S:wf", "S:wf1", "S:wfc", "S:wfs", "S:wfd"]
 
 
 def compare_state(pair: Pair) -> None:
@@ -114,8 +122,8 @@ def test_inputs_read_siol_in_simulation_with_the_sims_alarm(pair):
         # waveform: the SIOL source's elements and count; a constant SIOL gives no elements
         ("S:wsrc", "1", "2.5", "-3"), ("S:wf.SIMM", "YES"), ("S:wf.PROC", "1"),
         ("S:wsrc", "9", "8", "7", "6", "5", "4"), ("S:wf.PROC", "1"), ("S:wfc.SIMM", "YES"),
-        ("S:wfc.PROC", "1"), ("S:simm", "1"), ("S:simm", "2"), ("S:simm", "0"), ("S:wf.SIMM", "NO"),
-        ("S:wf.PROC", "1"),
+        ("S:wfc.PROC", "1"), ("S:wf1.PROC", "1"), ("S:simm", "1"), ("S:simm", "2"), ("S:simm", "0"),
+        ("S:wf.SIMM", "NO"), ("S:wf.PROC", "1"),
     ]
     run_sequence(pair, steps)
 
@@ -171,3 +179,28 @@ def run_sequence(pair: Pair, steps: list[tuple[str, ...]]) -> None:
     except AssertionError as error:
         failures.append(str(error))
     assert not failures, "\n\n".join(failures)
+
+
+def timestamps(output: str) -> dict[str, str]:
+    """caget -d DBR_TIME_*: each PV's Timestamp line."""
+    stamps, name = {}, ""
+    for line in output.splitlines():
+        if line and not line.startswith(" "):
+            name = line.strip()
+        elif line.strip().startswith("Timestamp:"):
+            stamps[name] = line.split(":", 1)[1].strip()
+    return stamps
+
+
+def test_device_time_in_simulation_comes_from_siol(pair):
+    put(pair, "T:src", "5")
+    for pv in ("T:bi", "T:mbbi", "T:wf", "T:bic", "T:real"):
+        put(pair, f"{pv}.PROC", "1")
+    pvs = ["T:src", "T:bi", "T:mbbi", "T:wf", "T:bic", "T:real"]
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_TIME_DOUBLE", *pvs)   # values, timestamps masked
+    results = pair.run("caget", "-w", "5", "-d", "DBR_TIME_DOUBLE", *pvs)
+    for side, result in zip(("C softIoc", "ours"), results, strict=True):
+        stamps = timestamps(result.stdout)
+        assert stamps["T:bi"] == stamps["T:mbbi"] == stamps["T:wf"] == stamps["T:src"], (side, stamps)
+        # no SIOL source: the current time; outside simulation device time is the device's (none here)
+        assert stamps["T:bic"] != "<undefined>" and stamps["T:real"] == "<undefined>", (side, stamps)

@@ -116,10 +116,18 @@ def _put_array_count(rec: Record, fld: Field, count: int) -> None:
         rec.post("NORD", DBE_VALUE | DBE_LOG)
 
 
+def _get_elements(rec: Record, link: str) -> list | np.ndarray | None:
+    """dbGetLink of up to NELM elements through ``link`` (None when it failed)."""
+    values = rec.get_link(link, element_type(rec), count=rec.NELM)
+    if values is None or rec.NELM > 1:
+        return values
+    return [values]     # a count of 1 comes back as the scalar itself
+
+
 def _read_waveform(rec: Record) -> None:
     if rec.link_is_constant("INP"):
         return
-    values = rec.get_link("INP", element_type(rec), count=rec.NELM)
+    values = _get_elements(rec, "INP")
     if values is None:
         return
     n = len(values)
@@ -147,7 +155,7 @@ def _read_value(rec: Record) -> None:
     if rec.link_is_constant("SIOL"):
         count = 0       # a constant link delivers no elements
     else:
-        values = rec.get_link("SIOL", element_type(rec), count=rec.NELM)
+        values = _get_elements(rec, "SIOL")
         if values is None:
             count = rec.NELM    # the request count, untouched by the failed read
         else:
