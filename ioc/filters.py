@@ -14,6 +14,7 @@ lives in the :class:`FilteredChannel`, one per CA channel, as the C IOC keeps it
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -460,6 +461,7 @@ def split_field(after_dot: str) -> tuple[str, str]:
     return match.group(0), after_dot[match.end():]
 
 
+@functools.lru_cache(maxsize=256)
 def parse_suffix(suffix: str) -> tuple[bool, tuple[FilterSpec, ...]]:
     """What follows the field name: (long string ``$``, the filters in order). FilterError when the C
     IOC would not create the channel."""

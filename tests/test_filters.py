@@ -245,6 +245,15 @@ def test_dec_state_is_per_channel_not_per_name(db):
     assert (seen_one, seen_two) == ([2], [])
 
 
+def test_utag_passes_the_first_update_then_those_whose_tag_matches(db):
+    chan = db.lookup('ai.{"utag":{"M":3,"V":1}}')
+    seen = subscribe(chan)
+    for tag, value in ((2, 1), (5, 2), (1, 3), (4, 4)):
+        chan.record.UTAG = tag
+        put(db.lookup("ai"), value)
+    assert seen == [2, 3]
+
+
 class Subscription:
     """As the server's: its callback is a bound method of an object with the subscription's event mask."""
 
