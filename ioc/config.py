@@ -148,7 +148,7 @@ def _size(path: str) -> int:
         return 0            # the loader reports the file's problem
 
 
-@dataclass
+@dataclass(slots=True)
 class _Name:
     """What a PV name already belongs to, for duplicate and alias checks."""
     kind: str                       # "record", "alias" or "device"
@@ -199,9 +199,17 @@ class _Loader:
         from . import dbfile  # dbfile needs ConfigError and Located from this module
 
         parse = dbfile.parse_substitutions if path.endswith(_SUBSTITUTION_SUFFIXES) else dbfile.parse_db
+        names, records = self.names, self.records
         for item in parse(text, path, macros):
-            if isinstance(item, RecordSpec):
-                self.add_db_record(item)
+            if item.__class__ is RecordSpec:
+                name = item.name
+                # The usual record, new and well named, added without add_db_record's calls.
+                if (name not in names and item.rtype != "*" and 0 < len(name) <= MAX_NAME_LENGTH
+                        and not _BAD_NAME_CHARS.search(name)):
+                    names[name] = _Name("record", item, item.file, item.line)
+                    records.append(item)
+                else:
+                    self.add_db_record(item)
             elif isinstance(item, dbfile.DbAlias):
                 self.add_alias(item.record, item.alias, item.file, item.line)
             else:

@@ -100,6 +100,8 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
     Raises ValueError with a message naming what was expected.
     """
     dbf = fld.dbf
+    if dbf in _FLOAT_DBFS and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
     text = raw if isinstance(raw, str) else repr(raw) if isinstance(raw, float) else str(raw)
     if dbf is DBF.STRING:
         if len(text.encode("utf-8", "surrogateescape")) >= fld.size:
@@ -121,8 +123,6 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
         raise ValueError(f"device support {text!r} is not available for {rtype.name} "
                          f"(choices: {', '.join(rtype.devices)})")
     if dbf in _FLOAT_DBFS:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return float(raw)
         if text.strip() == "":
             return 0.0
         try:
@@ -203,6 +203,18 @@ def _parse_int(text: str, lower: int, upper: int) -> int | None:
             return None
         value = int(number)
     return value if lower <= value <= upper else None
+
+
+_LINK_NAMES: dict[str, tuple[tuple[Field, ...], frozenset[str], bool]] = {}
+
+
+def _link_names(rtype: RecordType) -> tuple[frozenset[str], bool]:
+    """The names of ``rtype``'s link fields, and whether any has a default link."""
+    known = _LINK_NAMES.get(rtype.name)
+    if known is None or known[0] is not rtype.link_fields:
+        known = _LINK_NAMES[rtype.name] = (rtype.link_fields, frozenset(f.name for f in rtype.link_fields),
+                                           any(f.initial for f in rtype.link_fields))
+    return known[1], known[2]
 
 
 def _default_value(rtype: RecordType, fld: Field) -> object:
@@ -634,20 +646,26 @@ class Database:
             from .devices import make_device
             db._devices = [make_device(spec) for spec in config.devices]
         device_records = [spec for device in db._devices for spec in device.record_specs()]
+        records, aliases = db.records, db.aliases
+        classes: dict[str, type[Record]] = {}     # by type name as written, for the records' loop
         for spec in [*config.records, *device_records]:
-            if spec.name in db.records or spec.name in db.aliases:
-                raise ConfigError(spec.file, spec.line, None, f"duplicate name {spec.name!r}")
-            rtype = record_type(spec.rtype)
-            if rtype is None:
-                if skip_unsupported:
-                    skipped.append(f"{spec.name} ({spec.rtype})")
-                    continue
-                raise ConfigError(spec.file, spec.line, None,
-                                  f"record {spec.name}: unsupported record type {spec.rtype!r}")
-            rec = db.add_record(rtype, spec.name)
+            name = spec.name
+            if name in records or name in aliases:
+                raise ConfigError(spec.file, spec.line, None, f"duplicate name {name!r}")
+            record_class = classes.get(spec.rtype)
+            if record_class is None:
+                rtype = record_type(spec.rtype)
+                if rtype is None:
+                    if skip_unsupported:
+                        skipped.append(f"{name} ({spec.rtype})")
+                        continue
+                    raise ConfigError(spec.file, spec.line, None,
+                                      f"record {name}: unsupported record type {spec.rtype!r}")
+                record_class = classes[spec.rtype] = db._record_class(rtype)
+            rec = records[name] = record_class(name)
             db._set_fields(rec, spec)
             for alias in spec.aliases:
-                db.aliases[alias] = spec.name
+                aliases[alias] = name
             specs.append((rec, spec))
         if skipped:
             log.warning("skipped records of unsupported types: %s", ", ".join(skipped))
@@ -727,6 +745,9 @@ class Database:
             raise ConfigError(located.file, located.line, name, f"record {spec.name}: {exc}") from None
 
     def _resolve_links(self, rec: Record, spec: RecordSpec) -> None:
+        configured, by_default = _link_names(rec.rtype)
+        if not by_default and configured.isdisjoint(spec.fields):
+            return                      # only set fields and defaults can be links yet: none here
         links: dict[str, tuple[Link, Record | None, Field | None]] = {}
         for fld in rec.rtype.link_fields:
             text = getattr(rec, fld.name)

@@ -197,11 +197,6 @@ class _PlainValues(dict[str, int | float | str]):
         return value
 
 
-def _either(match: re.Match[str], group: str) -> str:
-    quoted = match[group + "_q"]
-    return match[group] if quoted is None else quoted
-
-
 def _found(kind: str, text: str) -> str:
     return "end of file" if kind == "end" else repr(text)
 
@@ -232,14 +227,20 @@ class _Parser:
 
     def parse(self) -> list[DbItem]:
         items: list[DbItem] = []
+        text, file, head_at = self.text, self.file, _FAST_HEAD.match
         while True:
-            head = _FAST_HEAD.match(self.text, self.pos)
+            head = head_at(text, self.pos)
             if head:
+                type_q, rtype, name_q, name, body = head.group("type_q", "type", "name_q", "name", "body")
                 line = self.line_of(head.start("kw"))
                 self.pos = head.end()
-                rtype = self.expand(_either(head, "type"), line, None)
-                name = self.expand(_either(head, "name"), line, None)
-                items.extend(self.record(line, rtype, name, body=head["body"] is not None))
+                rtype = self.expand(rtype if type_q is None else type_q, line, None)
+                name = self.expand(name if name_q is None else name_q, line, None)
+                fields = None if body is None else self.whole_body()
+                if fields is not None:
+                    items.append(RecordSpec(name, rtype, fields, file, line))
+                else:
+                    self.record(items, line, rtype, name, body=body is not None)
                 continue
             kind, word, line = self.next()
             if kind == "end":
@@ -252,7 +253,7 @@ class _Parser:
                 self.expect(",")
                 name = self.name("record name")
                 self.expect(")")
-                items.extend(self.record(line, rtype, name))
+                self.record(items, line, rtype, name)
             elif word == "alias":
                 self.expect("(")
                 record = self.name("record name")
@@ -267,35 +268,41 @@ class _Parser:
             else:
                 raise self.error(line, f"expected record, alias or include, found {word!r}")
 
-    def record(self, line: int, rtype: str, name: str, body: bool = False) -> list[DbItem]:
-        """The record whose head was just read (and the "{" if ``body``), then its aliases."""
+    def whole_body(self) -> dict[str, Located] | None:
+        """The fields of the record body from ``self.pos`` (just after its "{") up to its "}", if the
+        body is only ``field(NAME, VALUE)`` statements; None (and nothing read) if it is anything else."""
+        text, file = self.text, self.file
+        close = text.find("}", self.pos)
+        if close < 0:
+            return None
+        body = text[self.pos:close]
+        if not ("\n" in body or "\\" in body or "$" in body):
+            parts = body.split('"')
+            if len(parts) > 1 and parts[-1].rstrip(_BLANK_CHARS) == ")":
+                parts[0] = ")" + parts[0]
+                line, between, texts = self.line_of(self.pos), self._between, self._texts
+                fields = {between[part]: Located(texts[value], file, line)
+                          for part, value in zip(parts[:-1:2], parts[1::2], strict=False)}
+                if None not in fields:
+                    self.pos = close + 1
+                    return fields
+        pieces = _BODY_FIELDS.split(body)
+        if "".join(pieces[::4]).strip(_BLANK_CHARS):
+            return None
+        fields = self.fields(pieces, self.line_of(self.pos), "$" in body, "\n" in body)
+        self.pos = close + 1
+        return fields
+
+    def record(self, items: list[DbItem], line: int, rtype: str, name: str, body: bool = False) -> None:
+        """The record whose head was just read (and the "{" if ``body``), then its aliases, onto ``items``."""
         spec = RecordSpec(name, rtype, {}, self.file, line)
-        items: list[DbItem] = [spec]
+        items.append(spec)
         if not body:
             kind, text, _ = self.peek()
             if (kind, text) != ("punct", "{"):
-                return items                    # a record without a body
+                return                          # a record without a body
             self.next()
         text, file, fields = self.text, self.file, spec.fields
-        close = text.find("}", self.pos)
-        if close >= 0:
-            body = text[self.pos:close]
-            if not ("\n" in body or "\\" in body or "$" in body):
-                parts = body.split('"')
-                if len(parts) > 1 and parts[-1].rstrip(_BLANK_CHARS) == ")":
-                    parts[0] = ")" + parts[0]
-                    line, between, texts = self.line_of(self.pos), self._between, self._texts
-                    quick = {between[part]: Located(texts[value], file, line)
-                             for part, value in zip(parts[:-1:2], parts[1::2], strict=False)}
-                    if None not in quick:
-                        spec.fields = quick
-                        self.pos = close + 1
-                        return items
-            pieces = _BODY_FIELDS.split(body)
-            if not "".join(pieces[::4]).strip(_BLANK_CHARS):
-                self.fields(spec, pieces, self.line_of(self.pos), "$" in body, "\n" in body)
-                self.pos = close + 1
-                return items
         while True:
             fast = _FAST_ITEM.match(text, self.pos)
             if fast:
@@ -321,10 +328,10 @@ class _Parser:
             end = _FAST_END.match(text, self.pos)
             if end:
                 self.pos = end.end()
-                return items
+                return
             kind, word, item_line = self.next()
             if (kind, word) == ("punct", "}"):
-                return items
+                return
             if kind != "word":
                 raise self.error(item_line, f"expected field, info, alias or }} in record {name!r}, "
                                             f"found {_found(kind, word)}")
@@ -347,33 +354,25 @@ class _Parser:
                                             f"found {word!r}")
             self.expect(")")
 
-    def fields(self, spec: RecordSpec, pieces: list[str], line: int, macros: bool, lines: bool) -> None:
+    def fields(self, pieces: list[str], line: int, macros: bool, lines: bool) -> dict[str, Located]:
         """The fields of a body split by _BODY_FIELDS, from ``line`` on, as the statements would give;
         ``macros`` and ``lines`` tell whether the body holds a "$" and a line break."""
         names, values, file = self._names, self._values, self.file
-        if macros:
-            self.macro_fields(spec, pieces, line)
-        elif lines:
-            fields = spec.fields
-            for blanks, name, value in zip(pieces[1::4], pieces[2::4], pieces[3::4], strict=False):
-                line += blanks.count("\n")
-                fields[names[name]] = Located(values[value], file, line)
-        else:
+        if not (macros or lines):
             # The usual generated file, a record per line: every field on the body's line.
-            spec.fields = {names[name]: Located(values[value], file, line)
-                           for name, value in zip(pieces[2::4], pieces[3::4], strict=False)}
-
-    def macro_fields(self, spec: RecordSpec, pieces: list[str], line: int) -> None:
-        names, values, file, fields = self._names, self._values, self.file, spec.fields
+            return {names[name]: Located(values[value], file, line)
+                    for name, value in zip(pieces[2::4], pieces[3::4], strict=False)}
+        fields: dict[str, Located] = {}
         for blanks, name, value in zip(pieces[1::4], pieces[2::4], pieces[3::4], strict=False):
             line += blanks.count("\n")
             key = names[name]
-            if "$" not in value:
+            if not macros or "$" not in value:
                 fields[key] = Located(values[value], file, line)
             elif value[:1] == '"':
                 fields[key] = Located(self.typed(value[1:-1], None, line, key), file, line)
             else:
                 fields[key] = Located(self.typed(None, value, line, key), file, line)
+        return fields
 
     # -- tokens ------------------------------------------------------------------------------------
 
