@@ -778,11 +778,13 @@ class FilteredChannel:
         values, metadata = decode_payload(data_type, available, payload)
         select = entry.select[entry.select < len(values)]
         values = [values[i] for i in select] if isinstance(values, list) else values[select]
+        selected = len(values)
         if count:
             values = values[:count]
         if self._long_string and native_type(data_type) == ChannelType.CHAR and len(values) and \
-                family(data_type) in ("plain", "time"):
-            # dbGet of a long string as DBR_CHAR: NUL-terminated, cut after the first NUL
+                selected != 1:
+            # dbGet of a long string as chars (unless one element is left, which dbGet copies on its
+            # scalar path): NUL-terminated, cut after the first NUL
             values = np.array(values, copy=True)
             values[-1] = 0
             values = values[:int(np.flatnonzero(values == 0)[0]) + 1]

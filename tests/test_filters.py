@@ -174,6 +174,8 @@ def test_arr_of_a_long_string_is_cut_after_the_first_nul(db):
     chan = db.lookup("si.VAL$[1:]")
     assert chan.native_type is ChannelType.CHAR and chan.max_count == 39
     assert bytes(values(chan, ChannelType.CHAR)) == b"ello\0"
+    assert bytes(values(db.lookup("si.VAL$[1:2]"), ChannelType.CTRL_CHAR)) == b"e\0"
+    assert bytes(values(db.lookup("si.VAL$[2]"), ChannelType.CHAR)) == b"l"     # one element: as it is
 
 
 def test_ts_value_modes_change_type_and_count(db):
@@ -298,7 +300,8 @@ record(ai, "m:ai") { field(PREC, "1") field(HIHI, "8") field(HHSV, "MAJOR") }
 record(waveform, "m:wf") { field(FTVL, "LONG") field(NELM, "6") }
 record(bo, "m:done") { field(ZNAM, "no") field(ONAM, "yes") }
 """
-GET_NAMES = ["wf.[2:5]", "wf.VAL[0:2:-1]", "wf.[-3:]", "wf.[3]", 'wf.{"arr":{"s":1,"e":3}}',
+GET_NAMES = ["wf.[2:5]", "si.VAL$[1:2]", "si.VAL$[2]", "wf.VAL[0:2:-1]", "wf.[-3:]", "wf.[3]",
+             'wf.{"arr":{"s":1,"e":3}}',
              'wf.{"arr":{"i":2}}', "wl.[2:5]", "wf.[9]", 'wf.[2:5]{"arr":{"s":1}}', "ai.[2:5]", "ai.",
              'ai.{"dbnd":{"abs":1.5}}', 'ai.{"dec":{"n":3}}', "ai.NAME$[0:3]", "si.VAL$[1:]",
              'ai.{"ts":{"num":"dbl"}}', 'ai.{"ts":{"num":"ts"}}', 'ai.{"ts":{"num":"sec","epoch":"unix"}}',
