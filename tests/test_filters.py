@@ -299,6 +299,8 @@ ORACLE_DB = DB + r"""
 record(ai, "m:ai") { field(PREC, "1") field(HIHI, "8") field(HHSV, "MAJOR") }
 record(waveform, "m:wf") { field(FTVL, "LONG") field(NELM, "6") }
 record(bo, "m:done") { field(ZNAM, "no") field(ONAM, "yes") }
+record(waveform, "p:wf") { field(FTVL, "DOUBLE") field(NELM, "10") field(INP, "[1,2,3,4,5,6,7]") }
+record(ai, "p:ai") { field(VAL, "1") }
 """
 GET_NAMES = ["wf.[2:5]", "si.VAL$[1:2]", "si.VAL$[2]", "wf.VAL[0:2:-1]", "wf.[-3:]", "wf.[3]",
              'wf.{"arr":{"s":1,"e":3}}',
@@ -336,6 +338,13 @@ def test_caget_of_filtered_names_in_other_types_matches_softioc(pair, dbr):
 
 def test_a_string_timestamp_read_as_a_number_fails_like_softioc(pair):
     pair.assert_same("caget", "-w", "0.5", "-d", "DBR_CTRL_DOUBLE", TS_STRING)
+
+
+def test_caput_through_filters_writes_the_field_like_softioc(pair):
+    pair.assert_same("caput", "-w", "5", "-a", "p:wf.[2:5]", "2", "9", "8")
+    pair.assert_same("caget", "-w", "5", "p:wf", "p:wf.[2:5]")
+    pair.assert_same("caput", "-w", "5", 'p:ai.{"dbnd":{"abs":1}}', "7")
+    pair.assert_same("caput", "-w", "5", "p:wf.[5:2]", "3")
 
 
 def test_cainfo_element_counts_match_softioc(pair):
