@@ -367,3 +367,41 @@ def test_periodic_scan_rates_and_flnk_cycle_match_softioc(tmp_path, repeater_por
         for _ in range(3):
             pair.assert_same("caput", "-w", "5", "S:loop1.PROC", "1")
         pair.assert_same("caget", "-w", "5", "-d", "DBR_STS_DOUBLE", "S:loop1", "S:loop2")
+
+
+# PINI runs in iocBuild, before iocRun's dbCaRun lets the dbCa task connect any CA/CP/CPP link: a PINI
+# processing that reads such a link finds it disconnected (dbCaGetLink: LINK/INVALID, no value) and one
+# that writes one writes nothing. ACKS keeps that INVALID after the CP links' first updates clear it.
+PINI_DB = r"""
+record(ao, "I:src") { field(VAL, "5") field(PINI, "YES") }
+record(ao, "I:src2") { field(VAL, "2") }
+record(ai, "I:ca") { field(INP, "I:src CA") field(PINI, "YES") }
+record(ao, "I:out") { field(VAL, "7") field(OUT, "I:tgt CA") field(PINI, "YES") }
+record(ao, "I:tgt") { }
+record(calc, "I:cp") {
+    field(INPA, "I:src CP") field(INPB, "I:src2 CP") field(CALC, "A+B") field(PINI, "YES")
+}
+"""
+
+
+def wait_for_cp_links(pair: Pair) -> None:
+    """Poll (no event crosses the process boundary) until both IOCs processed I:cp from its CP links."""
+    deadline = time.monotonic() + 10
+    for env in (pair.reference, pair.ours):
+        while run_caget(env, "I:cp.STAT") != "NO_ALARM":
+            assert time.monotonic() < deadline, "I:cp never processed from its CP links"
+            time.sleep(0.05)
+
+
+def run_caget(env: dict[str, str], pv: str) -> str:
+    result = subprocess.run([tool("caget"), "-w", "5", "-t", pv], env=env, capture_output=True, text=True,
+                            timeout=20)
+    return result.stdout.strip()
+
+
+@pytest.mark.xfail(strict=True, reason="ioc.database reads and writes CA/CP/CPP links during PINI as if "
+                                       "connected")
+def test_pini_finds_ca_links_disconnected_like_softioc(tmp_path, repeater_port):
+    with serve(PINI_DB, "db", tmp_path, repeater_port) as pair:
+        wait_for_cp_links(pair)
+        pair.assert_same("caget", "-w", "5", "-d", "DBR_STSACK_STRING", "I:ca", "I:out", "I:tgt", "I:cp")
