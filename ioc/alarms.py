@@ -47,6 +47,10 @@ def inherit_sevr(ms: int, rec: Record, stat: int, sevr: int) -> None:
 def reset_alarms(rec: Record) -> int:
     """recGblResetAlarms: STAT/SEVR := NSTA/NSEV, post the alarm fields; DBE_ALARM if VAL must carry it."""
     prev_stat, prev_sevr = rec.STAT, rec.SEVR
+    if prev_sevr == rec.NSEV and prev_stat == rec.NSTA and rec.NAMSG == rec.AMSG:
+        # No change (most processings): nothing to post. NSEV above INVALID never equals a SEVR.
+        rec.NSTA = rec.NSEV = 0
+        return 0
     new_stat, new_sevr = rec.NSTA, min(rec.NSEV, INVALID)
     stat_mask = 0
     if rec.NAMSG != rec.AMSG:
@@ -75,9 +79,12 @@ def check_deadband(last: float, new: float, deadband: float) -> bool:
     MDEL 0 posts any change, a negative deadband posts every time; a change to or from NaN or
     infinity always posts, two NaNs never do (unless the deadband is negative).
     """
+    delta = last - new
+    if delta - delta == 0.0:        # both finite (inf or NaN on either side makes this NaN)
+        return abs(delta) > deadband
     delta = 0.0
     if math.isfinite(new) and math.isfinite(last):
-        delta = abs(last - new)
+        delta = math.inf            # finite values whose difference overflows
     elif (math.isnan(new) != math.isnan(last)) or (math.isinf(new) != math.isinf(last)):
         delta = math.inf
     elif math.isinf(new) and new != last:
@@ -105,19 +112,16 @@ def limit_alarms(rec: Record, filtered: bool = True) -> None:
             rec.AFVL = 0.0
         return
     val, hyst, lalm = rec.VAL, rec.HYST, rec.LALM
-    checks = ((rec.HHSV, rec.HIHI, _HIHI, True), (rec.LLSV, rec.LOLO, _LOLO, False),
-              (rec.HSV, rec.HIGH, _HIGH, True), (rec.LSV, rec.LOW, _LOW, False))
     alarm_range, asev, alev = _NORMAL, 0, val
-    for sevr, level, rng, upper in checks:
-        if not sevr:
-            continue
-        if upper:
-            hit = val >= level or (lalm == level and val >= level - hyst)
-        else:
-            hit = val <= level or (lalm == level and val <= level + hyst)
-        if hit:
-            alarm_range, asev, alev = rng, sevr, level
-            break
+    # The checks in the C order (HIHI, LOLO, HIGH, LOW); the first limit hit wins.
+    if (sevr := rec.HHSV) and (val >= (level := rec.HIHI) or (lalm == level and val >= level - hyst)):
+        alarm_range, asev, alev = _HIHI, sevr, level
+    elif (sevr := rec.LLSV) and (val <= (level := rec.LOLO) or (lalm == level and val <= level + hyst)):
+        alarm_range, asev, alev = _LOLO, sevr, level
+    elif (sevr := rec.HSV) and (val >= (level := rec.HIGH) or (lalm == level and val >= level - hyst)):
+        alarm_range, asev, alev = _HIGH, sevr, level
+    elif (sevr := rec.LSV) and (val <= (level := rec.LOW) or (lalm == level and val <= level + hyst)):
+        alarm_range, asev, alev = _LOW, sevr, level
     if not filtered:
         if asev:
             if set_sevr(rec, _RANGE_STAT[alarm_range], asev):

@@ -32,11 +32,17 @@ SUBSCRIPTION_QUEUE = 4
 STALL_LIMIT = 30.0
 # Events for all subscriptions of one circuit sent in one batch before re-checking for requests.
 MAX_BATCH_BYTES = 1 << 20
-# Requests handled from one receive before the reader lets other tasks run.
+# Every YIELD_EVERY requests of one receive the reader lets other tasks run if any is waiting to (a
+# writer with monitor updates these requests posted); every FAIR_EVERY requests it yields regardless, so
+# that other circuits' requests are read too.
 YIELD_EVERY = 16
+FAIR_EVERY = 256
 _MAX_DATA_TYPE = max(ChannelType)
 
 _sid_counter = itertools.count()  # server-wide, as rsrv's resource ids
+# Set when a circuit's writer was woken: a reader busy with a long batch yields soon after. (Asking trio
+# whether any task is runnable costs more than the checkpoint it would save.)
+_writer_woken = False
 
 
 _READ = int(AccessRights.READ)
@@ -177,6 +183,7 @@ class Circuit:
         self.ready.clear()
 
     async def _reader(self) -> None:
+        global _writer_woken
         parser = self.parser
         dispatch = self.dispatch
         while not self._closing:
@@ -214,14 +221,17 @@ class Circuit:
                 if self._closing:
                     break
                 handled += 1
-                if handled % YIELD_EVERY == 0:
+                if handled % YIELD_EVERY == 0 and (_writer_woken or handled % FAIR_EVERY == 0):
                     # Let other circuits' writers send the updates these requests posted: without this a
                     # client streaming puts starves monitors down to a few coalesced updates per receive.
+                    _writer_woken = False
                     await trio.lowlevel.checkpoint()
             if self.out or self.ready:
                 await self._send_pending()
 
     def ring(self) -> None:
+        global _writer_woken
+        _writer_woken = True
         try:
             self._doorbell_send.send_nowait(None)
         except trio.WouldBlock:

@@ -134,6 +134,7 @@ _IVOA_CONTINUE, _IVOA_DONT_DRIVE, _IVOA_SET_IVOV = 0, 1, 2
 _OMSL_CLOSED_LOOP = 1
 _OIF_INCREMENTAL = 1
 _SIMM_NO, _SIMM_YES, _SIMM_RAW = 0, 1, 2
+_INVALID = int(AlarmSeverity.INVALID)
 
 
 def _check_linr(rec: Record) -> None:
@@ -168,6 +169,8 @@ def init_ai(rec: Record) -> None:
 
 def _read_ai(rec: Record) -> int:
     """readValue: 0 = convert RVAL, 2 = VAL already set, -1 = failed."""
+    if not rec._links and rec.SIMM == _SIMM_NO:
+        return 2                        # no links at all (so no INP): VAL stays as it is
     read_simm(rec)
     if rec.SIMM != _SIMM_NO:
         return _read_simulated(rec)
@@ -234,12 +237,16 @@ def _convert_ai(rec: Record) -> None:
 def monitor_analog(rec: Record) -> int:
     """The VAL part of monitor(): alarm reset, MDEL/ADEL deadbands, post VAL; returns the mask."""
     mask = alarms.reset_alarms(rec)
-    if alarms.check_deadband(rec.MLST, rec.VAL, rec.MDEL):
+    val = rec.VAL
+    # check_deadband's rule, with the common case (both values finite) inline: this runs on every put.
+    delta = rec.MLST - val
+    if (abs(delta) > rec.MDEL) if delta - delta == 0.0 else alarms.check_deadband(rec.MLST, val, rec.MDEL):
         mask |= DBE_VALUE
-        rec.MLST = rec.VAL
-    if alarms.check_deadband(rec.ALST, rec.VAL, rec.ADEL):
+        rec.MLST = val
+    delta = rec.ALST - val
+    if (abs(delta) > rec.ADEL) if delta - delta == 0.0 else alarms.check_deadband(rec.ALST, val, rec.ADEL):
         mask |= DBE_LOG
-        rec.ALST = rec.VAL
+        rec.ALST = val
     if mask:
         rec.post("VAL", mask)
     return mask
@@ -252,7 +259,7 @@ def process_ai(rec: Record) -> None:
     if status == 0:
         _convert_ai(rec)
     if status in (0, 2):
-        rec.UDF = int(math.isnan(rec.VAL))
+        rec.UDF = 0 if rec.VAL == rec.VAL else 1     # NaN is undefined
     alarms.limit_alarms(rec)
     mask = monitor_analog(rec)
     if mask and rec.ORAW != rec.RVAL:
@@ -362,6 +369,8 @@ def _convert_ao(rec: Record, value: float) -> None:
 
 
 def _write_ao(rec: Record) -> None:
+    if not rec._links and rec.SIMM == _SIMM_NO:
+        return                          # no OUT link: nothing to write to
     if rec.SIMM == _SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
         rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
@@ -377,16 +386,16 @@ def _write_ao(rec: Record) -> None:
 
 
 def process_ao(rec: Record) -> None:
-    if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
+    if rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
         value = _fetch_ao(rec)
     else:
         value = rec.VAL
     if value is not None:
         _convert_ao(rec, value)
-    rec.UDF = int(math.isnan(rec.VAL))
+    rec.UDF = 0 if rec.VAL == rec.VAL else 1     # NaN is undefined
     rec.stamp()
     alarms.limit_alarms(rec, filtered=False)
-    if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
+    if rec.NSEV < _INVALID or rec.IVOA == _IVOA_CONTINUE:
         _write_ao(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         rec.VAL = rec.IVOV
