@@ -62,21 +62,18 @@ class FilterError(ValueError):
 @dataclass(frozen=True)
 class _Option:
     name: str
-    kind: str                       # "int32", "double", "enum", "string"
+    kind: str                       # "int32", "double", "enum"
     target: str                     # the setting it stores into
     required: bool = False
     convert: bool = False           # accepts other JSON types than its own (chfPlugin "convert")
     enums: tuple[tuple[str, int], ...] = ()
     tag: tuple[str, int] | None = None   # (setting, value) a shorthand key also sets
-    size: int = 0                   # string capacity (with the NUL)
 
 
 _DBND_MODES = (("abs", 0), ("rel", 1))
-_SYNC_MODES = (("before", 0), ("first", 1), ("last", 2), ("after", 3), ("while", 4), ("unless", 5))
 _TS_NUM = (("dbl", 2), ("sec", 3), ("nsec", 4), ("ts", 5))
 _TS_EPOCH = (("epics", 0), ("unix", 1))
 _TS_STR = (("epics", 1), ("iso", 2))
-_STATE_NAME_LENGTH = 20
 
 _PLUGINS: dict[str, tuple[tuple[_Option, ...], dict[str, Any]]] = {
     "arr": ((_Option("s", "int32", "s", convert=True), _Option("i", "int32", "i", convert=True),
@@ -93,11 +90,6 @@ _PLUGINS: dict[str, tuple[tuple[_Option, ...], dict[str, Any]]] = {
            {"num": 0, "epoch": 0, "str": 0}),
     "utag": ((_Option("M", "int32", "M", convert=True), _Option("V", "int32", "V", convert=True)),
              {"M": -1, "V": 0}),
-    "sync": ((_Option("m", "enum", "m", required=True, convert=True, enums=_SYNC_MODES),
-              _Option("s", "string", "s", required=True, size=_STATE_NAME_LENGTH),
-              *(_Option(mode, "string", "s", required=True, tag=("m", value), size=_STATE_NAME_LENGTH)
-                for mode, value in _SYNC_MODES)),
-             {"m": 0, "s": ""}),
 }
 
 
@@ -182,17 +174,13 @@ class _Builder:
             settings["i"] = 1
         elif self.plugin == "dec" and settings["n"] < 1:
             raise FilterError("filter 'dec' needs n >= 1")
-        elif self.plugin == "sync":
-            # dbStateFind: states come from the iocsh command dbStateCreate, which a database file
-            # cannot run, so no state ever exists.
-            raise FilterError(f"filter 'sync': no state named {settings['s']!r}")
         return FilterSpec(self.plugin, tuple(sorted(settings.items())))
 
 
 def _store(option: _Option, kind: str, value: Any, plugin: str) -> Any:
     """store_*_value: ``value`` (a JSON ``kind``) as the option's type, or FilterError."""
     bad = FilterError(f"filter {plugin!r}: option {option.name!r} cannot take {value!r}")
-    own = {"int32": "int", "double": "double", "enum": "string", "string": "string"}[option.kind]
+    own = {"int32": "int", "double": "double", "enum": "string"}[option.kind]
     if kind != own and not option.convert and not (option.kind == "enum" and kind == "string"):
         raise bad
     if option.kind == "int32":
@@ -213,29 +201,17 @@ def _store(option: _Option, kind: str, value: Any, plugin: str) -> Any:
         if number is None:
             raise bad
         return number
-    if option.kind == "enum":
-        if kind == "int":
-            for _, number in option.enums:
-                if number == value:
-                    return number
-            raise bad
-        if kind != "string":
-            raise bad
-        for name, number in option.enums:
-            if name.startswith(value):
+    if kind == "int":
+        for _, number in option.enums:
+            if number == value:
                 return number
         raise bad
-    if kind == "string":
-        return value[:option.size - 1]
-    if kind == "int":
-        text = str(value)
-    elif kind == "bool":
-        text = "true" if value else "false"
-    else:
-        text = f"{value:.{option.size - 7}g}"
-    if len(text) > option.size - 1:
+    if kind != "string":
         raise bad
-    return text
+    for name, number in option.enums:
+        if name.startswith(value):          # a value names the first choice it begins
+            return number
+    raise bad
 
 
 # --- the JSON part (yajl events, in order) ------------------------------------------------------------
@@ -364,6 +340,10 @@ def _parse_json(text: str) -> list[FilterSpec]:
         if builder is None:
             if kind != "key":
                 raise FilterError("JSON: a filter name expected")
+            if value == "sync":
+                # sync names a dbState; states come from the iocsh command dbStateCreate, which a
+                # database file cannot run, so (in softIoc -d too) no sync channel ever opens
+                raise FilterError("filter 'sync': no such state")
             if value not in _PLUGINS:
                 raise FilterError(f"Channel filter '{value}' not found")
             builder = _Builder(value)
