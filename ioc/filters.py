@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from caproto.errors import CAError
 
 from .alarms import check_deadband
 from .records.fields import DBF, SPC
+
+if TYPE_CHECKING:
+    from .database import Completion, FieldChannel
 
 log = logging.getLogger(__name__)
 
@@ -675,12 +678,12 @@ class FilteredChannel:
     ``record``, ``name``), over the plain channel ``base``. One per CA channel: filter state is not
     shared between clients."""
 
-    def __init__(self, name: str, base: Any, specs: Sequence[FilterSpec]) -> None:
+    def __init__(self, name: str, base: FieldChannel, specs: Sequence[FilterSpec]) -> None:
         self.name = name
         self.base = base
         self.record = base.record
         self.access = base.access
-        self._long_string = bool(getattr(base, "long_string", False))
+        self._long_string = base.long_string
         self._link_text = self._long_string and base.field.is_link
         probe = _Probe(base.native_type, base.max_count)
         # dbChannelOpen: every filter registers for the pre chain, then every filter for the post chain,
@@ -798,7 +801,7 @@ class FilteredChannel:
         _, metadata = decode_payload(ChannelType.CTRL_DOUBLE, 1, base.read(ChannelType.CTRL_DOUBLE, 1)[0])
         return metadata.precision
 
-    def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Any:
+    def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Completion | None:
         """A put goes to the field itself: filters only shape what is read and sent."""
         return self.base.write(data_type, count, payload)
 
@@ -809,7 +812,8 @@ class FilteredChannel:
         here so that dbnd and dec count it, as db_post_single_event does.
         """
         # The subscription's event mask decides whether a post reaches the filters at all (db_post_events
-        # runs a subscription's filters only for posts it selected).
+        # runs a subscription's filters only for posts it selected). The server's callback is a method
+        # of its subscription, which holds that mask; any other subscriber counts as VALUE|LOG|ALARM.
         select = getattr(getattr(callback, "__self__", None), "mask", _DEFAULT_SELECT)
         self._first_event(select)
 
