@@ -118,7 +118,7 @@ def test_inputs_read_siol_in_simulation_with_the_sims_alarm(pair):
         ("S:mbbi.SIMM", "YES"), ("S:src", "2"), ("S:mbbi.PROC", "1"), ("S:mbbi.SIMM", "RAW"),
         ("S:mbbi.PROC", "1"), ("S:src", "4"), ("S:mbbi.PROC", "1"), ("S:src", "5"), ("S:mbbi.PROC", "1"),
         ("S:mode", "1"), ("S:src", "8"), ("S:mbbis.PROC", "1"), ("S:mbbis.SIMM", "RAW"),
-        ("S:mbbis.PROC", "1"),
+        ("S:mbbis.PROC", "1"), ("S:mbbi.SIMM", "YES"), ("S:src", "20"), ("S:mbbi.PROC", "1"),
         # waveform: the SIOL source's elements and count; a constant SIOL gives no elements
         ("S:wsrc", "1", "2.5", "-3"), ("S:wf.SIMM", "YES"), ("S:wf.PROC", "1"),
         ("S:wsrc", "9", "8", "7", "6", "5", "4"), ("S:wf.PROC", "1"), ("S:wfc.SIMM", "YES"),
