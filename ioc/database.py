@@ -205,18 +205,6 @@ def _parse_int(text: str, lower: int, upper: int) -> int | None:
     return value if lower <= value <= upper else None
 
 
-_LINK_NAMES: dict[str, tuple[tuple[Field, ...], frozenset[str], bool]] = {}
-
-
-def _link_names(rtype: RecordType) -> tuple[frozenset[str], bool]:
-    """The names of ``rtype``'s link fields, and whether any has a default link."""
-    known = _LINK_NAMES.get(rtype.name)
-    if known is None or known[0] is not rtype.link_fields:
-        known = _LINK_NAMES[rtype.name] = (rtype.link_fields, frozenset(f.name for f in rtype.link_fields),
-                                           any(f.initial for f in rtype.link_fields))
-    return known[1], known[2]
-
-
 def _default_value(rtype: RecordType, fld: Field) -> object:
     if fld.dbf is DBF.NOACCESS:
         return None
@@ -646,14 +634,16 @@ class Database:
             from .devices import make_device
             db._devices = [make_device(spec) for spec in config.devices]
         device_records = [spec for device in db._devices for spec in device.record_specs()]
+        linked: list[tuple[Record, RecordSpec]] = []     # the records that may have links
         records, aliases = db.records, db.aliases
-        classes: dict[str, type[Record]] = {}     # by type name as written, for the records' loop
+        # By type name as written: the record class, its link fields' names, whether any has a default.
+        classes: dict[str, tuple[type[Record], frozenset[str], bool]] = {}
         for spec in [*config.records, *device_records]:
             name = spec.name
             if name in records or name in aliases:
                 raise ConfigError(spec.file, spec.line, None, f"duplicate name {name!r}")
-            record_class = classes.get(spec.rtype)
-            if record_class is None:
+            known = classes.get(spec.rtype)
+            if known is None:
                 rtype = record_type(spec.rtype)
                 if rtype is None:
                     if skip_unsupported:
@@ -661,15 +651,21 @@ class Database:
                         continue
                     raise ConfigError(spec.file, spec.line, None,
                                       f"record {name}: unsupported record type {spec.rtype!r}")
-                record_class = classes[spec.rtype] = db._record_class(rtype)
+                known = classes[spec.rtype] = (db._record_class(rtype),
+                                               frozenset(f.name for f in rtype.link_fields),
+                                               any(f.initial for f in rtype.link_fields))
+            record_class, link_names, default_links = known
             rec = records[name] = record_class(name)
             db._set_fields(rec, spec)
             for alias in spec.aliases:
                 aliases[alias] = name
             specs.append((rec, spec))
+            # Only configured fields and defaults can hold links yet.
+            if default_links or not link_names.isdisjoint(spec.fields):
+                linked.append((rec, spec))
         if skipped:
             log.warning("skipped records of unsupported types: %s", ", ".join(skipped))
-        for rec, spec in specs:
+        for rec, spec in linked:
             db._resolve_links(rec, spec)
         for device in db._devices:
             device.attach(db)
@@ -745,9 +741,6 @@ class Database:
             raise ConfigError(located.file, located.line, name, f"record {spec.name}: {exc}") from None
 
     def _resolve_links(self, rec: Record, spec: RecordSpec) -> None:
-        configured, by_default = _link_names(rec.rtype)
-        if not by_default and configured.isdisjoint(spec.fields):
-            return                      # only set fields and defaults can be links yet: none here
         links: dict[str, tuple[Link, Record | None, Field | None]] = {}
         for fld in rec.rtype.link_fields:
             text = getattr(rec, fld.name)

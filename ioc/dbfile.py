@@ -278,7 +278,8 @@ class _Parser:
         body = text[self.pos:close]
         if not ("\n" in body or "\\" in body or "$" in body):
             parts = body.split('"')
-            if len(parts) > 1 and parts[-1].rstrip(_BLANK_CHARS) == ")":
+            # An even count: the "}" was inside a quoted value.
+            if len(parts) % 2 and len(parts) > 1 and parts[-1].rstrip(_BLANK_CHARS) == ")":
                 parts[0] = ")" + parts[0]
                 line, between, texts = self.line_of(self.pos), self._between, self._texts
                 fields = {between[part]: Located(texts[value], file, line)

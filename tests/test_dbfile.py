@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from peers import tool
 
@@ -346,8 +346,10 @@ def _parsed_or_error(text: str, macros: dict[str, str]) -> object:
 
 _names = st.one_of(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,4}", fullmatch=True),
                    st.from_regex(r'"[A-Z]{1,4}"', fullmatch=True))
-_quoted = st.text(st.sampled_from('aZ09 .:#}{[]()$,\t=\\"'), max_size=8).map(
-    lambda text: '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+_quoted = st.one_of(
+    st.text(st.sampled_from('aZ09 .:#}{[]()$,\t=\\"'), max_size=8).map(
+        lambda text: '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'),
+    st.sampled_from(['")}"', '"}"', '""', '") field(X, "', '"a\\"}"', '"1.50"', '"-0"']))
 _bare = st.one_of(st.from_regex(r"[A-Za-z0-9_:.+\-\[\]<>;]{1,6}", fullmatch=True),
                   st.sampled_from(["0", "-1", "2.5", "1e3", "007", "$(M)", "$(U)", "a$(M=d)", "[1]"]))
 _spaces = st.sampled_from(["", " ", "\t", "\n", "  \n  ", "\r\n"])
@@ -359,6 +361,9 @@ _statements = st.one_of(
 
 
 @given(st.lists(_statements, max_size=6), _spaces, st.booleans())
+@example([("field", "A", '")}"', " ", "")], "", True)
+@example([("field", "A", '"x"', "", " "), ("field", "B", '"}"', "\t", "")], "\n", True)
+@example([("field", '"b"', "1.50", "", ""), ("field", "c", '"$(M)\\t"', "\n", "")], " ", True)
 def test_whole_body_fast_paths_read_as_statement_by_statement(statements, before, closed):
     """A record body read in one piece gives the same fields, values, lines and errors as read statement
     by statement (which an info statement at its start forces)."""
@@ -376,11 +381,13 @@ def test_whole_body_fast_paths_read_as_statement_by_statement(statements, before
 
 
 def test_quoted_one_line_bodies_read_as_statement_by_statement():
-    fast = 'record(ai, r) { field(VAL, "1.5") field("EGU", "m}m") field(desc, "a # b")\tfield(PREC,"2") }\n'
+    fast = ('record(ai, r) { field(VAL, "1.5") field("EGU", "m}m") field(desc, "a # b")\tfield(PREC,"2") '
+            'field(INP, ")}") field(OUT, ") field(X, ") }\n')
     careful = fast.replace(" }\n", " # c\n}\n")
     assert _parsed_or_error(fast, {}) == _parsed_or_error(careful, {})
     fields = parse_db(fast, "x.db", {})[0].fields
-    assert {k: v.value for k, v in fields.items()} == {"VAL": 1.5, "EGU": "m}m", "DESC": "a # b", "PREC": 2}
+    assert {k: v.value for k, v in fields.items()} == {"VAL": 1.5, "EGU": "m}m", "DESC": "a # b", "PREC": 2,
+                                                      "INP": ")}", "OUT": ") field(X, "}
 
 
 def test_an_error_deep_in_a_large_file_names_its_line(tmp_path):
