@@ -102,10 +102,11 @@ _FAST_ITEM = re.compile(_SKIP + r"(?P<kw>field|info)[ \t]*\([ \t]*" + _word_or_s
 # goes statement by statement instead. A line break can only be in the blanks before a ``field``.
 _BLANK_CHARS = " \t\r\n\f\v"
 _FIELD_NAME = r"[A-Za-z0-9_]+"
-# Quicker still, for a one-line body of quoted values only (no escape, no macro): split at the quotes,
-# the values are every other piece and the pieces between them must each be one ``") field(NAME, "``
-# (a ")" is put before the first), the last one ``")"``; each different piece is checked once.
-_BETWEEN_QUOTES = re.compile(r"\)[ \t\r\f\v]*+field[ \t]*\([ \t]*(" + _FIELD_NAME + r")[ \t]*,[ \t]*")
+# Quicker still, for a body of quoted values only (no escape, no macro): split at the quotes, the
+# values are every other piece and the pieces between them must each be one ``") field(NAME, "`` (a ")"
+# is put before the first), the last one ``")"``; each different piece is checked once. A line break
+# may only be in the blanks before ``field``.
+_BETWEEN_QUOTES = re.compile(r"\)" + _BLANKS + r"field[ \t]*\([ \t]*(" + _FIELD_NAME + r")[ \t]*,[ \t]*")
 _BODY_FIELDS = re.compile("(" + _BLANKS + r")field[ \t]*\([ \t]*(\"" + _FIELD_NAME + r"\"|" + _FIELD_NAME
                           + r")[ \t]*,[ \t]*(?![\[{])(\"" + _CONTENT + r"\"|" + _WORD + r")[ \t]*\)")
 
@@ -181,6 +182,15 @@ class _BetweenQuotes(dict[str, str | None]):
         return name
 
 
+class _BetweenLines(dict[str, tuple[str, int] | None]):
+    """As _BetweenQuotes, with how many line breaks the text holds."""
+
+    def __missing__(self, between: str) -> tuple[str, int] | None:
+        match = _BETWEEN_QUOTES.fullmatch(between)
+        found = self[between] = None if match is None else (sys.intern(match[1].upper()), between.count("\n"))
+        return found
+
+
 class _Texts(dict[str, int | float | str]):
     """Plain texts -> ``typed_value`` of them."""
 
@@ -223,6 +233,7 @@ class _Parser:
         self._names = _FieldNames()
         self._values = _PlainValues()
         self._between = _BetweenQuotes()
+        self._between_lines = _BetweenLines()
         self._texts = _Texts()
 
     def parse(self) -> list[DbItem]:
@@ -276,15 +287,21 @@ class _Parser:
         if close < 0:
             return None
         body = text[self.pos:close]
-        if not ("\n" in body or "\\" in body or "$" in body):
+        if not ("\\" in body or "$" in body):
             parts = body.split('"')
             # An even count: the "}" was inside a quoted value.
             if len(parts) % 2 and len(parts) > 1 and parts[-1].rstrip(_BLANK_CHARS) == ")":
                 parts[0] = ")" + parts[0]
-                line, between, texts = self.line_of(self.pos), self._between, self._texts
-                fields = {between[part]: Located(texts[value], file, line)
-                          for part, value in zip(parts[:-1:2], parts[1::2], strict=False)}
-                if None not in fields:
+                if "\n" in body:
+                    fields = self.lines_between(parts, self.line_of(self.pos), body.count("\n"))
+                else:
+                    # The usual generated file, a record per line: every field on the body's line.
+                    line, between, texts = self.line_of(self.pos), self._between, self._texts
+                    fields = {between[part]: Located(texts[value], file, line)
+                              for part, value in zip(parts[:-1:2], parts[1::2], strict=False)}
+                    if None in fields:
+                        fields = None
+                if fields is not None:
                     self.pos = close + 1
                     return fields
         pieces = _BODY_FIELDS.split(body)
@@ -293,6 +310,22 @@ class _Parser:
         fields = self.fields(pieces, self.line_of(self.pos), "$" in body, "\n" in body)
         self.pos = close + 1
         return fields
+
+    def lines_between(self, parts: list[str], line: int, newlines: int) -> dict[str, Located] | None:
+        """The fields of a body split at its quotes (and a ")" put first), from ``line`` on, when it
+        holds ``newlines`` line breaks; None if it is not only ``field(NAME, "VALUE")`` statements."""
+        between, texts, file = self._between_lines, self._texts, self.file
+        fields: dict[str, Located] = {}
+        newlines -= parts[-1].count("\n")
+        for part, value in zip(parts[:-1:2], parts[1::2], strict=False):
+            found = between[part]
+            if found is None:
+                return None
+            name, count = found
+            line += count
+            newlines -= count
+            fields[name] = Located(texts[value], file, line)
+        return fields if newlines == 0 else None      # else a value holds a line break
 
     def record(self, items: list[DbItem], line: int, rtype: str, name: str, body: bool = False) -> None:
         """The record whose head was just read (and the "{" if ``body``), then its aliases, onto ``items``."""
