@@ -51,7 +51,7 @@ from caproto.errors import CAError
 
 from . import alarms, scan
 from .config import ConfigError, IocConfig, Located, RecordSpec
-from .links import Link, LinkError, parse_link
+from .links import Link, LinkError, Process, parse_link
 from .records import RecordType, record_type
 from .records.fields import (
     DBF,
@@ -75,6 +75,8 @@ __all__ = ["Database", "FieldChannel", "Record", "Completion", "FieldValueError"
 
 _FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
 _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
+# Links that the C IOC makes Channel Access links (dbCa), even to a record of the same IOC.
+_CA_LINKS = frozenset({Process.CA, Process.CP, Process.CPP})
 # Link text as a CHAR array ("REC.INP$"): PVLINK_STRINGSZ.
 LINK_STRING_SIZE = 1024
 # dbProcess: how many times a busy record may be asked to process before it raises SCAN/INVALID.
@@ -601,6 +603,8 @@ class Database:
         self._once_wakeup = trio.Event()
         self._pini: list[Record] = []
         self._monitored: list[tuple[Record, Link]] = []
+        # dbCaRun: CA/CP/CPP links connect only once PINI processing is over (iocBuild, then iocRun)
+        self._ca_links_connected = False
         self._nursery: trio.Nursery | None = None
         self._parsed: dict[str, dict[tuple, object]] = {}   # record type -> (field, raw, type) -> value
         self._devices: list[Device] = []
@@ -885,6 +889,7 @@ class Database:
             try:
                 for rec in sorted(self._pini, key=lambda r: r.PHAS):
                     self.process(rec)
+                self._ca_links_connected = True
                 # A CP/CPP link's first monitor update (its connection) processes the record once.
                 for rec, link in self._monitored:
                     if link.process.value == "CP" or rec.SCAN == PASSIVE:
@@ -1011,6 +1016,9 @@ class Database:
 
     # -- links ------------------------------------------------------------------------------------------
     def read_link(self, rec: Record, link: Link, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
+        if not self._ca_links_connected and link.process in _CA_LINKS:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaGetLink: not connected
+            return None
         if link.pp:
             self.scan_passive(rec, source)
         try:
@@ -1040,6 +1048,9 @@ class Database:
     def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
                    value: Any) -> None:
         """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP."""
+        if not self._ca_links_connected and link.process in _CA_LINKS:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
+            return
         chan = self._channel_for(target, tfield, long_string=False)
         if isinstance(value, str):
             values: Any = [value]

@@ -399,8 +399,6 @@ def run_caget(env: dict[str, str], pv: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.xfail(strict=True, reason="ioc.database reads and writes CA/CP/CPP links during PINI as if "
-                                       "connected")
 def test_pini_finds_ca_links_disconnected_like_softioc(tmp_path, repeater_port):
     with serve(PINI_DB, "db", tmp_path, repeater_port) as pair:
         wait_for_cp_links(pair)
