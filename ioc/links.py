@@ -32,7 +32,10 @@ class Process(enum.Enum):
     CPP = "CPP"   # input: as CP, only if this record's SCAN is Passive
 
 
-_MODIFIERS = {m.value for m in Process} | {m.name for m in MS}
+# Each modifier word -> (process, None) or (None, ms): what it sets.
+_MODIFIERS: dict[str, tuple[Process | None, MS | None]] = {
+    **{m.value: (m, None) for m in Process}, **{m.name: (None, m) for m in MS}}
+_FIELD = re.compile(r"[A-Z][A-Z0-9]*\$?")
 _NUMBER = re.compile(r"^[+-]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[iI]nf(inity)?|NaN|nan)$")
 
 
@@ -88,18 +91,19 @@ def parse_link(text: str) -> Link:
     pv, modifiers = words[0], words[1:]
     process, ms = Process.NPP, MS.NMS
     for word in modifiers:
-        if word not in _MODIFIERS:
+        sets = _MODIFIERS.get(word)
+        if sets is None:
             raise LinkError(f"unknown link modifier {word!r} (expected NPP, PP, CA, CP, CPP, NMS, MS, "
                             f"MSS or MSI)")
-        if word in MS.__members__:
-            ms = MS[word]
+        if sets[1] is not None:
+            ms = sets[1]
         else:
-            process = Process(word)
+            process = sets[0]
     record, dot, field = pv.partition(".")
     if not record:
         raise LinkError(f"link {text!r} names no record")
     field = field.upper() if dot else "VAL"
-    if dot and not re.fullmatch(r"[A-Z][A-Z0-9]*\$?", field):
+    if dot and not _FIELD.fullmatch(field):
         raise LinkError(f"link {text!r}: {field!r} is not a field name")
     return Link(text, record=record, field=field, field_given=bool(dot), process=process, ms=ms)
 
