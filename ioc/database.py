@@ -156,6 +156,10 @@ def _as_float(unpack: Callable[[bytes], tuple]) -> Callable[[bytes], tuple]:
     return unpack_float
 
 
+# DBR types that db_access's dbChannel_put has no case for (TIME_STRING: it names DBR_TIME, an option
+# bit, instead of a type, so that put always fails in the C IOC).
+_UNPUTTABLE = frozenset({ChannelType.STSACK_STRING, ChannelType.CLASS_NAME, ChannelType.TIME_STRING})
+
 # Texts put into DOUBLE fields, parsed: clients put the same few texts over and over (caput, a GUI's
 # entry field), and parsing one the C way costs more than the rest of the put.
 _TEXT_DOUBLES: dict[bytes, float] = {}
@@ -561,13 +565,16 @@ class FieldChannel:
                     if self._plain:
                         return self._db.put_scalar(self, value)
                     return self._db.put_field(self, data_type, (value,), converted=True)
-        if not 0 <= data_type <= ChannelType.PUT_ACKS or ChannelType.STS_STRING <= data_type <= \
-                ChannelType.CTRL_DOUBLE:
+        if not 0 <= data_type <= ChannelType.CLASS_NAME:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
+        if data_type in _UNPUTTABLE:
+            raise CAError(ECA.PUTFAIL, f"{self.name}: DBR type {data_type} cannot be written")
         try:
             values, _ = decode_payload(data_type, count, payload)
         except Exception as exc:
             raise CAError(ECA.BADCOUNT, f"{self.name}: {exc}") from None
+        if ChannelType.STS_STRING <= data_type <= ChannelType.CTRL_DOUBLE:
+            data_type = native_type(data_type)    # db_access's dbChannel_put: the value, metadata ignored
         return self.record.db.put_field(self, data_type, values)
 
     # -- subscriptions -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 from caproto.constants import CA_MINOR_VERSION, DO_REPLY, ECA, AccessRights, Command, Role
-from caproto.dbr import ChannelType
+from caproto.dbr import ChannelType, payload_size
 from caproto.errors import CAError, FramingError, PayloadTooLarge
 from caproto.framing import NEED_DATA, StreamParser
 from caproto.messages import pack_header
@@ -38,6 +38,10 @@ MAX_BATCH_BYTES = 1 << 20
 YIELD_EVERY = 16
 FAIR_EVERY = 256
 _MAX_DATA_TYPE = max(ChannelType)
+# Types a put-callback cannot carry (rsrv's db_put_process maps only the plain types and PUT_ACKT/ACKS);
+# a plain WRITE takes the value out of a STS/TIME/GR/CTRL struct.
+_NOT_NOTIFY_PUTTABLE = frozenset(range(ChannelType.STS_STRING, ChannelType.CTRL_DOUBLE + 1)) | {
+    ChannelType.STSACK_STRING, ChannelType.CLASS_NAME}
 
 _sid_counter = itertools.count()  # server-wide, as rsrv's resource ids
 # Set when a circuit's writer was woken: a reader busy with a long batch yields soon after. (Asking trio
@@ -56,6 +60,14 @@ class ServedChannel:
     channel: object  # ioc.database.FieldChannel
     access: int      # the channel's AccessRights as a plain int: IntFlag's & costs a call per request
     subscriptions: set[int] = field(default_factory=set)
+
+
+def failed_read(command: int, data_type: int, count: int, status: int, ioid: int) -> bytes:
+    """A READ_NOTIFY or EVENT_ADD reply that carries a failure, as rsrv's read_reply sends it: the
+    status in the header and a zeroed value of the requested size (count 0, "all elements", gives the
+    metadata alone and count 0)."""
+    body = payload_size(data_type, count)
+    return pack_header(command, body, data_type, count, status, ioid) + bytes(body)
 
 
 class Subscription:
@@ -84,10 +96,10 @@ class Subscription:
     def encode(self) -> bytes:
         try:
             payload, count = self.served.channel.read(self.data_type, self.count)
-            status = ECA.NORMAL
-        except CAError as exc:
-            payload, count, status = b"", self.count, exc.eca
-        return pack_header(Command.EVENT_ADD, len(payload), self.data_type, count, status,
+        except CAError:
+            return failed_read(Command.EVENT_ADD, self.data_type, self.count, ECA.GETFAIL,
+                               self.subscriptionid)
+        return pack_header(Command.EVENT_ADD, len(payload), self.data_type, count, ECA.NORMAL,
                            self.subscriptionid) + payload
 
     def post(self, mask: int) -> None:
@@ -356,15 +368,15 @@ class Circuit:
             return
         channel = served.channel
         if data_type > _MAX_DATA_TYPE:
-            self.out += pack_header(Command.READ_NOTIFY, 0, data_type, data_count, ECA.BADTYPE, ioid)
+            self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
             return
         if not served.access & _READ:
-            self.out += pack_header(Command.READ_NOTIFY, 0, data_type, data_count, ECA.NORDACCESS, ioid)
+            self.out += failed_read(Command.READ_NOTIFY, data_type, data_count, ECA.NORDACCESS, ioid)
             return
         try:
             body, count = channel.read(data_type, data_count)
-        except CAError as exc:
-            self.out += pack_header(Command.READ_NOTIFY, 0, data_type, data_count, exc.eca, ioid)
+        except CAError:
+            self.out += failed_read(Command.READ_NOTIFY, data_type, data_count, ECA.GETFAIL, ioid)
             return
         self.out += pack_header(Command.READ_NOTIFY, len(body), data_type, count, ECA.NORMAL, ioid)
         self.out += body
@@ -375,10 +387,15 @@ class Circuit:
         if served is None:
             self._bad_id(raw)
             return
+        channel = served.channel
+        if data_type > _MAX_DATA_TYPE:
+            self._error(raw, ECA.BADTYPE, channel.record.NAME, served.cid)
+            self._closing = True
+            return
         try:
-            body, count = served.channel.read(data_type, data_count)
-        except CAError as exc:
-            self._error(raw, exc.eca, str(exc), served.cid)
+            body, count = channel.read(data_type, data_count)
+        except CAError:
+            self._error(raw, ECA.GETFAIL, channel.record.NAME, served.cid)
             return
         self.out += pack_header(Command.READ, len(body), data_type, count, served.cid, ioid) + body
 
@@ -397,6 +414,8 @@ class Circuit:
             channel.write(data_type, data_count, payload)
         except CAError as exc:
             self._error(raw, exc.eca, channel.record.NAME, served.cid)
+            if data_type > _MAX_DATA_TYPE:
+                self._closing = True     # rsrv drops a circuit that sends a type it cannot convert
 
     def _write_notify(self, raw) -> None:
         command, data_type, data_count, sid, ioid, payload = raw
@@ -405,8 +424,15 @@ class Circuit:
             self._bad_id(raw)
             return
         channel = served.channel
+        if data_type > _MAX_DATA_TYPE:
+            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.BADTYPE, ioid)
+            self._closing = True
+            return
         if not served.access & _WRITE:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NOWTACCESS, ioid)
+            return
+        if data_type in _NOT_NOTIFY_PUTTABLE:
+            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.PUTFAIL, ioid)
             return
         try:
             completion = channel.write(data_type, data_count, payload)
@@ -438,11 +464,10 @@ class Circuit:
             return
         mask = int.from_bytes(bytes(payload[12:14]), "big") if len(payload) >= 14 else 0
         if data_type > _MAX_DATA_TYPE:
-            self.out += pack_header(Command.EVENT_ADD, 0, data_type, data_count, ECA.BADTYPE, subscriptionid)
+            self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
             return
         if not served.access & _READ:
-            self.out += pack_header(Command.EVENT_ADD, 0, data_type, data_count, ECA.NORDACCESS,
-                                    subscriptionid)
+            self.out += failed_read(Command.EVENT_ADD, data_type, data_count, ECA.NORDACCESS, subscriptionid)
             return
         old = self.subscriptions.pop(subscriptionid, None)
         if old is not None and old.unsubscribe is not None:

@@ -239,7 +239,8 @@ def test_enums_take_an_index_or_a_state_name(tmp_path):
     ("mode", "7", ChannelType.STRING, ECA.PUTFAIL),
     ("temp.STAT", 1, ChannelType.ENUM, ECA.NOWTACCESS),
     ("wave.NORD", 3, ChannelType.DOUBLE, ECA.NOWTACCESS),
-    ("temp", 1.0, ChannelType.CTRL_DOUBLE, ECA.BADTYPE),
+    ("temp", "ai", ChannelType.CLASS_NAME, ECA.PUTFAIL),
+    ("temp", "1.0", ChannelType.TIME_STRING, ECA.PUTFAIL),
     ("temp.INP", "nowhere", ChannelType.STRING, ECA.PUTFAIL),
 ])
 def test_bad_puts_raise_the_c_ioc_code_and_change_nothing(tmp_path, pv, value, data_type, code):
@@ -250,6 +251,15 @@ def test_bad_puts_raise_the_c_ioc_code_and_change_nothing(tmp_path, pv, value, d
         put(db, pv, value, data_type)
     assert info.value.eca == code
     assert chan.read(ChannelType.TIME_STRING, 1) == before
+
+
+def test_put_of_a_metadata_type_stores_its_value(tmp_path):
+    # db_access's dbChannel_put takes the value out of a STS/TIME/GR/CTRL struct and ignores the rest
+    db = build(tmp_path, YAML)
+    put(db, "temp", 3.5, ChannelType.CTRL_DOUBLE)
+    assert read(db, "temp")[0][0] == 3.5
+    put(db, "temp", "4.5", ChannelType.STS_STRING)
+    assert read(db, "temp")[0][0] == 4.5
 
 
 def test_waveform_of_strings_takes_whole_strings(tmp_path):
