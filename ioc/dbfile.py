@@ -95,20 +95,20 @@ _FAST_HEAD = re.compile(_SKIP + r"(?P<kw>g?record)[ \t]*\([ \t]*" + _word_or_str
 _FAST_END = re.compile(_SKIP + r"\}")
 _FAST_ITEM = re.compile(_SKIP + r"(?P<kw>field|info)[ \t]*\([ \t]*" + _word_or_string("key")
                         + r"[ \t]*,[ \t]*(?![\[{])" + _word_or_string("value") + r"[ \t]*\)")
+_BLANK_CHARS = " \t\r\n\f\v"
+_FIELD_NAME = r"[A-Za-z0-9_]+"
 # A record body of plain ``field(NAME, VALUE)`` statements is split in one pass by _BODY_FIELDS into
 # [gap, blanks, name, value, gap, blanks, name, value, ..., tail], name and value as written (quotes
 # included). It is all fields when every gap is empty and the tail blank: a comment, info, alias, a JSON
 # value, a macro in a name, a line break inside a statement leave something else in a gap, and the body
 # goes statement by statement instead. A line break can only be in the blanks before a ``field``.
-_BLANK_CHARS = " \t\r\n\f\v"
-_FIELD_NAME = r"[A-Za-z0-9_]+"
+_BODY_FIELDS = re.compile("(" + _BLANKS + r")field[ \t]*\([ \t]*(\"" + _FIELD_NAME + r"\"|" + _FIELD_NAME
+                          + r")[ \t]*,[ \t]*(?![\[{])(\"" + _CONTENT + r"\"|" + _WORD + r")[ \t]*\)")
 # Quicker still, for a body of quoted values only (no escape, no macro): split at the quotes, the
 # values are every other piece and the pieces between them must each be one ``") field(NAME, "`` (a ")"
 # is put before the first), the last one ``")"``; each different piece is checked once. A line break
 # may only be in the blanks before ``field``.
 _BETWEEN_QUOTES = re.compile(r"\)" + _BLANKS + r"field[ \t]*\([ \t]*(" + _FIELD_NAME + r")[ \t]*,[ \t]*")
-_BODY_FIELDS = re.compile("(" + _BLANKS + r")field[ \t]*\([ \t]*(\"" + _FIELD_NAME + r"\"|" + _FIELD_NAME
-                          + r")[ \t]*,[ \t]*(?![\[{])(\"" + _CONTENT + r"\"|" + _WORD + r")[ \t]*\)")
 
 # Inside a JSON value: strings, punctuation and bare words (numbers or unquoted keys and strings).
 _JSON_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[\[\]{}:,])'
