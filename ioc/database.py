@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import itertools
 import logging
 import math
 import struct
@@ -155,6 +156,8 @@ def _as_float(unpack: Callable[[bytes], tuple]) -> Callable[[bytes], tuple]:
         return (float(unpack(payload)[0]),)
     return unpack_float
 
+
+_subscriber_keys = itertools.count()
 
 # DBR types that db_access's dbChannel_put has no case for (TIME_STRING: it names DBR_TIME, an option
 # bit, instead of a type, so that put always fails in the C IOC).
@@ -399,7 +402,8 @@ class FieldChannel:
                 self._direct = {int(self.native_type): self._unpack}
         self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._gen = -1
-        self._subscribers: list[Callable[[int], None]] = []
+        # keyed so that unsubscribing is O(1): a client may hold thousands of subscriptions on one PV
+        self._subscribers: dict[int, Callable[[int], None]] = {}
 
     def __repr__(self) -> str:
         return f"<FieldChannel {self.name} {self.native_type.name}[{self.max_count}]>"
@@ -580,18 +584,16 @@ class FieldChannel:
     # -- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
         """``callback(dbe_mask)`` after every post of this field; returns the unsubscribe function."""
-        self._subscribers.append(callback)
+        key = next(_subscriber_keys)
+        self._subscribers[key] = callback
 
         def unsubscribe() -> None:
-            try:
-                self._subscribers.remove(callback)
-            except ValueError:
-                pass  # already removed: unsubscribing twice is harmless
+            self._subscribers.pop(key, None)   # a second call finds nothing: harmless
 
         return unsubscribe
 
     def notify(self, mask: int) -> None:
-        for callback in list(self._subscribers):
+        for callback in list(self._subscribers.values()):
             callback(mask)
 
 
