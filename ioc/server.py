@@ -99,9 +99,7 @@ async def serve(database, settings: ServerSettings | None = None, *,
             await nursery.start(database.run)
             for sock in udp_sockets:
                 nursery.start_soon(search_responder, sock, database, tcp_port, settings.ignore_addresses)
-            server_address = settings.interfaces[0] if len(settings.interfaces) == 1 else "0.0.0.0"
-            nursery.start_soon(beacon_sender, beacon_sock, destinations, tcp_port, server_address,
-                               settings.beacon_period)
+            nursery.start_soon(beacon_sender, beacon_sock, destinations, tcp_port, settings.beacon_period)
             nursery.start_soon(trio.serve_listeners, handle, listeners)
             log.info("serving %d PVs on TCP port %d (search port %d, interfaces %s)",
                      len(database.pv_names()), tcp_port, udp_port, " ".join(settings.interfaces))
