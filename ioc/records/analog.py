@@ -12,11 +12,20 @@ from . import RecordType, register
 from .common import (
     ANALOG_LIMITED,
     COMMON_FIELDS,
+    SIMM_NO,
+    SIMM_RAW,
+    SIMM_YES,
     analog_precision,
+    c_unsigned,
     constant,
     device,
     display_limits,
+    get_simm,
+    init_simm,
     require_soft_device,
+    simulate_now,
+    simulated_time,
+    special_simm,
     value_alarm_limits,
 )
 from .fields import DBF, SPC, Field, FieldValueError
@@ -133,7 +142,6 @@ _NO_CONVERSION, _SLOPE, _LINEAR = 0, 1, 2     # menuConvert; higher choices are 
 _IVOA_CONTINUE, _IVOA_DONT_DRIVE, _IVOA_SET_IVOV = 0, 1, 2
 _OMSL_CLOSED_LOOP = 1
 _OIF_INCREMENTAL = 1
-_SIMM_NO, _SIMM_YES, _SIMM_RAW = 0, 1, 2
 _INVALID = int(AlarmSeverity.INVALID)
 
 
@@ -148,6 +156,7 @@ def _check_linr(rec: Record) -> None:
 def init_ai(rec: Record) -> None:
     require_soft_device(rec)
     _check_linr(rec)
+    init_simm(rec)
     sval = constant(rec, "SIOL", DBF.DOUBLE)
     if sval is not None:
         rec.SVAL = sval
@@ -167,12 +176,14 @@ def init_ai(rec: Record) -> None:
     # MLST/ALST/LALM/ORAW; every ai device support has one, so those start at 0.
 
 
-def _read_ai(rec: Record) -> int:
-    """readValue: 0 = convert RVAL, 2 = VAL already set, -1 = failed."""
-    if not rec._links and rec.SIMM == _SIMM_NO:
+def _read_ai(rec: Record) -> int | None:
+    """readValue: 0 = convert RVAL, 2 = VAL already set, -1 = failed, None = SDLY's first pass (the
+    processing completes later)."""
+    if not rec._links and rec.SIMM == SIMM_NO:
         return 2                        # no links at all (so no INP): VAL stays as it is
-    read_simm(rec)
-    if rec.SIMM != _SIMM_NO:
+    if not rec.PACT:
+        get_simm(rec)
+    if rec.SIMM != SIMM_NO:
         return _read_simulated(rec)
     if rec.link_is_constant("INP"):
         return 2
@@ -195,28 +206,34 @@ def _read_ai(rec: Record) -> int:
     return 2
 
 
-def read_simm(rec: Record) -> None:
-    """recGblGetSimm: SIMM follows the SIML link when there is one."""
-    simm = rec.get_link("SIML", DBF.MENU)
-    if simm is not None:
-        rec.SIMM = simm
-
-
-def _read_simulated(rec: Record) -> int:
-    if rec.SIMM not in (_SIMM_YES, _SIMM_RAW):
+def _read_simulated(rec: Record) -> int | None:
+    """readValue in simulation: SVAL from SIOL (a constant SIOL reads nothing and succeeds), then VAL
+    (YES) or RVAL (RAW) from SVAL."""
+    simm = rec.SIMM
+    if simm != SIMM_YES and simm != SIMM_RAW:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
         return -1
     rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-    value = rec.get_link("SIOL", DBF.DOUBLE)
-    if value is not None:
+    if not simulate_now(rec):
+        return None
+    rec.PACT = 0
+    if not rec.link_is_constant("SIOL"):
+        value = rec.get_link("SIOL", DBF.DOUBLE)
+        if value is None:
+            return -1
         rec.SVAL = value
-    elif not rec.link_is_constant("SIOL"):
-        return -1
-    if rec.SIMM == _SIMM_YES:
+    if simm == SIMM_YES:
         rec.VAL = rec.SVAL
         return 2
-    rec.RVAL = math.floor(rec.SVAL)
+    rec.RVAL = _floor_to_long(rec.SVAL)
     return 0
+
+
+def _floor_to_long(value: float) -> int:
+    """(epicsInt32)(long)floor(value) on x86-64: the low 32 bits, signed (0 for NaN, infinities and
+    doubles beyond the 64-bit range)."""
+    raw = c_unsigned(math.floor(value), 32) if math.isfinite(value) else 0
+    return raw - 0x100000000 if raw & 0x80000000 else raw
 
 
 def _convert_ai(rec: Record) -> None:
@@ -254,8 +271,12 @@ def monitor_analog(rec: Record) -> int:
 
 def process_ai(rec: Record) -> None:
     status = _read_ai(rec)
+    if status is None:
+        return      # SDLY: processing completes later
     rec.PACT = 1
     rec.stamp()
+    if rec.SIMM:
+        simulated_time(rec, siol=True)
     if status == 0:
         _convert_ai(rec)
     if status in (0, 2):
@@ -272,6 +293,7 @@ def process_ai(rec: Record) -> None:
 
 def special_analog(rec: Record, fld: Field, after: bool) -> None:
     if fld.special is not SPC.LINCONV:
+        special_simm(rec, fld, after)
         return
     if not after:
         rec.linr_before = rec.LINR
@@ -315,6 +337,7 @@ _AO_CONTROL = _AO_DISPLAY - {"IVOV"}
 def init_ao(rec: Record) -> None:
     require_soft_device(rec)
     _check_linr(rec)
+    init_simm(rec)
     val = constant(rec, "DOL", DBF.DOUBLE)
     if val is not None:
         rec.VAL = val
@@ -369,39 +392,58 @@ def _convert_ao(rec: Record, value: float) -> None:
 
 
 def _write_ao(rec: Record) -> None:
-    if not rec._links and rec.SIMM == _SIMM_NO:
-        return                          # no OUT link: nothing to write to
-    if rec.SIMM == _SIMM_YES:
+    """writeValue: the device's write, or OVAL (RAW: RVAL) to SIOL in simulation. With SDLY the first
+    pass only sets PACT; the second writes."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        if device(rec) == "Raw Soft Channel":
+            rec.put_link("OUT", DBF.LONG, rec.RVAL)
+        else:
+            rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
+    elif simm == SIMM_YES or simm == SIMM_RAW:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
-    elif rec.SIMM == _SIMM_RAW:
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        rec.put_link("SIOL", DBF.LONG, rec.RVAL)
-    elif rec.SIMM != _SIMM_NO:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    elif device(rec) == "Raw Soft Channel":
-        rec.put_link("OUT", DBF.LONG, rec.RVAL)
+        if simulate_now(rec):
+            if simm == SIMM_YES:
+                rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
+            else:
+                rec.put_link("SIOL", DBF.LONG, rec.RVAL)
+            rec.PACT = 0
     else:
-        rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
 
 
 def process_ao(rec: Record) -> None:
-    if rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
-        value = _fetch_ao(rec)
-    else:
-        value = rec.VAL
-    if value is not None:
-        _convert_ao(rec, value)
-    rec.UDF = 0 if rec.VAL == rec.VAL else 1     # NaN is undefined
-    rec.stamp()
+    pact = rec.PACT     # set: SDLY's second pass, which only writes and completes
+    if not pact:
+        if rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
+            value = _fetch_ao(rec)
+        else:
+            value = rec.VAL
+        if value is not None:
+            _convert_ao(rec, value)
+        rec.UDF = 0 if rec.VAL == rec.VAL else 1     # NaN is undefined
+        # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
+        rec.stamp()
+        if rec.SIMM:
+            simulated_time(rec, siol=False)
     alarms.limit_alarms(rec, filtered=False)
     if rec.NSEV < _INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_ao(rec)
+        if rec._links or rec.SIMM:      # otherwise there is nothing to write to
+            _write_ao(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
-        rec.VAL = rec.IVOV
-        _convert_ao(rec, rec.IVOV)
+        if not pact:
+            rec.VAL = rec.IVOV
+            _convert_ao(rec, rec.IVOV)
         _write_ao(rec)
+    if rec.PACT and not pact:
+        return      # SDLY: processing completes later
     rec.PACT = 1
+    if pact:
+        rec.stamp()
+        if rec.SIMM:
+            simulated_time(rec, siol=False)
     mask = monitor_analog(rec)
     if rec.OMOD:
         mask |= DBE_VALUE | DBE_LOG

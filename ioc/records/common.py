@@ -238,7 +238,13 @@ def stamp_simm(rec: Record, siol: bool) -> None:
     """recGblGetTimeStampSimm: the processing's timestamp. In simulation with TSE = -2 (device time) it
     is SIOL's source's time for an input (``siol``), otherwise the current time."""
     rec.stamp()
-    if rec.TSE != _DEVICE_TIME or rec.SIMM == SIMM_NO:
+    if rec.SIMM != SIMM_NO:
+        simulated_time(rec, siol)
+
+
+def simulated_time(rec: Record, siol: bool) -> None:
+    """The simulation part of recGblGetTimeStampSimm, after ``rec.stamp()`` while SIMM is not NO."""
+    if rec.TSE != _DEVICE_TIME:
         return
     tsel = rec._links.get("TSEL")
     if tsel is not None and tsel[1] is not None and tsel[2] is None:

@@ -7,7 +7,20 @@ from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
 from ioc import alarms
 
 from . import RecordType, register
-from .common import COMMON_FIELDS, constant, display_limits, require_soft_device, value_alarm_limits
+from .common import (
+    COMMON_FIELDS,
+    SIMM_NO,
+    SIMM_YES,
+    constant,
+    display_limits,
+    get_simm,
+    init_simm,
+    require_soft_device,
+    simulate_now,
+    special_simm,
+    stamp_simm,
+    value_alarm_limits,
+)
 from .fields import DBF, SPC, Field
 
 if TYPE_CHECKING:
@@ -90,7 +103,6 @@ _LONGIN_LIMITED = frozenset({"VAL", "HIHI", "HIGH", "LOW", "LOLO", "LALM", "ALST
 _LONGOUT_LIMITED = _LONGIN_LIMITED - {"SVAL"}
 _OMSL_CLOSED_LOOP = 1
 _IVOA_CONTINUE, _IVOA_SET_IVOV = 0, 2
-_SIMM_NO, _SIMM_YES = 0, 1
 # longoutOOPT choices
 _EVERY_TIME, _ON_CHANGE, _WHEN_ZERO, _WHEN_NON_ZERO, _TO_ZERO, _TO_NON_ZERO = range(6)
 
@@ -115,6 +127,7 @@ def _long_units(rec: Record, fld: Field) -> str:
 
 def init_longin(rec: Record) -> None:
     require_soft_device(rec, ("Soft Channel", "Async Soft Channel"))
+    init_simm(rec)
     sval = constant(rec, "SIOL", DBF.LONG)
     if sval is not None:
         rec.SVAL = sval
@@ -125,20 +138,24 @@ def init_longin(rec: Record) -> None:
     rec.MLST = rec.ALST = rec.LALM = rec.VAL
 
 
-def _read_longin(rec: Record) -> bool:
-    simm = rec.get_link("SIML", DBF.MENU)
-    if simm is not None:
-        rec.SIMM = simm
-    if rec.SIMM == _SIMM_YES:
+def _read_longin(rec: Record) -> bool | None:
+    """readValue: whether VAL was read (None: SDLY's first pass, the processing completes later)."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        value = rec.get_link("SIOL", DBF.LONG)
-        if value is None and not rec.link_is_constant("SIOL"):
-            return False
-        if value is not None:
+        if not simulate_now(rec):
+            return None
+        rec.PACT = 0
+        if not rec.link_is_constant("SIOL"):
+            value = rec.get_link("SIOL", DBF.LONG)
+            if value is None:
+                return False
             rec.SVAL = value
         rec.VAL = rec.SVAL
         return True
-    if rec.SIMM != _SIMM_NO:
+    if simm != SIMM_NO:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
         return False
     if rec.link_is_constant("INP"):
@@ -152,8 +169,10 @@ def _read_longin(rec: Record) -> bool:
 
 def process_longin(rec: Record) -> None:
     ok = _read_longin(rec)
+    if ok is None:
+        return      # SDLY: processing completes later
     rec.PACT = 1
-    rec.stamp()
+    stamp_simm(rec, siol=True)
     if ok:
         rec.UDF = 0
     alarms.limit_alarms(rec)
@@ -168,6 +187,7 @@ register(RecordType(
     process=process_longin,
     init=init_longin,
     devices=("Soft Channel", "Async Soft Channel", "General Time"),
+    special=special_simm,
     units=_long_units,
     graphic=display_limits(_LONGIN_LIMITED),
     control=display_limits(_LONGIN_LIMITED),
@@ -179,6 +199,7 @@ register(RecordType(
 
 def init_longout(rec: Record) -> None:
     require_soft_device(rec, ("Soft Channel", "Async Soft Channel"))
+    init_simm(rec)
     val = constant(rec, "DOL", DBF.LONG)
     if val is not None:
         rec.VAL = val
@@ -211,43 +232,61 @@ def _should_write(rec: Record) -> bool:
 
 
 def _write_longout(rec: Record) -> None:
-    if rec.SIMM == _SIMM_YES:
+    """writeValue: the conditional write to OUT (which alone moves PVAL on), or VAL to SIOL in
+    simulation. With SDLY the first pass only sets PACT; the second writes."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        if _should_write(rec):
+            rec.put_link("OUT", DBF.LONG, rec.VAL)
+        rec.PVAL = rec.VAL
+        rec.out_changed = False
+    elif simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        rec.put_link("SIOL", DBF.LONG, rec.VAL)
-    elif rec.SIMM != _SIMM_NO:
+        if simulate_now(rec):
+            rec.put_link("SIOL", DBF.LONG, rec.VAL)
+            rec.PACT = 0
+    else:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    elif _should_write(rec):
-        rec.put_link("OUT", DBF.LONG, rec.VAL)
-    rec.PVAL = rec.VAL
-    rec.out_changed = False
 
 
 def process_longout(rec: Record) -> None:
-    value = rec.VAL
-    ok = True
-    if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
-        fetched = rec.get_link("DOL", DBF.LONG)
-        if fetched is None:
-            ok = False
-        else:
-            value = fetched
-            rec.UDF = 0
-    if ok:
-        _clamp(rec, value)
-    rec.stamp()
+    pact = rec.PACT     # set: SDLY's second pass, which only writes and completes
+    if not pact:
+        value = rec.VAL
+        ok = True
+        if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
+            fetched = rec.get_link("DOL", DBF.LONG)
+            if fetched is None:
+                ok = False
+            else:
+                value = fetched
+                rec.UDF = 0
+        if ok:
+            _clamp(rec, value)
+        # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
+        stamp_simm(rec, siol=False)
     alarms.limit_alarms(rec, filtered=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
         _write_longout(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
-        rec.VAL = rec.IVOV
+        if not pact:
+            rec.VAL = rec.IVOV
         _write_longout(rec)
+    if rec.PACT and not pact:
+        return      # SDLY: processing completes later
     rec.PACT = 1
+    if pact:
+        stamp_simm(rec, siol=False)
     monitor_long(rec)
     rec.fwd_link()
     rec.PACT = 0
 
 
 def special_longout(rec: Record, fld: Field, after: bool) -> None:
+    if special_simm(rec, fld, after):
+        return
     if after and fld.name == "OUT" and rec.OOCH:
         rec.out_changed = True
 
