@@ -491,10 +491,16 @@ class Circuit:
 
     def _event_cancel(self, raw) -> None:
         command, data_type, data_count, sid, subscriptionid, payload = raw
-        sub = self._cancel(subscriptionid)
-        if sub is None:
+        served = self.channels.get(sid)
+        if served is None:
             self._bad_id(raw)
             return
+        if subscriptionid not in served.subscriptions:
+            # rsrv looks for the subscription among that channel's only, and drops the circuit
+            self._error(raw, ECA.BADMONID, served.channel.record.NAME, served.cid)
+            self._closing = True
+            return
+        sub = self._cancel(subscriptionid)
         # Pending updates go first so the client sees the cancel confirmation last.
         self.out += b"".join(sub.queue)
         self.out += pack_header(Command.EVENT_ADD, 0, data_type, data_count, sid, subscriptionid)

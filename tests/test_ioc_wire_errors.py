@@ -52,6 +52,13 @@ CASES = {
                                              + _DOUBLE + header(15, 0, 6, 1, sid, 11)),
     "WRITE_NOTIFY of STS_DOUBLE": ("w:ao", lambda sid: header(19, 16, 13, 1, sid, 10) + bytes(8) + _DOUBLE),
     "WRITE_NOTIFY of type 39": ("w:ao", lambda sid: header(19, 8, 39, 1, sid, 10) + _DOUBLE),
+    "EVENT_CANCEL of a subscription the channel does not have": (
+        "w:ao", lambda sid: header(2, 0, 6, 1, sid, 999)),
+    "TCP SEARCH of an unknown name with DO_REPLY": ("w:ao", lambda sid: header(6, 8, 10, 13, 78, 78)
+                                                    + b"nope:x\0\0"),
+    "TCP SEARCH of an unknown name without": ("w:ao", lambda sid: header(6, 8, 5, 13, 79, 79)
+                                              + b"nope:x\0\0"),
+    "CREATE_CHAN of an empty name": ("w:ao", lambda sid: header(18, 8, 0, 0, 5, 13) + bytes(8)),
 }
 
 
