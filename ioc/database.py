@@ -38,7 +38,7 @@ from caproto.constants import (
     AlarmSeverity,
     AlarmStatus,
 )
-from caproto.convert import convert_values, parse_double, string_to_chars, values_for_put
+from caproto.convert import chars_to_string, convert_values, parse_double, string_to_chars, values_for_put
 from caproto.dbr import (
     ChannelType,
     Metadata,
@@ -358,13 +358,20 @@ class FieldChannel:
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
-                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put")
+                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link")
+
+    _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
+                                                       ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
+                                                       ChannelType.CTRL_CHAR))
+    # the forms whose "current length" read of a long string ends at its NUL (measured against softIoc)
+    _CHAR_CUT_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.TIME_CHAR))
 
     def __init__(self, name: str, record: Record, fld: Field, long_string: bool = False) -> None:
         self.name = name
         self.record = record
         self.field = fld
         self.long_string = long_string
+        self._link = fld.is_link   # read as its text (getLinkValue), with or without "$"
         self._array = False
         rtype = record.rtype
         decided = rtype.cvt_dbaddr(record, fld) if rtype.cvt_dbaddr is not None and not long_string \
@@ -441,36 +448,44 @@ class FieldChannel:
                 ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be read")
         rec = self.record
+        if self._link and data_type != ChannelType.CLASS_NAME:
+            converted, out_count = self._link_value(data_type, getattr(rec, self.field.name),
+                                                    count or self.max_count, count == 0)
+            return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
         values = self.values()
         available = len(values)
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
-        elif self.dbf in LINK_TYPES:
-            converted = self._link_value(data_type, values[0])
         else:
-            source_type = ChannelType.STRING if self.dbf in LINK_TYPES else self.native_type
             table, fallback = self._enum_table() if self.native_type is ChannelType.ENUM else ((), None)
-            converted = convert_values(values, source_type, data_type,
+            converted = convert_values(values, self.native_type, data_type,
                                        precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback)
         out_count = available if count == 0 else count
-        if self.long_string and count == 0:
-            # a long string reads as its text and one NUL (dbGet truncates to strlen + 1)
-            text = getattr(rec, self.field.name).encode("utf-8", "surrogateescape")
-            out_count = min(len(text) + 1, available)
-        metadata = self._metadata(data_type)
-        return encode_payload(data_type, converted, metadata, count=out_count), out_count
+        if self.long_string and data_type in self._CHAR_TYPES:
+            # dbGet of a long string as chars: NUL in the last element asked for; asked for "current
+            # length", DBR_CHAR and TIME_CHAR stop after the first NUL, STS/GR/CTRL_CHAR send it all
+            n = min(out_count, available)
+            converted = np.array(converted[:n], copy=True)
+            converted[n - 1] = 0
+            if count == 0 and data_type in self._CHAR_CUT_TYPES:
+                out_count = int(np.flatnonzero(converted == 0)[0]) + 1
+                converted = converted[:out_count]
+        return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
 
     @staticmethod
-    def _link_value(data_type: int, text: str) -> Any:
-        # getLinkValue: the link text as a string or chars; DBR_DOUBLE (for CA links) reads NaN
+    def _link_value(data_type: int, text: str, size: int, current: bool) -> tuple[Any, int]:
+        """getLinkValue: (values, element count) of a link field's text read as ``data_type``, in a
+        buffer of ``size`` elements; ``current`` when the client asked for the current length."""
         native = native_type(data_type)
         if native is ChannelType.STRING:
-            return [text]
+            return [chars_to_string(string_to_chars(text, MAX_STRING_SIZE))], 1 if current else size
         if native is ChannelType.DOUBLE:
-            return np.array([math.nan])
+            # what a CA link's dbCa asks for; a client reads NaN
+            return np.array([math.nan]), 1 if current else size
         if native is ChannelType.CHAR:
-            return np.zeros(1, dtype=np.uint8)   # one element holds only the terminating NUL
+            chars = string_to_chars(text, size)
+            return chars, int(np.flatnonzero(chars == 0)[0]) + 1 if current else size
         raise CAError(ECA.GETFAIL, f"a link field cannot be read as {native.name}")
 
     def _precision(self, for_string: bool = False) -> int:
