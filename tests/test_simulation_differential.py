@@ -25,7 +25,7 @@ record(bi, "S:bi") {
 record(bi, "S:bil") { field(SIML, "S:mode") field(SIOL, "S:src") field(SIMS, "MAJOR") field(INP, "S:real") }
 record(bi, "S:bic") { field(SIML, "1") field(SIOL, "1") field(SIMS, "INVALID") field(ONAM, "set") }
 record(bi, "S:bad") { field(SIML, "S:simm") field(SIOL, "S:src") field(SIMS, "MINOR") field(FLNK, "S:wfs") }
-record(bi, "S:bis") { field(SIOL, "S:src") field(SSCN, "10 second") }
+record(bi, "S:bis") { field(SIOL, "S:src") field(SSCN, "Event") }
 record(mbbi, "S:mbbi") {
     field(SIOL, "S:src") field(SIMS, "MAJOR") field(ZRST, "zero") field(ONST, "one") field(TWST, "two")
     field(ZRVL, "0") field(ONVL, "2") field(TWVL, "4") field(ONSV, "MINOR") field(UNSV, "INVALID")
@@ -69,7 +69,7 @@ record(ai, "A:ai") {
 }
 record(ai, "A:ail") { field(SIML, "S:mode") field(SIOL, "S:src") field(SIMS, "MAJOR") field(INP, "S:real") }
 record(ai, "A:aic") { field(SIML, "2") field(SIOL, "2.5") field(SIMS, "INVALID") field(ASLO, "3") }
-record(ai, "A:ais") { field(SIOL, "S:src") field(SSCN, "10 second") }
+record(ai, "A:ais") { field(SIOL, "S:src") field(SSCN, "Event") }
 record(ai, "A:aid") { field(SIOL, "S:src") field(SDLY, "0.2") field(SIMM, "YES") field(SIMS, "MINOR") }
 record(ao, "A:ao") {
     field(OUT, "A:ao_real PP") field(SIOL, "A:ao_sim PP") field(SIMS, "MINOR") field(LINR, "SLOPE")
@@ -78,7 +78,11 @@ record(ao, "A:ao") {
 record(ao, "A:aol") { field(SIML, "S:mode") field(SIOL, "A:ao_sim PP") field(OUT, "A:ao_real PP") }
 record(ao, "A:aoc") { field(SIML, "1") field(SIOL, "A:ao_sim PP") field(SIMS, "MAJOR") field(DOL, "6") }
 record(ao, "A:aod") { field(SIOL, "A:ao_sim PP") field(SDLY, "0.2") field(SIMM, "YES") field(OROC, "2") }
-record(ao, "A:aos") { field(SIOL, "A:ao_sim PP") field(SSCN, "1 second") field(SCAN, "Passive") }
+record(ao, "A:aos") { field(SIOL, "A:ao_sim PP") field(SSCN, "Event") }
+# no links at all: processing still updates OLDSIMM. (Every SSCN here is Event, so that no periodic scan
+# races the puts while a record simulates.)
+record(ai, "A:aisn") { field(SSCN, "Event") }
+record(ao, "A:aosn") { field(SSCN, "Event") }
 record(ai, "A:ao_sim") { field(PREC, "2") }
 record(ai, "A:ao_real") { field(PREC, "2") }
 record(longin, "A:li") {
@@ -86,7 +90,7 @@ record(longin, "A:li") {
 }
 record(longin, "A:lil") { field(SIML, "S:mode") field(SIOL, "S:src") field(INP, "S:real") }
 record(longin, "A:lic") { field(SIML, "1") field(SIOL, "7") field(SIMS, "MAJOR") }
-record(longin, "A:lis") { field(SIOL, "S:src") field(SSCN, "5 second") }
+record(longin, "A:lis") { field(SIOL, "S:src") field(SSCN, "Event") }
 record(longin, "A:lid") { field(SIOL, "S:src") field(SDLY, "0.2") field(SIMM, "YES") }
 record(longout, "A:lo") {
     field(OUT, "A:lo_real PP") field(SIOL, "A:lo_sim PP") field(SIMS, "MINOR") field(OOPT, "On Change")
@@ -94,7 +98,7 @@ record(longout, "A:lo") {
 record(longout, "A:lol") { field(SIML, "S:mode") field(SIOL, "A:lo_sim PP") field(OUT, "A:lo_real PP") }
 record(longout, "A:loc") { field(SIML, "1") field(SIOL, "A:lo_sim PP") field(DOL, "9") }
 record(longout, "A:lod") { field(SIOL, "A:lo_sim PP") field(SDLY, "0.2") field(SIMM, "YES") }
-record(longout, "A:los") { field(SIOL, "A:lo_sim PP") field(SSCN, "2 second") }
+record(longout, "A:los") { field(SIOL, "A:lo_sim PP") field(SSCN, "Event") }
 record(longin, "A:lo_sim") { }
 record(longin, "A:lo_real") { }
 # SIMM read through SIML outside each record's menu (2 is RAW for ai/ao, past YES for longin/longout)
@@ -211,9 +215,9 @@ def test_analog_and_long_outputs_write_siol_in_simulation(pair):
 
 
 def test_analog_and_long_sscn_swaps_the_scan(pair):
-    pvs = ["A:ais", "A:aos", "A:lis", "A:los"]
+    pvs = ["A:ais", "A:aos", "A:lis", "A:los", "A:aisn", "A:aosn"]
     fields = [f"{pv}.{field}" for pv in pvs for field in ("SCAN", "SSCN", "OLDSIMM", "SIMM")]
-    for value in ("YES", "YES", "NO", "YES"):
+    for value in ("YES", "YES", "NO", "YES", "NO"):
         for pv in pvs:
             put(pair, f"{pv}.SIMM", value)
         pair.assert_same("caget", "-w", "5", *fields)

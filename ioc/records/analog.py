@@ -179,8 +179,6 @@ def init_ai(rec: Record) -> None:
 def _read_ai(rec: Record) -> int | None:
     """readValue: 0 = convert RVAL, 2 = VAL already set, -1 = failed, None = SDLY's first pass (the
     processing completes later)."""
-    if not rec._links and rec.SIMM == SIMM_NO:
-        return 2                        # no links at all (so no INP): VAL stays as it is
     if not rec.PACT:
         get_simm(rec)
     if rec.SIMM != SIMM_NO:
@@ -270,9 +268,14 @@ def monitor_analog(rec: Record) -> int:
 
 
 def process_ai(rec: Record) -> None:
-    status = _read_ai(rec)
-    if status is None:
-        return      # SDLY: processing completes later
+    # Without links (so no INP or SIML) and out of simulation, readValue leaves VAL as it is. OLDSIMM
+    # too, as long as it is NO: otherwise recGblGetSimm has it to update.
+    if rec._links or rec.SIMM or rec.OLDSIMM:
+        status = _read_ai(rec)
+        if status is None:
+            return      # SDLY: processing completes later
+    else:
+        status = 2
     rec.PACT = 1
     rec.stamp()
     if rec.SIMM:
@@ -417,7 +420,7 @@ def _write_ao(rec: Record) -> None:
 def process_ao(rec: Record) -> None:
     pact = rec.PACT     # set: SDLY's second pass, which only writes and completes
     if not pact:
-        if rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
+        if rec._links and rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
             value = _fetch_ao(rec)
         else:
             value = rec.VAL
@@ -430,7 +433,9 @@ def process_ao(rec: Record) -> None:
             simulated_time(rec, siol=False)
     alarms.limit_alarms(rec, filtered=False)
     if rec.NSEV < _INVALID or rec.IVOA == _IVOA_CONTINUE:
-        if rec._links or rec.SIMM:      # otherwise there is nothing to write to
+        # without links and out of simulation there is nothing to write to (nor OLDSIMM to update
+        # while it is NO)
+        if rec._links or rec.SIMM or rec.OLDSIMM:
             _write_ao(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not pact:
