@@ -115,6 +115,10 @@ record(ai, "T:aic") { field(TSE, "-2") field(SIMM, "RAW") }
 record(ao, "T:ao") { field(TSE, "-2") field(SIMM, "YES") field(SIOL, "T:src") }
 record(longout, "T:lo") { field(TSE, "-2") field(SIMM, "YES") }
 record(ao, "T:aoreal") { field(TSE, "-2") }
+# out of simulation, the soft devices' device time: INP's source's timestamp
+record(ai, "T:aiinp") { field(INP, "T:src") field(TSE, "-2") }
+record(ai, "T:airaw") { field(INP, "T:src") field(TSE, "-2") field(DTYP, "Raw Soft Channel") }
+record(longin, "T:liinp") { field(INP, "T:src") field(TSE, "-2") }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
@@ -327,19 +331,18 @@ def timestamps(output: str) -> dict[str, str]:
 
 def test_device_time_in_simulation_comes_from_siol(pair):
     put(pair, "T:src", "5")
-    for pv in ("T:bi", "T:mbbi", "T:wf", "T:bic", "T:real", "T:ai", "T:li", "T:aic", "T:ao", "T:lo",
-               "T:aoreal"):
-        put(pair, f"{pv}.PROC", "1")
     pvs = ["T:src", "T:bi", "T:mbbi", "T:wf", "T:bic", "T:real", "T:ai", "T:li", "T:aic", "T:ao", "T:lo",
-           "T:aoreal"]
+           "T:aoreal", "T:aiinp", "T:airaw", "T:liinp"]
+    for pv in pvs[1:]:
+        put(pair, f"{pv}.PROC", "1")
     pair.assert_same("caget", "-w", "5", "-d", "DBR_TIME_DOUBLE", *pvs)   # values, timestamps masked
     results = pair.run("caget", "-w", "5", "-d", "DBR_TIME_DOUBLE", *pvs)
     for side, result in zip(("C softIoc", "ours"), results, strict=True):
         stamps = timestamps(result.stdout)
-        assert (stamps["T:bi"] == stamps["T:mbbi"] == stamps["T:wf"] == stamps["T:ai"] == stamps["T:li"]
-                == stamps["T:src"]), (side, stamps)
+        from_src = ("T:bi", "T:mbbi", "T:wf", "T:ai", "T:li", "T:aiinp", "T:airaw", "T:liinp")
+        assert {stamps[pv] for pv in from_src} == {stamps["T:src"]}, (side, stamps)
         # no SIOL source (outputs never take theirs): the current time; outside simulation device time
-        # is the device's (none here)
+        # is the device's (none without INP)
         assert all(stamps[pv] != "<undefined>" for pv in ("T:bic", "T:aic", "T:ao", "T:lo")), (side, stamps)
         assert stamps["T:ao"] != stamps["T:src"], (side, stamps)
         assert stamps["T:real"] == stamps["T:aoreal"] == "<undefined>", (side, stamps)

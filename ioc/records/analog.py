@@ -19,6 +19,7 @@ from .common import (
     c_unsigned,
     constant,
     device,
+    device_time,
     display_limits,
     get_simm,
     init_simm,
@@ -190,11 +191,13 @@ def _read_ai(rec: Record) -> int | None:
         if raw is None:
             return -1
         rec.RVAL = raw
+        device_time(rec, "INP")
         return 0
     value = rec.get_link("INP", DBF.DOUBLE)
     if value is None:
         rec.smoothing = False
         return -1
+    device_time(rec, "INP")
     if rec.SMOO != 0.0 and rec.smoothing and math.isfinite(rec.VAL):
         rec.VAL = value * (1.0 - rec.SMOO) + rec.VAL * rec.SMOO
     else:

@@ -242,6 +242,15 @@ def stamp_simm(rec: Record, siol: bool) -> None:
         simulated_time(rec, siol)
 
 
+def device_time(rec: Record, link_field: str) -> None:
+    """The soft device supports' device time: after a successful read through ``link_field``, with
+    TSE = -2 and no TSEL link, TIME is the link source's (recGblGetTimeStamp then leaves it)."""
+    if rec.TSE == _DEVICE_TIME and rec.link_is_constant("TSEL"):
+        entry = rec._links.get(link_field)
+        if entry is not None and entry[1] is not None:
+            rec.TIME = entry[1].TIME
+
+
 def simulated_time(rec: Record, siol: bool) -> None:
     """The simulation part of recGblGetTimeStampSimm, after ``rec.stamp()`` while SIMM is not NO."""
     if rec.TSE != _DEVICE_TIME:

@@ -12,6 +12,7 @@ from .common import (
     SIMM_NO,
     SIMM_YES,
     constant,
+    device_time,
     display_limits,
     get_simm,
     init_simm,
@@ -164,6 +165,7 @@ def _read_longin(rec: Record) -> bool | None:
     if value is None:
         return False
     rec.VAL = value
+    device_time(rec, "INP")
     return True
 
 
