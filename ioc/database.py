@@ -944,6 +944,11 @@ class Database:
         self._once.append(rec)
         self._once_wakeup.set()
 
+    def post_event(self, event: str | int) -> None:
+        """postEvent / post_event: process, soon, the records whose SCAN is Event and whose EVNT names
+        ``event`` (a name, or an event number 1..255); see ioc.scan.event_name."""
+        self._scan.post_event(scan.event_name(str(event)))
+
     async def _run_once(self) -> None:
         while True:
             await self._once_wakeup.wait()
