@@ -365,6 +365,8 @@ class FieldChannel:
                                                        ChannelType.CTRL_CHAR))
     # the forms whose "current length" read of a long string ends at its NUL (measured against softIoc)
     _CHAR_CUT_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.TIME_CHAR))
+    # the posts a subscriber gets when it does not say: all of them
+    EVERY_EVENT: ClassVar[int] = int(DBE_VALUE | DBE_LOG | DBE_ALARM | DBE_PROPERTY)
 
     def __init__(self, name: str, record: Record, fld: Field, long_string: bool = False) -> None:
         self.name = name
@@ -410,7 +412,7 @@ class FieldChannel:
         self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._gen = -1
         # keyed so that unsubscribing is O(1): a client may hold thousands of subscriptions on one PV
-        self._subscribers: dict[int, Callable[[int], None]] = {}
+        self._subscribers: dict[int, tuple[Callable[[int], None], int]] = {}
 
     def __repr__(self) -> str:
         return f"<FieldChannel {self.name} {self.native_type.name}[{self.max_count}]>"
@@ -597,19 +599,24 @@ class FieldChannel:
         return self.record.db.put_field(self, data_type, values)
 
     # -- subscriptions -------------------------------------------------------------------------------
-    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """``callback(dbe_mask)`` after every post of this field; returns the unsubscribe function."""
+    def subscribe(self, callback: Callable[[int], None], mask: int = EVERY_EVENT,
+                  first: bool = False) -> Callable[[], None]:
+        """``callback(dbe_mask)`` after every post of this field that ``mask`` selects, and with ``first``
+        once now (a subscription's first update, whatever the mask); returns the unsubscribe function."""
         key = next(_subscriber_keys)
-        self._subscribers[key] = callback
+        self._subscribers[key] = (callback, mask)
 
         def unsubscribe() -> None:
             self._subscribers.pop(key, None)   # a second call finds nothing: harmless
 
+        if first:
+            callback(mask)
         return unsubscribe
 
     def notify(self, mask: int) -> None:
-        for callback in list(self._subscribers.values()):
-            callback(mask)
+        for callback, select in list(self._subscribers.values()):
+            if mask & select:
+                callback(mask)
 
 
 # --- the database ----------------------------------------------------------------------------------------

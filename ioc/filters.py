@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import re
 import time
@@ -44,14 +43,12 @@ from .records.fields import DBF, SPC
 if TYPE_CHECKING:
     from .database import Completion, FieldChannel
 
-log = logging.getLogger(__name__)
-
 __all__ = ["FilterError", "FilterSpec", "FilteredChannel", "parse_suffix", "split_field"]
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _VALUE_LOG = DBE_VALUE | DBE_LOG
-# the event mask assumed for a subscriber that does not say (DBE_PROPERTY only when asked for)
-_DEFAULT_SELECT = DBE_VALUE | DBE_LOG | DBE_ALARM
+# the event mask of a subscriber that does not say: every post, as for a FieldChannel
+_EVERY_EVENT = DBE_VALUE | DBE_LOG | DBE_ALARM | DBE_PROPERTY
 _NOT_READABLE = frozenset({ChannelType.PUT_ACKT, ChannelType.PUT_ACKS})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -805,37 +802,30 @@ class FilteredChannel:
         """A put goes to the field itself: filters only shape what is read and sent."""
         return self.base.write(data_type, count, payload)
 
-    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """``callback(mask)`` for each post that passes the filters; returns the unsubscribe function.
+    def subscribe(self, callback: Callable[[int], None], mask: int = _EVERY_EVENT,
+                  first: bool = False) -> Callable[[], None]:
+        """``callback(mask)`` for each post selected by ``mask`` that passes the filters, and with
+        ``first`` for the first update if it passes them; returns the unsubscribe function.
 
-        The server has already sent the subscription's first value: it is run through the pre chain
-        here so that dbnd and dec count it, as db_post_single_event does.
+        The first update goes through the filters as an update with the subscription's mask, as
+        db_post_single_event runs it: dbnd and dec count it, ts stamps it, and a filter may drop it.
         """
-        # The subscription's event mask decides whether a post reaches the filters at all (db_post_events
-        # runs a subscription's filters only for posts it selected). The server's callback is a method
-        # of its subscription, which holds that mask; any other subscriber counts as VALUE|LOG|ALARM.
-        select = getattr(getattr(callback, "__self__", None), "mask", _DEFAULT_SELECT)
-        self._first_event(select)
 
-        def on_post(mask: int) -> None:
-            selected = mask & select
-            if not selected:
-                return
-            entry = self._run(_Log(event=True, mask=selected, scalar=self._scalar))
-            if entry is None:
-                return
-            self._pending = entry
-            try:
-                callback(mask)
-            finally:
-                self._pending = None
+        def on_post(posted: int) -> None:
+            self._deliver(callback, posted, posted & mask)
 
-        return self.base.subscribe(on_post)
+        unsubscribe = self.base.subscribe(on_post, mask)
+        if first:
+            self._deliver(callback, mask, mask)
+        return unsubscribe
 
-    def _first_event(self, select: int) -> None:
-        entry: _Log | None = _Log(event=True, mask=select, scalar=self._scalar)
-        for flt in self._pre:
-            entry = flt.run_pre(entry, self)
-            if entry is None:
-                log.debug("%s: the first update would have been filtered out", self.name)
-                return
+    def _deliver(self, callback: Callable[[int], None], posted: int, selected: int) -> None:
+        entry = self._run(_Log(event=True, mask=selected, scalar=self._scalar))
+        if entry is None:
+            return
+        # the server's callback reads the channel: it gets this entry, not a fresh read
+        self._pending = entry
+        try:
+            callback(posted)
+        finally:
+            self._pending = None

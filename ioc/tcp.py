@@ -103,9 +103,8 @@ class Subscription:
                            self.subscriptionid) + payload
 
     def post(self, mask: int) -> None:
-        """Database callback: called synchronously on every post of the channel."""
-        if not mask & self.mask:
-            return
+        """Channel callback: called synchronously with the first update and every post the channel
+        selected for this subscription's mask."""
         message = self.encode()
         if len(self.queue) >= SUBSCRIPTION_QUEUE:
             self.queue[-1] = message
@@ -475,9 +474,8 @@ class Circuit:
         sub = Subscription(self, subscriptionid, served, data_type, data_count, mask)
         self.subscriptions[subscriptionid] = sub
         served.subscriptions.add(subscriptionid)
-        sub.queue.append(sub.encode())  # the initial value, whatever the mask
-        self.schedule(sub)
-        sub.unsubscribe = served.channel.subscribe(sub.post)
+        # the channel sends the first update (a filtered channel runs it through its filters)
+        sub.unsubscribe = served.channel.subscribe(sub.post, mask, first=True)
 
     def _cancel(self, subscriptionid: int) -> Subscription | None:
         sub = self.subscriptions.pop(subscriptionid, None)

@@ -1,7 +1,9 @@
 """Channel filters (ioc/filters.py): the name parser, each filter, and the C softIoc as the oracle."""
 from __future__ import annotations
 
+import math
 import queue
+import socket
 import struct
 import subprocess
 import threading
@@ -11,7 +13,7 @@ import pytest
 from differential import mask, serve_both
 from peers import run_tool, tool
 
-from caproto.constants import DBE_ALARM, DBE_PROPERTY, DBE_VALUE
+from caproto.constants import DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE
 from caproto.dbr import ChannelType, decode_payload
 from ioc.config import load_config
 from ioc.database import Database, FieldChannel
@@ -197,21 +199,22 @@ def test_ts_without_options_stamps_with_the_current_time(db):
     assert decode_payload(ChannelType.TIME_DOUBLE, n, payload)[1].secs > 1_000_000_000
 
 
-def subscribe(chan) -> list[float]:
-    """Subscribe after the record has processed once (its first processing also posts an alarm change)."""
+def subscribe(chan, select: int = DBE_VALUE | DBE_ALARM) -> list[float]:
+    """Subscribe as the server does, after the record has processed once (its first processing also
+    posts an alarm change): the values of the first update and of every update sent."""
     if chan.record.STAT:
         put(chan.base.record.db.lookup(chan.record.NAME), chan.record.VAL)
     seen: list[float] = []
-    chan.subscribe(lambda mask: seen.append(values(chan)[0]))
+    chan.subscribe(lambda mask: seen.append(values(chan)[0]), select, first=True)
     return seen
 
 
 def test_dbnd_abs_passes_changes_beyond_the_deadband_from_the_last_sent(db):
     chan = db.lookup('ai.{"dbnd":{"abs":1.5}}')
-    seen = subscribe(chan)            # the first update (21.5) was sent by the server
+    seen = subscribe(chan)
     for value in (22, 23, 23.5, 24.9, 20, 20):
         put(db.lookup("ai"), value)
-    assert seen == [23.5, 20]
+    assert seen == [21.5, 23.5, 20]
 
 
 def test_dbnd_rel_deadband_is_a_percentage_of_the_last_sent(db):
@@ -219,7 +222,7 @@ def test_dbnd_rel_deadband_is_a_percentage_of_the_last_sent(db):
     seen = subscribe(chan)
     for value in (23, 24, 26.5, 28, 29.5):
         put(db.lookup("ai"), value)
-    assert seen == [24, 26.5, 29.5]
+    assert seen == [21.5, 24, 26.5, 29.5]
 
 
 def test_dbnd_passes_alarm_changes_whatever_the_value(db):
@@ -227,7 +230,32 @@ def test_dbnd_passes_alarm_changes_whatever_the_value(db):
     seen = subscribe(chan)
     put(db.lookup("ai"), 60)          # beyond HIHI: the post carries DBE_ALARM
     put(db.lookup("ai"), 61)
-    assert seen == [60]
+    assert seen == [21.5, 60]
+
+
+def test_dbnd_drops_a_first_update_of_nan_unless_the_mask_selects_alarms(db):
+    put(db.lookup("ai"), math.nan)
+    assert subscribe(db.lookup('ai.{"dbnd":{"abs":1}}'), DBE_VALUE) == []
+    assert np.isnan(subscribe(db.lookup('ai.{"dbnd":{"abs":1}}'), DBE_VALUE | DBE_ALARM)).all()
+
+
+def test_ts_stamps_the_first_update_behind_dbnd(db):
+    chan = db.lookup('ai.{"dbnd":{"abs":1},"ts":{}}')
+    stamps: list[int] = []
+
+    def on_update(mask: int) -> None:
+        payload, n = chan.read(ChannelType.TIME_DOUBLE, 1)
+        stamps.append(decode_payload(ChannelType.TIME_DOUBLE, n, payload)[1].secs)
+
+    chan.subscribe(on_update, DBE_VALUE, first=True)
+    assert chan.record.TIME[0] == 0 and stamps[0] > 1_000_000_000   # never processed, stamped now
+
+
+def test_a_plain_channel_sends_the_first_update_whatever_the_mask(db):
+    seen: list[int] = []
+    db.lookup("ai").subscribe(seen.append, 0, first=True)
+    db.lookup("ai.EGU").subscribe(seen.append)            # no first update unless asked for
+    assert seen == [0]
 
 
 def test_dec_sends_every_nth_update_counting_the_first(db):
@@ -235,7 +263,7 @@ def test_dec_sends_every_nth_update_counting_the_first(db):
     seen = subscribe(chan)
     for value in range(1, 8):
         put(db.lookup("ai"), value)
-    assert seen == [3, 6]
+    assert seen == [21.5, 3, 6]
 
 
 def test_dec_state_is_per_channel_not_per_name(db):
@@ -244,7 +272,7 @@ def test_dec_state_is_per_channel_not_per_name(db):
     put(db.lookup("ai"), 1)
     seen_two = subscribe(two)
     put(db.lookup("ai"), 2)
-    assert (seen_one, seen_two) == ([2], [])
+    assert (seen_one, seen_two) == ([21.5, 2], [1])
 
 
 def test_utag_passes_the_first_update_then_those_whose_tag_matches(db):
@@ -253,39 +281,29 @@ def test_utag_passes_the_first_update_then_those_whose_tag_matches(db):
     for tag, value in ((2, 1), (5, 2), (1, 3), (4, 4)):
         chan.record.UTAG = tag
         put(db.lookup("ai"), value)
-    assert seen == [2, 3]
-
-
-class Subscription:
-    """As the server's: its callback is a bound method of an object with the subscription's event mask."""
-
-    def __init__(self, mask: int) -> None:
-        self.mask = mask
-        self.seen: list[int] = []
-
-    def post(self, mask: int) -> None:
-        self.seen.append(mask)
+    assert seen == [21.5, 2, 3]
 
 
 def test_dec_passes_property_updates_without_counting_them(db):
     chan = db.lookup('ai.{"dec":{"n":2}}')
-    sub = Subscription(DBE_VALUE | DBE_ALARM | DBE_PROPERTY)
-    chan.subscribe(sub.post)           # a first update selecting DBE_PROPERTY is not counted either
+    seen: list[int] = []
+    # a first update selecting DBE_PROPERTY is not counted either
+    chan.subscribe(seen.append, DBE_VALUE | DBE_ALARM | DBE_PROPERTY, first=True)
     db.lookup("ai").record.post_all(DBE_PROPERTY)
     put(db.lookup("ai"), 1)
     put(db.lookup("ai"), 2)
-    assert [m & DBE_PROPERTY for m in sub.seen] == [DBE_PROPERTY, 0]
+    assert [m & DBE_PROPERTY for m in seen] == [DBE_PROPERTY, DBE_PROPERTY, 0]
 
 
 def test_a_filter_sees_only_posts_its_subscription_selected(db):
     put(db.lookup("ai"), 0)
     chan = db.lookup('ai.{"dec":{"n":2}}')
-    sub = Subscription(DBE_ALARM)
-    chan.subscribe(sub.post)           # counted: the next selected post is dropped
+    seen: list[int] = []
+    chan.subscribe(seen.append, DBE_ALARM, first=True)   # counted: the next selected post is dropped
     put(db.lookup("ai"), 1)            # value only: not selected, not counted
     put(db.lookup("ai"), 60)           # alarm: counted, dropped
     put(db.lookup("ai"), 1)            # alarm cleared: sent
-    assert [m & DBE_ALARM for m in sub.seen] == [DBE_ALARM]
+    assert seen == [DBE_ALARM, DBE_VALUE | DBE_LOG | DBE_ALARM]
 
 
 def test_a_write_through_a_filtered_channel_writes_the_field(db):
@@ -301,6 +319,12 @@ record(waveform, "m:wf") { field(FTVL, "LONG") field(NELM, "6") }
 record(bo, "m:done") { field(ZNAM, "no") field(ONAM, "yes") }
 record(waveform, "p:wf") { field(FTVL, "DOUBLE") field(NELM, "10") field(INP, "[1,2,3,4,5,6,7]") }
 record(ai, "p:ai") { field(VAL, "1") }
+record(ai, "f:n0") { field(VAL, "nan") }
+record(ai, "f:n1") { field(VAL, "nan") }
+record(ai, "f:n2") { field(VAL, "nan") }
+record(ai, "f:n3") { field(VAL, "nan") }
+record(ai, "f:n4") { field(VAL, "nan") }
+record(ai, "f:a0") { field(VAL, "1") }
 """
 GET_NAMES = ["wf.[2:5]", "si.VAL$[1:2]", "si.VAL$[2]", "wf.VAL[0:2:-1]", "wf.[-3:]", "wf.[3]",
              'wf.{"arr":{"s":1,"e":3}}',
@@ -395,6 +419,61 @@ def test_camonitor_through_filters_matches_softioc(pair):
     assert ours == reference
     # the filters did filter: 12 values of m:ai (with the first), 4 of m:wf
     assert [len(reference[name]) for name in names] == [8, 9, 4, 12, 6, 4, 4]
+
+
+def _header(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
+    return struct.pack(">HHHHII", command, size, data_type, count, p1, p2)
+
+
+def _updates(port: int, name: str, select: int, data_type: int, puts: list[float]) -> list[tuple[str, bool]]:
+    """EVENT_ADD ``name`` with event mask ``select``, put ``puts`` to its record's VAL on the same circuit:
+    each update (value, stamped?) up to the one carrying the last put's value."""
+    names = [name, name.split(".")[0]]
+    request = _header(0, 0, 0, 13, 0, 0)
+    for cid, text in enumerate(names):
+        raw = text.encode() + b"\0"
+        raw += b"\0" * (-len(raw) % 8)
+        request += _header(18, len(raw), 0, 0, cid, 13) + raw
+    updates: list[tuple[str, bool]] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        buffer, sids = b"", {}
+        while True:
+            while len(buffer) >= 16:
+                command, size, dtype, count, p1, p2 = struct.unpack(">HHHHII", buffer[:16])
+                if len(buffer) < 16 + size:
+                    break
+                payload, buffer = buffer[16:16 + size], buffer[16 + size:]
+                if command == 18:
+                    sids[p1] = p2
+                    if len(sids) == 2:
+                        # the first update (if any) is queued before any post of the puts
+                        sock.sendall(_header(1, 16, data_type, 1, sids[0], 7)
+                                     + struct.pack(">fffHH", 0, 0, 0, select, 0)
+                                     + b"".join(_header(4, 8, 6, 1, sids[1], 9) + struct.pack(">d", value)
+                                                for value in puts))
+                elif command == 1:
+                    value, metadata = decode_payload(dtype, count, payload)
+                    updates.append((str(float(value[0])), bool(metadata and metadata.secs)))
+                    if float(value[0]) == puts[-1]:
+                        return updates
+            chunk = sock.recv(65536)
+            assert chunk, f"{name}: the server closed the circuit"
+            buffer += chunk
+
+
+@pytest.mark.parametrize("name, select, data_type, puts", [
+    ('f:n0.{"dbnd":{"abs":1}}', DBE_VALUE, ChannelType.DOUBLE, [5]),      # NaN: no first update
+    ('f:n1.{"dbnd":{"abs":1}}', DBE_VALUE | DBE_ALARM, ChannelType.DOUBLE, [5]),
+    ('f:n2.{"dec":{"n":2},"dbnd":{"abs":1}}', DBE_VALUE, ChannelType.DOUBLE, [2, 3, 4, 6]),
+    ('f:n3.{"dbnd":{"abs":1},"ts":{}}', DBE_VALUE, ChannelType.TIME_DOUBLE, [2]),
+    ('f:a0.{"dbnd":{"abs":1},"ts":{}}', DBE_VALUE, ChannelType.TIME_DOUBLE, [3]),  # first stamped now
+    ("f:n4", DBE_VALUE, ChannelType.DOUBLE, [5]),
+])
+def test_first_update_through_filters_matches_softioc(pair, name, select, data_type, puts):
+    reference = _updates(int(pair.reference["EPICS_CAS_SERVER_PORT"]), name, select, data_type, puts)
+    ours = _updates(int(pair.ours["EPICS_CAS_SERVER_PORT"]), name, select, data_type, puts)
+    assert ours == reference
 
 
 def test_parse_errors_are_logged_not_raised(db, caplog):
