@@ -18,6 +18,7 @@ from .common import (
     init_simm,
     require_soft_device,
     simulate_now,
+    simulated_time,
     special_simm,
     stamp_simm,
     value_alarm_limits,
@@ -170,11 +171,18 @@ def _read_longin(rec: Record) -> bool | None:
 
 
 def process_longin(rec: Record) -> None:
-    ok = _read_longin(rec)
-    if ok is None:
-        return      # SDLY: processing completes later
+    # Without links (so no INP or SIML) and out of simulation, readValue reads nothing and succeeds.
+    # OLDSIMM must be NO too: otherwise recGblGetSimm has it to update.
+    if rec._links or rec.SIMM or rec.OLDSIMM:
+        ok = _read_longin(rec)
+        if ok is None:
+            return      # SDLY: processing completes later
+    else:
+        ok = True
     rec.PACT = 1
-    stamp_simm(rec, siol=True)
+    rec.stamp()
+    if rec.SIMM:
+        simulated_time(rec, siol=True)
     if ok:
         rec.UDF = 0
     alarms.limit_alarms(rec)
@@ -236,7 +244,8 @@ def _should_write(rec: Record) -> bool:
 def _write_longout(rec: Record) -> None:
     """writeValue: the conditional write to OUT (which alone moves PVAL on), or VAL to SIOL in
     simulation. With SDLY the first pass only sets PACT; the second writes."""
-    if not rec.PACT:
+    # without links recGblGetSimm changes nothing unless OLDSIMM is to follow SIMM
+    if not rec.PACT and (rec._links or rec.OLDSIMM != rec.SIMM):
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
@@ -268,7 +277,9 @@ def process_longout(rec: Record) -> None:
         if ok:
             _clamp(rec, value)
         # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
-        stamp_simm(rec, siol=False)
+        rec.stamp()
+        if rec.SIMM:
+            simulated_time(rec, siol=False)
     alarms.limit_alarms(rec, filtered=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
         _write_longout(rec)
