@@ -230,6 +230,19 @@ def test_analog_and_long_sscn_swaps_the_scan(pair):
     pair.assert_same("caget", "-w", "5", *fields)
 
 
+@pytest.mark.xfail(strict=True, reason="check_simm moves the record between scan lists with a put to SCAN, "
+                                       "which posts SCAN; recGblCheckSimm's scanDelete/scanAdd post nothing")
+def test_sscn_swap_posts_no_scan_event(pair):
+    pvs = ["A:ais.SCAN", "P:end"]
+    monitors = {"C": start_monitors(pair.reference, pvs), "ours": start_monitors(pair.ours, pvs)}
+    put(pair, "A:ais.SIMM", "YES")
+    put(pair, "A:ais.SIMM", "NO")
+    put(pair, "P:end", "1")
+    put(pair, "P:end.EGU", "done")
+    events = {side: finish_monitors(m) for side, m in monitors.items()}
+    assert events["ours"] == events["C"]
+
+
 def test_analog_and_long_sdly_completes_later(pair):
     put(pair, "S:src", "2.5")
     put(pair, "A:aid.PROC", "1", callback=True)
