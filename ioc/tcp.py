@@ -465,6 +465,13 @@ class Circuit:
         if data_type > _MAX_DATA_TYPE:
             self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
             return
+        if not 0 < mask <= 0xFF:
+            # db_add_event refuses a mask selecting no event (or unknown bits); rsrv reports it as an
+            # allocation failure and drops the circuit
+            self._error(raw, ECA.ALLOCMEM, f"subscription install into record {served.channel.record.NAME} "
+                                           f"failed", served.cid)
+            self._closing = True
+            return
         if not served.access & _READ:
             self.out += failed_read(Command.EVENT_ADD, data_type, data_count, ECA.NORDACCESS, subscriptionid)
             return

@@ -52,6 +52,12 @@ CASES = {
                                              + _DOUBLE + header(15, 0, 6, 1, sid, 11)),
     "WRITE_NOTIFY of STS_DOUBLE": ("w:ao", lambda sid: header(19, 16, 13, 1, sid, 10) + bytes(8) + _DOUBLE),
     "WRITE_NOTIFY of type 39": ("w:ao", lambda sid: header(19, 8, 39, 1, sid, 10) + _DOUBLE),
+    "EVENT_ADD with mask 0": ("w:ao", lambda sid: header(1, 16, 6, 1, sid, 7)
+                              + struct.pack(">fffHH", 0, 0, 0, 0, 0)),
+    "EVENT_ADD with mask 256": ("w:ao", lambda sid: header(1, 16, 6, 1, sid, 7)
+                                + struct.pack(">fffHH", 0, 0, 0, 256, 0)),
+    "EVENT_ADD with mask 255": ("w:ao", lambda sid: header(1, 16, 6, 1, sid, 7)
+                                + struct.pack(">fffHH", 0, 0, 0, 255, 0)),
     "EVENT_CANCEL of a subscription the channel does not have": (
         "w:ao", lambda sid: header(2, 0, 6, 1, sid, 999)),
     "TCP SEARCH of an unknown name with DO_REPLY": ("w:ao", lambda sid: header(6, 8, 10, 13, 78, 78)
