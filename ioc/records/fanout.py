@@ -187,20 +187,21 @@ register(RecordType(
 
 # --- fanout ------------------------------------------------------------------------------------------------
 
-def selected_links(rec: Record, links: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The links SELM/SELN/OFFS/SHFT select (fanout and seq), or None for a selection out of range."""
+def selection_mask(rec: Record, count: int) -> int | None:
+    """The links (bit n: link n) SELM, SELN, OFFS and SHFT select among ``count`` (fanout, seq), or None
+    for a selection out of range or an unknown SELM."""
     selm, seln = rec.SELM, rec.SELN
     if selm == _ALL:
-        return links
+        return (1 << count) - 1
     if selm == _SPECIFIED:
         index = seln + rec.OFFS
-        return (links[index],) if 0 <= index < len(links) else None
+        return 1 << index if 0 <= index < count else None
     if selm == _MASK:
         shift = rec.SHFT
         if not -15 <= shift <= 15:
             return None
-        bits = seln >> shift if shift >= 0 else (seln << -shift) & 0xFFFF
-        return tuple(link for bit, link in enumerate(links) if bits >> bit & 1)
+        # an epicsUInt16 result: bits shifted past 15 are lost
+        return seln >> shift if shift >= 0 else (seln << -shift) & 0xFFFF
     return None
 
 
@@ -208,11 +209,11 @@ def process_fanout(rec: Record) -> None:
     oldn = rec.SELN
     rec.PACT = 1
     read_seln(rec)
-    selected = selected_links(rec, FANOUT_LINKS)
+    selected = selection_mask(rec, len(FANOUT_LINKS))
     if selected is None:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
     else:
-        for link in selected:
+        for link in (link for bit, link in enumerate(FANOUT_LINKS) if selected >> bit & 1):
             entry = rec._links.get(link)
             if entry is not None and entry[1] is not None:
                 rec.db.scan_passive(rec, entry[1])      # dbScanFwdLink
