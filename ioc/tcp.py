@@ -30,6 +30,9 @@ SUBSCRIPTION_QUEUE = 4
 # A client whose socket accepts nothing for this long is disconnected: its queued events would otherwise
 # pile up for ever.
 STALL_LIMIT = 30.0
+# A put-callback to a channel whose previous one has not completed waits this long (rsrv's blockSem
+# wait) before the previous one is given up with ECA_PUTCBINPROG.
+PUT_CALLBACK_WAIT = 60.0
 # Events for all subscriptions of one circuit sent in one batch before re-checking for requests.
 MAX_BATCH_BYTES = 1 << 20
 # Every YIELD_EVERY requests of one receive the reader lets other tasks run if any is waiting to (a
@@ -60,6 +63,17 @@ class ServedChannel:
     channel: object  # ioc.database.FieldChannel
     access: int      # the channel's AccessRights as a plain int: IntFlag's & costs a call per request
     subscriptions: set[int] = field(default_factory=set)
+    put_pending: PendingPut | None = None
+
+
+@dataclass(slots=True)
+class PendingPut:
+    """A put-callback whose processing goes on; its reply is sent when it completes."""
+    data_type: int
+    count: int
+    ioid: int
+    done: trio.Event = field(default_factory=trio.Event)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
 def failed_read(command: int, data_type: int, count: int, status: int, ioid: int) -> bytes:
@@ -224,7 +238,9 @@ class Circuit:
                     self._closing = True
                     break
                 try:
-                    handler(raw)
+                    later = handler(raw)
+                    if later is not None:
+                        await later     # a request that must wait (a put-callback behind another)
                 except Exception:
                     # A fault while serving one request (a record bug, say) fails that request only.
                     log.exception("circuit from %s: request %r failed", self.peer, raw[:5])
@@ -421,7 +437,11 @@ class Circuit:
         served = self.channels.get(sid)
         if served is None:
             self._bad_id(raw)
-            return
+            return None
+        if served.put_pending is not None:
+            # rsrv serialises put-callbacks per channel: it reads nothing more from the circuit until
+            # the one in progress completes
+            return self._write_notify_after(served, raw)
         channel = served.channel
         if data_type > _MAX_DATA_TYPE:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.BADTYPE, ioid)
@@ -441,19 +461,41 @@ class Circuit:
         if completion is None:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NORMAL, ioid)
         else:
-            self._nursery.start_soon(self._complete_write, completion, data_type, data_count, ioid)
+            served.put_pending = pending = PendingPut(data_type, data_count, ioid)
+            self._nursery.start_soon(self._complete_write, served, pending, completion)
+        return None
 
-    async def _complete_write(self, completion, data_type: int, data_count: int, ioid: int) -> None:
-        try:
-            await completion.wait()
-            status = ECA.NORMAL
-        except CAError as exc:
-            status = exc.eca
-        # Updates posted while the put completed (a motor's final RBV, DMOV) go before the reply: a
-        # client that reads the position as soon as its put returns must see the new one.
-        self._queue_events()
-        self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, status, ioid)
-        self.ring()
+    async def _write_notify_after(self, served: ServedChannel, raw) -> None:
+        await self._send_pending()      # what was answered so far goes out while we wait
+        pending = served.put_pending
+        with trio.move_on_after(PUT_CALLBACK_WAIT):
+            await pending.done.wait()
+        if served.put_pending is pending:
+            # as rsrv after its 60 s wait: the previous put-callback is cancelled and reported
+            log.warning("circuit from %s: put-callback %d still in progress after %s s; cancelled",
+                        self.peer, pending.ioid, PUT_CALLBACK_WAIT)
+            pending.scope.cancel()
+            served.put_pending = None
+            self.out += pack_header(Command.WRITE_NOTIFY, 0, pending.data_type, pending.count,
+                                    ECA.PUTCBINPROG, pending.ioid)
+        self._write_notify(raw)
+
+    async def _complete_write(self, served: ServedChannel, pending: PendingPut, completion) -> None:
+        with pending.scope:
+            try:
+                await completion.wait()
+                status = ECA.NORMAL
+            except CAError as exc:
+                status = exc.eca
+            # Updates posted while the put completed (a motor's final RBV, DMOV) go before the reply: a
+            # client that reads the position as soon as its put returns must see the new one.
+            self._queue_events()
+            self.out += pack_header(Command.WRITE_NOTIFY, 0, pending.data_type, pending.count, status,
+                                    pending.ioid)
+            self.ring()
+        if served.put_pending is pending:
+            served.put_pending = None
+        pending.done.set()
 
     def _event_add(self, raw) -> None:
         command, data_type, data_count, sid, subscriptionid, payload = raw

@@ -1,0 +1,66 @@
+"""Put-callbacks on one channel are serialised as rsrv does: a second WRITE_NOTIFY waits for the first to
+complete (and the circuit reads nothing else meanwhile), compared with the C softIoc on the wire."""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+from differential import serve_both
+
+# Simulation with SDLY: each processing completes 0.3 s after it starts (a second pass, PACT meanwhile).
+DB = 'record(ao, "d") { field(SIMM, "YES") field(SDLY, "0.3") }\n'
+
+
+def header(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
+    return struct.pack(">HHHHII", command, size, data_type, count, p1, p2)
+
+
+def _connect(port: int, pv: str) -> tuple[socket.socket, int]:
+    name = pv.encode() + b"\0"
+    name += b"\0" * (-len(name) % 8)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(header(0, 0, 0, 13, 0, 0) + header(18, len(name), 0, 0, 1, 13) + name)
+    buffer = b""
+    while True:
+        buffer += sock.recv(4096)
+        while len(buffer) >= 16:
+            command, size, _, _, _, p2 = struct.unpack(">HHHHII", buffer[:16])
+            buffer = buffer[16 + size:]
+            if command == 18:
+                return sock, p2
+
+
+def _two_puts_then_read(port: int) -> list[tuple]:
+    """(arrival time, command, ioid, value) of the replies to put 1.0, put 2.0 (callbacks), read."""
+    sock, sid = _connect(port, "d")
+    with sock:
+        start = time.monotonic()
+        sock.sendall(header(19, 8, 6, 1, sid, 1) + struct.pack(">d", 1.0)
+                     + header(19, 8, 6, 1, sid, 2) + struct.pack(">d", 2.0)
+                     + header(15, 0, 6, 1, sid, 3))
+        replies, buffer = [], b""
+        while len(replies) < 3:
+            buffer += sock.recv(4096)
+            while len(buffer) >= 16:
+                command, size, _, _, _, ioid = struct.unpack(">HHHHII", buffer[:16])
+                payload, buffer = buffer[16:16 + size], buffer[16 + size:]
+                value = struct.unpack(">d", payload)[0] if size == 8 else None
+                replies.append((time.monotonic() - start, command, ioid, value))
+    return replies
+
+
+@pytest.fixture
+def pair(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as both:
+        yield both
+
+
+def test_second_put_callback_waits_for_the_first(pair):
+    reference = _two_puts_then_read(int(pair.reference["EPICS_CAS_SERVER_PORT"]))
+    ours = _two_puts_then_read(int(pair.ours["EPICS_CAS_SERVER_PORT"]))
+    # the order and contents are rsrv's: put 1 completes, the read sees put 2's value, put 2 completes
+    assert [r[1:] for r in ours] == [r[1:] for r in reference] == [(19, 1, None), (15, 3, 2.0), (19, 2, None)]
+    # put 2 started only when put 1 had completed, so it completed a whole SDLY later
+    assert ours[2][0] - ours[0][0] >= 0.25
