@@ -14,6 +14,7 @@ import time
 
 import pytest
 from differential import Pair, serve_both
+from test_int64_lsi_differential import every_field_matches_softioc
 from test_processing_differential import finish_monitors, start_monitors
 
 DB = r"""
@@ -95,9 +96,13 @@ def run(pair: Pair, steps: list[tuple[str, str]], monitored: list[str]) -> None:
         try:
             pair.assert_same("caput", "-w", "5", pv, value)
             flush(pair)
-            compare(pair)
+            pair.assert_same("caget", "-w", "5", *COUNTERS)
         except AssertionError as error:
             failures.append(f"after caput {pv} {value}: {error}")
+    try:
+        compare(pair)
+    except AssertionError as error:
+        failures.append(str(error))
     pair.assert_same("caput", "-w", "5", "P:end", "1")
     pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
     # Each PV's updates in order; how two records' updates interleave is a race in softIoc (the event
@@ -139,3 +144,9 @@ def test_scan_and_evnt_puts_move_records_between_lists(pair):
         ("E:first.PHAS", "3"), ("E:order.PROC", "1"),
     ]
     run(pair, steps, ["E:c1", "E:c2", "E:pass", "E:c1.EVNT", "E:c1.SCAN"])
+
+
+def test_every_event_record_field_reads_like_softioc(ca_env, tmp_path):
+    # text that reads as a number: a string read as DOUBLE fails otherwise, and caget waits out -w
+    db = 'record(event, "event") { field(VAL, "7") field(SIOL, "5") field(DESC, "1.5") }\n'
+    every_field_matches_softioc(db, ["event"], ca_env, tmp_path)

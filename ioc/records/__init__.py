@@ -88,5 +88,5 @@ def _load_builtin() -> None:
     # Importing a family module registers its types. The import is deferred because the families use
     # ioc.alarms and friends, which import ioc.database's side of this package.
     global _builtin_loaded
-    from . import analog, binary, calc, calcout, event, fanout, long, mbb, motor, seq, string, waveform  # noqa: F401
+    from . import analog, binary, calc, calcout, event, fanout, int64, long, mbb, motor, string, waveform  # noqa: F401
     _builtin_loaded = True
