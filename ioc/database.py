@@ -946,6 +946,13 @@ class Database:
 
         self._nursery.start_soon(later)
 
+    def set_scan(self, rec: Record, scan: int) -> None:
+        """scanDelete, SCAN := scan, scanAdd, posting nothing (recGblCheckSimm's SSCN swap)."""
+        self._scan.remove(rec)
+        rec.SCAN = scan
+        rec.touch()
+        self._scan.add(rec)
+
     def scan_once(self, rec: Record) -> None:
         """scanOnce: process ``rec`` soon, outside the current processing chain."""
         self._once.append(rec)

@@ -230,8 +230,6 @@ def test_analog_and_long_sscn_swaps_the_scan(pair):
     pair.assert_same("caget", "-w", "5", *fields)
 
 
-@pytest.mark.xfail(strict=True, reason="check_simm moves the record between scan lists with a put to SCAN, "
-                                       "which posts SCAN; recGblCheckSimm's scanDelete/scanAdd post nothing")
 def test_sscn_swap_posts_no_scan_event(pair):
     pvs = ["A:ais.SCAN", "P:end"]
     monitors = {"C": start_monitors(pair.reference, pvs), "ours": start_monitors(pair.ours, pvs)}

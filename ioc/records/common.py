@@ -6,7 +6,6 @@ import time
 from typing import TYPE_CHECKING
 
 from caproto.constants import EPICS_EPOCH_OFFSET, AlarmStatus
-from caproto.dbr import ChannelType
 
 from .fields import DBF, SPC, Field, FieldValueError
 
@@ -194,9 +193,7 @@ def check_simm(rec: Record) -> None:
     if rec.SSCN == SSCN_UNSET or rec.SIMM == rec.OLDSIMM:
         return
     scan = rec.SCAN
-    # dbPut re-registers the record with its new scan list (it also posts SCAN, which the C IOC's
-    # scanDelete/scanAdd do not)
-    rec.db.put(rec.db.lookup(f"{rec.NAME}.SCAN"), ChannelType.ENUM, [rec.SSCN], converted=True)
+    rec.db.set_scan(rec, rec.SSCN)
     rec.SSCN = scan
 
 
