@@ -14,9 +14,12 @@ from dboracle import load_db
 from differential import Pair, serve_both
 from peers import tool
 from test_processing_differential import MASKS, finish_monitors, start_monitors
+from test_records_fields import served_fields
 
 from caproto.dbr import ChannelType, encode_payload
 from ioc.config import ConfigError
+from ioc.records import record_type
+from ioc.records.fields import DBF
 
 DB = r"""
 record(ao, "C:src") { field(PREC, "2") field(EGU, "mm") field(HOPR, "50") field(LOPR, "-50")
@@ -154,6 +157,23 @@ def test_calcout_processing_matches_softioc(tmp_path, repeater_port):
                 failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
         compare_reads(pair, failures)
         assert not failures, "\n\n".join(failures)
+
+
+def assert_same_field_tables(pair: Pair, records: dict[str, str]) -> None:
+    """Every field a client can reach of each record (name -> type) has softIoc's type, count, access,
+    value and metadata."""
+    pvs = [f"{name}.{field}" for name, rtype in records.items() for field in served_fields(rtype)]
+    pair.assert_same("cainfo", "-w", "5", *pvs)
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_CTRL_STRING", *pvs)
+    # text fields: read as numbers, most would fail (and libca's error log may drop some of the messages)
+    numeric = [f"{name}.{fld.name}" for name, rtype in records.items() for fld in record_type(rtype).fields
+               if fld.dbf not in (DBF.STRING, DBF.NOACCESS)]
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_CTRL_DOUBLE", *numeric)
+
+
+def test_calcout_field_table_and_metadata_match_softioc(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        assert_same_field_tables(pair, {"C:ocal": "calcout", "C:links": "calcout"})
 
 
 def caget_value(env: dict[str, str], pv: str) -> str:

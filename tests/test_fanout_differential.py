@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from differential import Pair, serve_both
+from test_calcout_differential import assert_same_field_tables
 from test_processing_differential import MASKS, finish_monitors, start_monitors
 
 DB = r"""
@@ -127,3 +128,8 @@ def test_fanout_and_dfanout_match_softioc(tmp_path, repeater_port):
                 failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
         failures += compare_reads(pair)
         assert not failures, "\n\n".join(failures)
+
+
+def test_fanout_and_dfanout_field_tables_and_metadata_match_softioc(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        assert_same_field_tables(pair, {"F:offs": "fanout", "D:all": "dfanout", "D:dol": "dfanout"})

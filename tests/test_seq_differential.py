@@ -10,6 +10,7 @@ import trio
 import trio.testing
 from dboracle import load_db
 from differential import Pair, serve_both
+from test_calcout_differential import assert_same_field_tables
 from test_processing_differential import MASKS, finish_monitors, start_monitors
 
 from caproto.dbr import ChannelType, encode_payload
@@ -105,6 +106,12 @@ def test_seq_is_active_until_its_delayed_group_ran(tmp_path, repeater_port):
         pair.assert_same("caget", "-w", "5", "S:slow.PACT", "S:t3")
         pair.assert_same("caput", "-c", "-w", "5", "S:slow.PROC", "1")
         pair.assert_same("caget", "-w", "5", "S:slow.PACT", "S:t3", "S:slow.DO0")
+
+
+def test_seq_field_table_and_metadata_match_softioc(tmp_path, repeater_port):
+    # S:all's DOL0 and DOL2 read S:src: DO1, LNK1, DO3 and LNK3 report S:src's metadata
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        assert_same_field_tables(pair, {"S:all": "seq", "S:spec": "seq"})
 
 
 # --- our side alone, on a virtual clock ---------------------------------------------------------------------

@@ -99,10 +99,11 @@ GROUPS = tuple(f"{n:X}" for n in range(16))
 # seqDLYprecision and seqDLYlimit, the IOC variables' defaults
 DLY_PRECISION = 2
 DLY_LIMIT = 100000.0
-# The metadata hooks locate a field by its offset from DLY1, four fields a group, so group 0's fields get
-# the defaults and DOn (n >= 1) reports the metadata of DOL(n-1)'s source, as seqRecord.c does.
-_DELAYS = frozenset(f"DLY{n}" for n in GROUPS[1:])
-_SOURCE_OF = {f"DO{n}": f"DOL{GROUPS[i]}" for i, n in enumerate(GROUPS[1:])}
+# The metadata hooks locate a field by its offset from DLY1, four fields a group, as seqRecord.c does:
+# group 0's fields get the defaults, DLYn and DOLn (n >= 1) a delay's, and DOn and LNKn (n >= 1) the
+# metadata of DOL(n-1)'s source.
+_DELAYS = frozenset(f"{kind}{n}" for n in GROUPS[1:] for kind in ("DLY", "DOL"))
+_SOURCE_OF = {f"{kind}{n}": f"DOL{GROUPS[i]}" for i, n in enumerate(GROUPS[1:]) for kind in ("DO", "LNK")}
 
 
 def init_seq(rec: Record) -> None:
