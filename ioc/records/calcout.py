@@ -166,6 +166,7 @@ def init_calcout(rec: Record) -> None:
             setattr(rec, name, value)
     for link, status in _STATUS_OF_LINK.items():
         setattr(rec, status, _link_status(rec, link))
+    rec.ca_links = any(_is_ca_link(rec, link) for link in _STATUS_OF_LINK)
     # dbPut of an SPC_CALC field refuses an expression postfix() cannot translate while the .db loads
     for expression, attribute in (("CALC", "compiled"), ("OCAL", "compiled_ocal")):
         try:
@@ -180,7 +181,7 @@ def init_calcout(rec: Record) -> None:
 def process_calcout(rec: Record) -> None:
     if not rec.PACT:
         rec.PACT = 1
-        if any(_is_ca_link(rec, link) for link in _STATUS_OF_LINK):
+        if rec.ca_links:
             _check_links(rec)
         if _fetch_values(rec):
             if rec.compiled is None:
@@ -295,11 +296,14 @@ def _fetch_values(rec: Record) -> bool:
 
 
 def _check_links(rec: Record) -> None:
-    """checkLinks: the status of a dbCa link moves between Ext PV NC and Ext PV OK with its connection."""
+    """checkLinks: the status of a dbCa link moves between Ext PV NC and Ext PV OK with its connection;
+    once the record has no dbCa link left, processing stops looking."""
     connected = rec.db._ca_links_connected
+    rec.ca_links = False
     for link, status in _STATUS_OF_LINK.items():
         if not _is_ca_link(rec, link):
             continue
+        rec.ca_links = True
         before = getattr(rec, status)
         if connected and before == _EXT_NC:
             setattr(rec, status, _EXT)
@@ -365,5 +369,6 @@ register(RecordType(
     graphic=_graphic,
     control=_control,
     alarm=_CALC.alarm,
-    state={"compiled": compile_calc("0"), "compiled_ocal": compile_calc("0")},
+    # ca_links: caLinkStat is not NO_CA_LINKS (processing checks the dbCa links' connections)
+    state={"compiled": compile_calc("0"), "compiled_ocal": compile_calc("0"), "ca_links": False},
 ))
