@@ -242,6 +242,8 @@ class Record:
     # Set by record support whose processing goes on after process() returns without PACT (the motor
     # record while the motor moves): a put-callback then completes at the record's fwd_link().
     _fwd_link_pending: bool = False
+    # Put-callbacks waiting for this busy record, in arrival order (dbNotify's restart list).
+    _notify_queue: collections.deque[DeferredPut] | None = None
 
     def __init__(self, name: str) -> None:
         self.NAME = name
@@ -349,6 +351,46 @@ class Completion:
     async def wait(self) -> None:
         for event in self._events:
             await event.wait()
+
+
+class DeferredPut(Completion):
+    """A put-callback to a record that is busy (processing asynchronously, or with put-callbacks queued
+    before this one). As dbNotify does, the put itself waits for its turn (and for the record to finish
+    processing), then writes and processes, and completes when that processing does."""
+
+    def __init__(self, chan: FieldChannel, data_type: int, count: int, payload: bytes | memoryview) -> None:
+        super().__init__([])
+        self._put = (chan, data_type, count, bytes(payload))
+        self._turn = trio.Event()       # set by the put-callback ahead of this one when it leaves
+        rec = chan.record
+        if rec._notify_queue is None:
+            rec._notify_queue = collections.deque()
+        rec._notify_queue.append(self)
+
+    async def wait(self) -> None:
+        chan, data_type, count, payload = self._put
+        rec = chan.record
+        queue = rec._notify_queue
+        try:
+            while True:
+                if queue[0] is not self:
+                    await self._turn.wait()
+                    self._turn = trio.Event()
+                elif rec.PACT or rec._fwd_link_pending:
+                    done = trio.Event()             # set when the record's processing completes
+                    if rec._waiters is None:
+                        rec._waiters = []
+                    rec._waiters.append(done)
+                    await done.wait()
+                else:
+                    break
+            completion = chan.write(data_type, count, payload)
+            if completion is not None:
+                await completion.wait()
+        finally:
+            queue.remove(self)
+            if queue:
+                queue[0]._turn.set()
 
 
 # --- channels ----------------------------------------------------------------------------------------------
@@ -550,8 +592,15 @@ class FieldChannel:
          md.lower_alarm_limit) = limits
 
     # -- writes ----------------------------------------------------------------------------------------
-    def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Completion | None:
-        """A CA put: decode, convert, store, process if PP; CAError (nothing changed) when refused."""
+    def write(self, data_type: int, count: int, payload: bytes | memoryview,
+              notify: bool = False) -> Completion | None:
+        """A CA put: decode, convert, store, process if PP; CAError (nothing changed) when refused.
+
+        ``notify``: a put-callback (WRITE_NOTIFY), which waits its turn while the record is busy."""
+        if notify:
+            rec = self.record
+            if (rec.PACT or rec._fwd_link_pending or rec._notify_queue) and self._writable:
+                return DeferredPut(self, data_type, count, payload)
         if count == 1:
             unpack = self._direct.get(data_type)
             if unpack is not None:

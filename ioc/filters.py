@@ -798,9 +798,10 @@ class FilteredChannel:
         _, metadata = decode_payload(ChannelType.CTRL_DOUBLE, 1, base.read(ChannelType.CTRL_DOUBLE, 1)[0])
         return metadata.precision
 
-    def write(self, data_type: int, count: int, payload: bytes | memoryview) -> Completion | None:
+    def write(self, data_type: int, count: int, payload: bytes | memoryview,
+              notify: bool = False) -> Completion | None:
         """A put goes to the field itself: filters only shape what is read and sent."""
-        return self.base.write(data_type, count, payload)
+        return self.base.write(data_type, count, payload, notify)
 
     def subscribe(self, callback: Callable[[int], None], mask: int = _EVERY_EVENT,
                   first: bool = False) -> Callable[[], None]:

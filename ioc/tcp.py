@@ -454,7 +454,7 @@ class Circuit:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.PUTFAIL, ioid)
             return
         try:
-            completion = channel.write(data_type, data_count, payload)
+            completion = channel.write(data_type, data_count, payload, notify=True)
         except CAError as exc:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, exc.eca, ioid)
             return

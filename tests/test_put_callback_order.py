@@ -64,3 +64,40 @@ def test_second_put_callback_waits_for_the_first(pair):
     assert [r[1:] for r in ours] == [r[1:] for r in reference] == [(19, 1, None), (15, 3, 2.0), (19, 2, None)]
     # put 2 started only when put 1 had completed, so it completed a whole SDLY later
     assert ours[2][0] - ours[0][0] >= 0.25
+
+
+def _put_callback_from_two_clients(port: int) -> list[tuple]:
+    """Client A puts 1.0 with a callback; once A's put is known to be in (its READ answered), client B puts
+    2.0 with a callback. Returns (arrival time, client, command, ioid) of the replies."""
+    sock_a, sid_a = _connect(port, "d")
+    sock_b, sid_b = _connect(port, "d")
+    with sock_a, sock_b:
+        start = time.monotonic()
+        sock_a.sendall(header(19, 8, 6, 1, sid_a, 1) + struct.pack(">d", 1.0) + header(15, 0, 6, 1, sid_a, 9))
+        replies: list[tuple] = []
+        buffers = {"A": b"", "B": b""}
+
+        def receive(name: str, sock: socket.socket, until_ioid: int) -> None:
+            while True:
+                buffers[name] += sock.recv(4096)
+                while len(buffers[name]) >= 16:
+                    command, size, _, _, _, ioid = struct.unpack(">HHHHII", buffers[name][:16])
+                    buffers[name] = buffers[name][16 + size:]
+                    replies.append((time.monotonic() - start, name, command, ioid))
+                    if ioid == until_ioid:
+                        return
+
+        receive("A", sock_a, 9)            # A's put has been handled: the record is busy with it
+        sock_b.sendall(header(19, 8, 6, 1, sid_b, 2) + struct.pack(">d", 2.0))
+        receive("A", sock_a, 1)
+        receive("B", sock_b, 2)
+    return replies
+
+
+def test_put_callback_from_another_client_waits_for_the_busy_record(pair):
+    reference = _put_callback_from_two_clients(int(pair.reference["EPICS_CAS_SERVER_PORT"]))
+    ours = _put_callback_from_two_clients(int(pair.ours["EPICS_CAS_SERVER_PORT"]))
+    assert [r[1:] for r in ours] == [r[1:] for r in reference] == [("A", 15, 9), ("A", 19, 1), ("B", 19, 2)]
+    # dbNotify holds B's put until A's processing completes, then processes it for a whole SDLY
+    for replies in (reference, ours):
+        assert replies[2][0] - replies[1][0] >= 0.25
