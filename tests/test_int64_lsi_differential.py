@@ -5,10 +5,13 @@ and simulation. The same puts go to both IOCs; caget/camonitor outputs are compa
 """
 from __future__ import annotations
 
+import difflib
+
 import pytest
 from dboracle import differences, load_db, our_caget, parse_caget, reference_ioc
 from differential import Pair, serve_both
 from peers import run_tool
+from test_processing_differential import finish_monitors, start_monitors
 from test_records_fields import served_fields
 from test_simulation_differential import run_sequence
 
@@ -118,10 +121,13 @@ def reads(db, pv: str, data_type: str) -> bool:
     return True
 
 
-def every_field_matches_softioc(db_text: str, names: list[str], ca_env, tmp_path) -> None:
-    """cainfo's native type, count and access, and caget -d of four DBR types, for every field served."""
+def every_field_matches_softioc(db_text: str, names: list[str], ca_env, tmp_path,
+                                skip: tuple[str, ...] = ()) -> None:
+    """cainfo's native type, count and access, and caget -d of four DBR types, for every field served
+    (but ``skip``)."""
     db = load_db(db_text, tmp_path)
-    pvs = [pv for name in names for pv in (f"{name}.{field}" for field in served_fields(name))]
+    pvs = [pv for name in names for pv in (f"{name}.{field}" for field in served_fields(name))
+           if pv not in skip]
     mismatches = []
     with reference_ioc(db_text, ca_env, tmp_path):
         info = parse_caget(run_tool("cainfo", "-w", "5", *pvs, env=ca_env, timeout=60).stdout)
@@ -148,3 +154,104 @@ def every_field_matches_softioc(db_text: str, names: list[str], ca_env, tmp_path
 
 def test_every_int64_field_reads_like_softioc(ca_env, tmp_path):
     every_field_matches_softioc(FIELD_DB, ["int64in", "int64out"], ca_env, tmp_path)
+
+
+# --- lsi and lso ----------------------------------------------------------------------------------------
+
+LS_DB = r"""
+record(lsi, "L:in") { field(SIZV, "100") field(INP, {const:"hello world"}) }
+record(lsi, "L:num") { field(INP, "12") }
+record(lsi, "L:arr") { field(INP, ["abc", "def"]) }
+record(lsi, "L:arrn") { field(INP, [1, 2]) }
+record(lsi, "L:small") { field(SIZV, "5") }
+record(lsi, "L:fromso") { field(INP, "L:so") field(SIZV, "64") field(MPST, "Always") field(PINI, "YES") }
+record(stringout, "L:so") { field(VAL, "from a stringout") field(FLNK, "L:fromso") }
+record(lso, "L:out") {
+    field(SIZV, "80") field(OUT, "L:wf PP") field(FLNK, "L:fromwf") field(DOL, {const:"init"})
+}
+record(waveform, "L:wf") { field(FTVL, "CHAR") field(NELM, "50") }
+record(lsi, "L:fromwf") { field(INP, "L:wf") field(SIZV, "30") field(APST, "Always") }
+record(lso, "L:tostr") { field(OUT, "L:si PP") field(SIZV, "60") }
+record(stringin, "L:si") { }
+record(lso, "L:dol") { field(DOL, "L:in") field(OMSL, "closed_loop") field(SIZV, "200") }
+record(lso, "L:cl") { field(OMSL, "closed_loop") }
+record(lso, "L:ivoa") { field(IVOA, "Set output to IVOV") field(IVOV, "fallback") field(OUT, "L:si2 PP")
+                        field(DOL, "L:bad MS") field(OMSL, "closed_loop") }
+record(ai, "L:bad") { field(HIHI, "1") field(HHSV, "INVALID") field(FLNK, "L:ivoa") }
+record(stringin, "L:si2") { }
+record(lsi, "L:sim") { field(SIOL, "L:so") field(SIMM, "YES") field(SIMS, "MINOR") }
+record(lso, "L:simout") { field(SIOL, "L:wf PP") field(SIMM, "YES") field(SIMS, "MAJOR") }
+record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
+"""
+
+# softIoc serves an lsi/lso VAL as LEN elements: none while it was never set (LEN 0). We serve one
+# element (an empty string) then, so those records are read only for their other fields.
+LS = ["L:in", "L:num", "L:arr", "L:small", "L:fromso", "L:out", "L:fromwf", "L:tostr", "L:dol", "L:ivoa",
+      "L:sim", "L:simout"]
+LS_FIELDS = [f"{pv}.{field}" for pv in (*LS, "L:arrn", "L:cl")
+             for field in ("LEN", "OLEN", "UDF", "STAT", "SEVR")]
+LS_MONITORED = ["L:out.VAL$", "L:out.LEN", "L:fromso", "L:fromwf.LEN", "L:wf", "L:si2"]
+LONG = "a long string that is longer than forty characters, much longer"
+
+
+def compare_long_strings(pair: Pair) -> None:
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_TIME_STRING", *LS, "L:si", "L:si2")
+    pair.assert_same("caget", "-w", "5", "-S", *(f"{pv}.VAL$" for pv in LS), *(f"{pv}.OVAL$" for pv in LS),
+                     "L:wf")
+    pair.assert_same("caget", "-w", "5", *LS_FIELDS)
+
+
+def test_long_string_channels_read_as_softioc_serves_them(tmp_path, repeater_port):
+    with serve_both(LS_DB, tmp_path, repeater_port) as pair:
+        pair.assert_same("cainfo", "L:in", "L:in.VAL$", "L:in.OVAL", "L:in.OVAL$", "L:in.LEN", "L:small.VAL$",
+                         "L:out.VAL$")
+        for dbr in ("DBR_CHAR", "DBR_CTRL_CHAR", "DBR_TIME_CHAR", "DBR_TIME_LONG"):
+            pair.assert_same("caget", "-w", "5", "-d", dbr, "L:in.VAL$", "L:small.VAL$")
+        steps = [
+            # a put of text to VAL$ keeps SIZV - 1 bytes; one to VAL is a DBR_STRING
+            ("L:out.VAL$", LONG), ("L:out", "short"), ("L:out", "short"), ("L:out.VAL$", ""),
+            ("L:tostr.VAL$", "x" * 59), ("L:small.VAL$", "abcdefghijklmno"), ("L:so", "read by INP"),
+            ("L:in.PROC", "1"), ("L:dol.PROC", "1"), ("L:cl.PROC", "1"),
+            # IVOA: DOL's INVALID alarm (MS) has IVOV written instead
+            ("L:bad", "0.5"), ("L:bad", "7"), ("L:bad", "0"),
+            ("L:sim.PROC", "1"), ("L:simout.VAL$", "simulated"), ("L:sim.SIMM", "NO"), ("L:sim.PROC", "1"),
+        ]
+        run_puts(pair, [["-S", pv, value] if pv.endswith("$") else [pv, value] for pv, value in steps],
+                 LS_MONITORED, compare_long_strings)
+
+
+def by_pv(lines: list[str]) -> list[str]:
+    return sorted(lines, key=lambda line: line.split(" ", 1)[0])     # stable: keeps each PV's order
+
+
+def run_puts(pair: Pair, puts: list[list[str]], monitored: list[str], check) -> None:
+    """caput each of ``puts`` (its arguments) to both; then camonitor's events (every mask, each PV's
+    in order: how two PVs' updates interleave depends on the servers' queues) and ``check`` compared."""
+    pvs = [*monitored, "P:end"]
+    monitors = {"C": start_monitors(pair.reference, pvs), "ours": start_monitors(pair.ours, pvs)}
+    failures = []
+    for args in puts:
+        try:
+            pair.assert_same("caput", "-w", "5", *args)
+        except AssertionError as error:
+            failures.append(str(error))
+    pair.assert_same("caput", "-w", "5", "P:end", "1")
+    pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
+    events = {side: [by_pv(lines) for lines in finish_monitors(m)] for side, m in monitors.items()}
+    for event_mask, ref, ours in zip(("va", "l", "a", "p"), events["C"], events["ours"], strict=True):
+        if ref != ours:
+            diff = "\n".join(difflib.unified_diff(ref, ours, "C softIoc", "ours", lineterm="", n=1))
+            failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
+    try:
+        check(pair)
+    except AssertionError as error:
+        failures.append(str(error))
+    assert not failures, "\n\n".join(failures)
+
+
+def test_every_long_string_field_reads_like_softioc(ca_env, tmp_path):
+    # VAL loaded (softIoc serves no element of a VAL never set) and numeric, so that it reads as a number.
+    # Not INP/DOL: we write a JSON link's text back in another (equivalent) form.
+    db = 'record(lsi, "lsi") { field(SIZV, "50") field(INP, {const:"1.5"}) }\n' \
+         'record(lso, "lso") { field(DOL, {const:"2"}) field(IVOV, "3") }\n'
+    every_field_matches_softioc(db, ["lsi", "lso"], ca_env, tmp_path, skip=("lsi.INP", "lso.DOL"))

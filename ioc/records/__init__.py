@@ -88,5 +88,20 @@ def _load_builtin() -> None:
     # Importing a family module registers its types. The import is deferred because the families use
     # ioc.alarms and friends, which import ioc.database's side of this package.
     global _builtin_loaded
-    from . import analog, binary, calc, calcout, event, fanout, int64, long, mbb, motor, string, waveform  # noqa: F401
+    from . import (  # noqa: F401
+        analog,
+        binary,
+        calc,
+        calcout,
+        event,
+        fanout,
+        int64,
+        long,
+        lstring,
+        mbb,
+        motor,
+        seq,
+        string,
+        waveform,
+    )
     _builtin_loaded = True
