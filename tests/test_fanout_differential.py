@@ -31,7 +31,7 @@ record(calc, "F:c2") { field(CALC, "VAL+1") }
 record(calc, "F:c3") { field(CALC, "VAL+1") }
 record(calc, "F:cf") { field(CALC, "VAL+1") }
 record(calc, "F:after") { field(CALC, "VAL+1") }
-record(calc, "F:scanned") { field(CALC, "VAL+1") field(SCAN, "10 second") }
+record(calc, "F:scanned") { field(CALC, "VAL+1") field(SCAN, "Event") field(EVNT, "never") }
 record(fanout, "F:toscanned") { field(LNK0, "F:scanned") field(LNK1, "F:c1") }
 
 record(dfanout, "D:all") {
