@@ -26,7 +26,9 @@ record(int64in, "I:in") {
     field(LOW, "-10") field(LSV, "MINOR") field(HYST, "3") field(MDEL, "2") field(ADEL, "50")
 }
 record(int64in, "I:big") { field(VAL, "-9223372036854775808") }
-record(int64in, "I:const") { field(INP, "12345678901") }
+# constants keep every digit
+record(int64in, "I:const") { field(INP, "9007199254740993") field(SIOL, "[9007199254740995]") }
+record(int64out, "I:hex") { field(DOL, "0x10") }
 record(int64in, "I:link") { field(INP, "I:out") field(MDEL, "-1") }
 record(int64in, "I:fromai") { field(INP, "I:ai") }
 record(int64in, "I:fromstr") { field(INP, "I:str") }
@@ -53,8 +55,8 @@ record(int64in, "I:sink3") { }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
-INT64 = ["I:in", "I:big", "I:const", "I:link", "I:fromai", "I:fromstr", "I:sim", "I:out", "I:plain", "I:dol",
-         "I:sink", "I:ivoa", "I:sink2", "I:simout", "I:sink3"]
+INT64 = ["I:in", "I:big", "I:const", "I:const.SVAL", "I:hex", "I:link", "I:fromai", "I:fromstr", "I:sim",
+         "I:out", "I:plain", "I:dol", "I:sink", "I:ivoa", "I:sink2", "I:simout", "I:sink3"]
 OTHERS = ["I:lo", "I:dbl"]
 MONITORED = ["I:in", "I:link", "I:out", "I:lo", "I:dol", "I:sink", "I:ivoa", "I:sink2"]
 FIELDS = [f"{pv}.{field}" for pv in ("I:in", "I:out", "I:ivoa", "I:sim")

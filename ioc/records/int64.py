@@ -123,6 +123,18 @@ def _as_int64(value: object) -> int:
     return int(number)
 
 
+def constant_int64(rec: Record, name: str) -> int | None:
+    """recGblInitConstantLink(DBF_INT64): an integer constant keeps every digit (not through a double)."""
+    entry = rec._links.get(name)
+    value = entry[0].value if entry is not None and entry[1] is None else None
+    if isinstance(value, list) and value:
+        value = value[0]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if _INT64_MIN <= value < -_INT64_MIN else None
+    number = constant(rec, name, DBF.INT64)
+    return None if number is None else _as_int64(number)
+
+
 def get_int64(rec: Record, name: str) -> int | None:
     """dbGetLink(name, DBR_INT64): the source's value as a 64-bit integer, every digit kept (a link
     read goes through DOUBLE, CA's type for it, which keeps only 53 bits); None as Record.get_link."""
@@ -177,10 +189,10 @@ def _alarm_limits(rec: Record, fld: Field) -> tuple[float, float, float, float] 
 def init_int64in(rec: Record) -> None:
     require_soft_device(rec, _DEVICES)
     init_simm(rec)
-    sval = constant(rec, "SIOL", DBF.INT64)
+    sval = constant_int64(rec, "SIOL")
     if sval is not None:
         rec.SVAL = sval
-    val = constant(rec, "INP", DBF.INT64)
+    val = constant_int64(rec, "INP")
     if val is not None:
         rec.VAL = val
         rec.UDF = 0
@@ -249,7 +261,7 @@ register(RecordType(
 def init_int64out(rec: Record) -> None:
     require_soft_device(rec, _DEVICES)
     init_simm(rec)
-    val = constant(rec, "DOL", DBF.INT64)
+    val = constant_int64(rec, "DOL")
     if val is not None:
         rec.VAL = val
         rec.UDF = 0
