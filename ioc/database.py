@@ -1157,7 +1157,9 @@ class Database:
             return
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
-        if tfield.name == "PROC" or (link.pp and target.SCAN == PASSIVE):
+        # a CA link's write is a CA put: the target processes as for any client put to a PP field
+        if tfield.name == "PROC" or (target.SCAN == PASSIVE and (
+                link.pp or (tfield.pp and link.process in _CA_LINKS))):
             self.process_target(rec, target)
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
