@@ -524,13 +524,20 @@ def _pow(x: float, y: float) -> float:
     except ValueError:
         if x == 0.0:  # pole: 0 to a negative power
             return math.copysign(math.inf, x) if _is_odd_integer(y) else math.inf
-        return math.nan  # negative base, non-integer power
+        return _INVALID_NAN  # negative base, non-integer power
+
+
+# The NaN that x86 arithmetic produces for an invalid operation (0/0, sqrt(-1), inf-inf) has its sign bit
+# set, and the C tools print it as "-nan"; glibc's log/asin/acos return a positive NaN instead.
+_INVALID_NAN = math.copysign(math.nan, -1.0)
 
 
 def _div0(x: float, y: float) -> float:
     """x / y for y == ±0, as IEEE division gives it."""
-    if x == 0.0 or x != x:
-        return math.nan
+    if x != x:
+        return x
+    if x == 0.0:
+        return _INVALID_NAN
     return math.copysign(math.inf, x) * math.copysign(1.0, y)
 
 
@@ -545,11 +552,13 @@ def _fmod(x: float, y: float) -> float:
     try:
         return math.fmod(x, y)
     except ValueError:  # y == 0 or x infinite
-        return math.nan
+        return _INVALID_NAN
 
 
 def _sqrt(x: float) -> float:
-    return math.sqrt(x) if x >= 0.0 else math.nan
+    if x >= 0.0:
+        return math.sqrt(x)
+    return x if x != x else _INVALID_NAN
 
 
 def _log(x: float) -> float:
@@ -585,13 +594,14 @@ def _cosh(x: float) -> float:
         return math.inf
 
 
-def _trig(function: Callable[[float], float]) -> Callable[[float], float]:
-    """sin/cos/tan/asin/acos: C returns NaN where Python raises (infinite or out-of-domain input)."""
+def _trig(function: Callable[[float], float], invalid: float = _INVALID_NAN) -> Callable[[float], float]:
+    """sin/cos/tan/asin/acos: C returns NaN where Python raises (infinite or out-of-domain input): the
+    invalid-operation NaN for sin/cos/tan of an infinity, a positive one from glibc's asin/acos."""
     def checked(x: float) -> float:
         try:
             return function(x)
         except ValueError:
-            return math.nan
+            return invalid
     checked.__name__ = function.__name__
     return checked
 
@@ -676,8 +686,8 @@ _HELPERS: dict[str, object] = {
     "_sin": _trig(math.sin),
     "_cos": _trig(math.cos),
     "_tan": _trig(math.tan),
-    "_asin": _trig(math.asin),
-    "_acos": _trig(math.acos),
+    "_asin": _trig(math.asin, math.nan),
+    "_acos": _trig(math.acos, math.nan),
     "_ceil": _ceil,
     "_floor": _floor,
     "_isinf": _isinf,
