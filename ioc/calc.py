@@ -606,6 +606,24 @@ def _trig(function: Callable[[float], float], invalid: float = _INVALID_NAN) -> 
     return checked
 
 
+def _add(x: float, y: float) -> float:
+    """x + y, a NaN operand propagating as x86 arithmetic (calcPerform) propagates it: the first one.
+    CPython's float + cannot be left to do it: its generic version returns the second NaN operand and its
+    specialised (adaptive) one the first, so the sign of a NaN sum would change after a few runs."""
+    result = x + y
+    if result != result:
+        return x if x != x else y if y != y else result
+    return result
+
+
+def _mult(x: float, y: float) -> float:
+    """x * y, NaN operands propagating as in `_add`."""
+    result = x * y
+    if result != result:
+        return x if x != x else y if y != y else result
+    return result
+
+
 def _ceil(x: float) -> float:
     if not math.isfinite(x):
         return x
@@ -694,6 +712,8 @@ _HELPERS: dict[str, object] = {
     "_atan2": _atan2,
     "_max2": _max2,
     "_min2": _min2,
+    "_add": _add,
+    "_mult": _mult,
 }
 
 # opcode -> (operands popped, Python template). Every template evaluates its operands once, left to
@@ -720,9 +740,10 @@ _OPERATIONS: dict[str, tuple[int, str]] = {
     "FLOOR": (1, "_floor({0})"),
     "ISINF": (1, "_isinf({0})"),
     "NINT": (1, "_nint({0})"),
-    "ADD": (2, "({0} + {1})"),
+    # ADD and MULT are calls: see _add.
+    "ADD": (2, "_add({0}, {1})"),
     "SUB": (2, "({0} - {1})"),
-    "MULT": (2, "({0} * {1})"),
+    "MULT": (2, "_mult({0}, {1})"),
     "DIV": (2, "_div({0}, {1})"),
     "MODULO": (2, "_modulo({0}, {1})"),
     "POWER": (2, "_pow({0}, {1})"),
