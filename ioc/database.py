@@ -159,6 +159,23 @@ def _as_float(unpack: Callable[[bytes], tuple]) -> Callable[[bytes], tuple]:
 
 _subscriber_keys = itertools.count()
 
+# Record internals with class-level defaults, given to the instance by _warm_up.
+_RECORD_INTERNALS = ("TIME", "_time_last", "_gen", "_chans", "_links", "_waiters", "_in_chain",
+                     "_fwd_link_pending", "_notify_queue")
+
+
+def _warm_up(rec: Record) -> None:
+    """Copy the class-level defaults of every field into the record's instance dict.
+
+    Records keep only the fields a configuration set (memory: most of 100,000 records never process),
+    the rest read from their class. But an attribute that misses the instance dict takes CPython's slow
+    path on every read, and processing reads dozens: a record that processes is given all of them once,
+    which halves the cost of a CA put."""
+    attrs = rec.__dict__
+    for name, value in rec._warm_defaults.items():
+        if name not in attrs:
+            attrs[name] = value
+
 # DBR types that db_access's dbChannel_put has no case for (TIME_STRING: it names DBR_TIME, an option
 # bit, instead of a type, so that put always fails in the C IOC).
 _UNPUTTABLE = frozenset({ChannelType.STSACK_STRING, ChannelType.CLASS_NAME, ChannelType.TIME_STRING})
@@ -244,6 +261,10 @@ class Record:
     _fwd_link_pending: bool = False
     # Put-callbacks waiting for this busy record, in arrival order (dbNotify's restart list).
     _notify_queue: collections.deque[DeferredPut] | None = None
+    # False until the record first processes; then every field has a value in the instance dict (see
+    # Database._warm_up).
+    _warm: bool = False
+    _warm_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, name: str) -> None:
         self.NAME = name
@@ -763,7 +784,10 @@ class Database:
             attrs: dict[str, Any] = {f.name: _default_value(rtype, f) for f in rtype.fields
                                      if f.dbf is not DBF.NOACCESS}
             attrs.update(rtype.state)
-            attrs.update(rtype=rtype, db=self)
+            warm = dict(attrs)
+            warm.update((name, getattr(Record, name)) for name in _RECORD_INTERNALS)
+            warm["_warm"] = True
+            attrs.update(rtype=rtype, db=self, _warm_defaults=warm)
             cls = type(f"{rtype.name}Record", (Record,), attrs)
             self._classes[rtype.name] = cls
         return cls
@@ -1027,6 +1051,8 @@ class Database:
     # -- processing (dbProcess, dbScanPassive) ---------------------------------------------------------
     def process(self, rec: Record) -> None:
         """dbProcess: process ``rec`` unless it is busy or disabled."""
+        if not rec._warm:
+            _warm_up(rec)
         if rec.PACT:
             if rec.STAT == AlarmStatus.SCAN or rec.SEVR >= AlarmSeverity.INVALID:
                 return
