@@ -12,6 +12,7 @@ import struct
 
 import pytest
 from differential import serve_both
+from rawca import connect, header
 
 from caproto.constants import Command
 
@@ -23,9 +24,6 @@ record(stringin, "w:si") { field(VAL, "abc") }
 _MONITOR = struct.pack(">fffHH", 0, 0, 0, 5, 0)   # EVENT_ADD payload, mask VALUE|ALARM
 _DOUBLE = struct.pack(">d", 4.25)
 
-
-def header(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
-    return struct.pack(">HHHHII", command, size, data_type, count, p1, p2)
 
 
 # name -> (pv, request bytes given the sid, read back the value afterwards?)
@@ -68,13 +66,6 @@ CASES = {
 }
 
 
-def _connect(port: int, pv: str) -> tuple[socket.socket, int]:
-    name = pv.encode() + b"\0"
-    name += b"\0" * (-len(name) % 8)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(header(0, 0, 0, 13, 0, 0) + header(18, len(name), 0, 0, 1, 13) + name)
-    messages = _receive(sock, until=Command.CREATE_CHAN)
-    return sock, messages[-1][5]
 
 
 def _receive(sock: socket.socket, until: int, *also: int) -> list[tuple]:
@@ -110,7 +101,7 @@ def _masked(message, sid: int):
 
 
 def _exchange(port: int, pv: str, request) -> list:
-    sock, sid = _connect(port, pv)
+    sock, sid = connect(port, pv)
     with sock:
         data = request(sid)
         put_callback = struct.unpack(">H", data[:2])[0] == Command.WRITE_NOTIFY

@@ -8,33 +8,18 @@ import time
 
 import pytest
 from differential import serve_both
+from rawca import connect, header
 
 # Simulation with SDLY: each processing completes 0.3 s after it starts (a second pass, PACT meanwhile).
 DB = 'record(ao, "d") { field(SIMM, "YES") field(SDLY, "0.3") }\n'
 
 
-def header(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
-    return struct.pack(">HHHHII", command, size, data_type, count, p1, p2)
 
-
-def _connect(port: int, pv: str) -> tuple[socket.socket, int]:
-    name = pv.encode() + b"\0"
-    name += b"\0" * (-len(name) % 8)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(header(0, 0, 0, 13, 0, 0) + header(18, len(name), 0, 0, 1, 13) + name)
-    buffer = b""
-    while True:
-        buffer += sock.recv(4096)
-        while len(buffer) >= 16:
-            command, size, _, _, _, p2 = struct.unpack(">HHHHII", buffer[:16])
-            buffer = buffer[16 + size:]
-            if command == 18:
-                return sock, p2
 
 
 def _two_puts_then_read(port: int) -> list[tuple]:
     """(arrival time, command, ioid, value) of the replies to put 1.0, put 2.0 (callbacks), read."""
-    sock, sid = _connect(port, "d")
+    sock, sid = connect(port, "d")
     with sock:
         start = time.monotonic()
         sock.sendall(header(19, 8, 6, 1, sid, 1) + struct.pack(">d", 1.0)
@@ -69,8 +54,8 @@ def test_second_put_callback_waits_for_the_first(pair):
 def _put_callback_from_two_clients(port: int) -> list[tuple]:
     """Client A puts 1.0 with a callback; once A's put is known to be in (its READ answered), client B puts
     2.0 with a callback. Returns (arrival time, client, command, ioid) of the replies."""
-    sock_a, sid_a = _connect(port, "d")
-    sock_b, sid_b = _connect(port, "d")
+    sock_a, sid_a = connect(port, "d")
+    sock_b, sid_b = connect(port, "d")
     with sock_a, sock_b:
         start = time.monotonic()
         sock_a.sendall(header(19, 8, 6, 1, sid_a, 1) + struct.pack(">d", 1.0) + header(15, 0, 6, 1, sid_a, 9))
