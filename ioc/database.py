@@ -934,6 +934,20 @@ class Database:
             self._channels[pv_name] = chan
         return chan
 
+    def name_exists(self, pv_name: str) -> bool:
+        """Whether a search for ``pv_name`` is answered (dbChannelTest): the record part (up to the first
+        dot) names a record or alias and the field part, an identifier, names one of its fields (none
+        means VAL). What follows the field name ("$", filters) is not looked at: a search may succeed
+        for a name that CREATE_CHAN then refuses."""
+        from .filters import split_field
+
+        record_name, _, rest = pv_name.partition(".")
+        rec = self.records.get(self.aliases.get(record_name, record_name))
+        if rec is None:
+            return False
+        field_name = split_field(rest)[0] or "VAL"
+        return field_name == "RTYP" or field_name in rec.rtype.by_name
+
     def _resolve_name(self, pv_name: str) -> FieldChannel | None:
         # imported here: name resolution is this module's only use of the filters
         from .filters import FilteredChannel, FilterError, parse_suffix, split_field
