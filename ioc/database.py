@@ -493,6 +493,11 @@ class FieldChannel:
             hit = self._cache[key] = self._encode(data_type, count)
         return hit
 
+    def read_metadata(self, data_type: int) -> bytes:
+        """The metadata of ``data_type`` without any value (a plain READ of count 0): the payload padded
+        to 8. Nothing is converted, so it never fails for a readable type."""
+        return bytes(encode_payload(data_type, [], self._metadata(data_type), count=0))
+
     def values(self) -> Any:
         """The field's current value sequence in its storage type (numpy array or list of str)."""
         rec, fld = self.record, self.field
@@ -527,6 +532,9 @@ class FieldChannel:
                                        precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback)
         out_count = available if count == 0 else count
+        if count == 0 and data_type == ChannelType.CLASS_NAME:
+            # dbGet answers DBR_CLASS_NAME without counting elements: rsrv sends the field's capacity
+            out_count = self.max_count
         if self.long_string and data_type in self._CHAR_TYPES:
             # dbGet of a long string as chars: NUL in the last element asked for; asked for "current
             # length", DBR_CHAR and TIME_CHAR stop after the first NUL, STS/GR/CTRL_CHAR send it all

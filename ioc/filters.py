@@ -730,6 +730,10 @@ class FilteredChannel:
         return entry
 
     # -- the channel interface ---------------------------------------------------------------------
+    def read_metadata(self, data_type: int) -> bytes:
+        """The field's metadata alone (rsrv runs no filter for a READ that asks for no element)."""
+        return self.base.read_metadata(data_type)
+
     def read(self, data_type: int, count: int) -> tuple[bytes, int]:
         """(payload, element count) as rsrv sends it for this filtered channel."""
         if not 0 <= data_type <= ChannelType.CLASS_NAME or data_type in _NOT_READABLE:

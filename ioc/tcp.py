@@ -22,6 +22,8 @@ from caproto.errors import CAError, FramingError, PayloadTooLarge
 from caproto.framing import NEED_DATA, StreamParser
 from caproto.messages import pack_header
 
+from .udp import requested_name
+
 log = logging.getLogger(__name__)
 
 # Events queued per subscription before coalescing starts (rsrv keeps a few per subscription, then
@@ -51,6 +53,27 @@ _sid_counter = itertools.count()  # server-wide, as rsrv's resource ids
 # whether any task is runnable costs more than the checkpoint it would save.)
 _writer_woken = False
 
+
+# The oldest client minor version rsrv serves (CA_MINIMUM_SUPPORTED_VERSION), the first that takes element
+# counts of 0xFFFF and more (CA_V49: extended headers), and the highest dispatch priority.
+MIN_CLIENT_VERSION = 4
+LARGE_ARRAY_VERSION = 9
+MAX_PRIORITY = 99
+# rsrv's "Bad Resource ID" ERROR names the source line of the handler that looked the id up (its
+# logBadId macro expands __FILE__ and __LINE__); clients see these exact strings.
+_BAD_ID_AT = {
+    Command.READ: 623,
+    Command.READ_NOTIFY: 727,
+    Command.WRITE: 763,
+    Command.WRITE_NOTIFY: 1669,
+    Command.EVENT_ADD: 1801,
+    Command.CLEAR_CHANNEL: 1911,
+    Command.EVENT_CANCEL: 2020,
+}
+# rsrv's TCP jump table has this many entries; any request before a supported VERSION is refused.
+_TCP_COMMANDS = 28
+# HOST_NAME and CLIENT_NAME longer than this (with the NUL) drop the circuit.
+_MAX_NAME = 512
 
 _READ = int(AccessRights.READ)
 _WRITE = int(AccessRights.WRITE)
@@ -120,7 +143,8 @@ class Subscription:
         """Channel callback: called synchronously with the first update and every post the channel
         selected for this subscription's mask."""
         message = self.encode()
-        if len(self.queue) >= SUBSCRIPTION_QUEUE:
+        # Under EVENTS_OFF (rsrv's flow control) one update waits per subscription, the newest.
+        if len(self.queue) >= SUBSCRIPTION_QUEUE or (self.queue and not self.circuit.events_on):
             self.queue[-1] = message
             self.coalesced += 1
         else:
@@ -153,7 +177,7 @@ class Circuit:
         self._closing = False
         peer = getattr(stream.socket, "getpeername", lambda: ("?", 0))()
         self.peer = f"{peer[0]}:{peer[1]}"
-        self.dispatch: dict[int, Callable] = {
+        self._served: dict[int, Callable] = {
             Command.VERSION: self._version,
             Command.EVENT_ADD: self._event_add,
             Command.EVENT_CANCEL: self._event_cancel,
@@ -171,6 +195,11 @@ class Circuit:
             Command.HOST_NAME: self._host_name,
             Command.ECHO: self._echo,
         }
+        # Until the client names a supported minor version, rsrv answers every other request with
+        # ECA_DEFUNCT; _version installs the handlers (the reader holds this dict, so it is updated in
+        # place).
+        self.dispatch: dict[int, Callable] = dict.fromkeys(range(_TCP_COMMANDS), self._too_old)
+        self.dispatch[Command.VERSION] = self._version
 
     # -- tasks -------------------------------------------------------------------------------------------
 
@@ -325,23 +354,63 @@ class Circuit:
     def _bad_id(self, raw) -> None:
         # rsrv answers an unknown sid/subscription id with ECA_INTERNAL and drops the circuit: the
         # client's view of the server is corrupt.
-        self._error(raw, ECA.INTERNAL, "Bad Resource ID")
+        self._error(raw, ECA.INTERNAL, f"Bad Resource ID at ../rsrv/camessage.c.{_BAD_ID_AT[raw[0]]}")
         self._closing = True
 
     # -- handlers --------------------------------------------------------------------------------------
 
     def _version(self, raw) -> None:
-        self.client_priority = raw[1]
-        self.client_version = raw[2]
+        priority, version = raw[1], raw[2]
+        self.client_version = version
+        if version < MIN_CLIENT_VERSION or priority > MAX_PRIORITY:
+            # rsrv ignores clients older than CA 4.4 and priorities past 99: it drops the circuit
+            self._closing = True
+            return
+        self.client_priority = priority
+        if self.dispatch[Command.ECHO] != self._echo:
+            self.dispatch.clear()
+            self.dispatch.update(self._served)
+
+    def _too_old(self, raw) -> None:
+        """A request before any supported VERSION: rsrv refuses it with ECA_DEFUNCT and discards what else
+        the same receive brought (its drain count underflows then, so it stays deaf to the circuit)."""
+        self._error(raw, ECA.DEFUNCT, f"CAS: Client version {self.client_version} too old")
+        if self.parser.buffered:
+            self.dispatch.update(dict.fromkeys(range(_TCP_COMMANDS), self._ignore))
+
+    def _ignore(self, raw) -> None:
+        pass
+
+    def _name_of(self, raw, what: str, too_long: str) -> str | None:
+        """The text of a HOST_NAME or CLIENT_NAME, or None when rsrv refuses it (after a channel exists:
+        an ERROR; without a NUL within the payload, or too long: an ERROR and the circuit dropped)."""
+        payload = bytes(raw[5])
+        if self.channels:
+            self._error(raw, ECA.INTERNAL, f"attempts to use protocol to set {what} name after creating "
+                                           f"first channel ignored by server")
+            return None
+        end = payload.find(b"\0")
+        if end < 0 or end + 1 > _MAX_NAME:
+            self._error(raw, ECA.INTERNAL, too_long)
+            self._closing = True
+            return None
+        return payload[:end].decode("latin-1")
 
     def _host_name(self, raw) -> None:
-        self.host_name = bytes(raw[5]).split(b"\0", 1)[0].decode("latin-1")
+        name = self._name_of(raw, "host", "bad (very long) host name")
+        if name is not None:
+            self.host_name = name
 
     def _client_name(self, raw) -> None:
-        self.client_name = bytes(raw[5]).split(b"\0", 1)[0].decode("latin-1")
+        name = self._name_of(raw, "user", "a very long user name was specified")
+        if name is not None:
+            self.client_name = name
 
     def _echo(self, raw) -> None:
-        self.out += pack_header(Command.ECHO, 0, 0, 0, 0, 0)
+        # rsrv sends the request back as it came, header fields and payload
+        command, data_type, data_count, p1, p2, payload = raw
+        self.out += pack_header(Command.ECHO, len(payload), data_type, data_count, p1, p2)
+        self.out += payload
 
     def _read_sync(self, raw) -> None:
         command, data_type, data_count, p1, p2, payload = raw
@@ -356,35 +425,48 @@ class Circuit:
 
     def _search(self, raw) -> None:
         command, reply_flag, version, cid, cid2, payload = raw
-        name = bytes(payload).split(b"\0", 1)[0].decode("latin-1")
-        if self.database.lookup(name) is not None:
+        if version < MIN_CLIENT_VERSION:
+            self._closing = True     # rsrv: a search from a client older than CA 4.4 drops the circuit
+            return
+        if len(payload) <= 1:
+            return                   # rsrv ignores an empty name
+        if self.database.name_exists(requested_name(payload)):
             self.out += pack_header(Command.SEARCH, 0, self.server_port, 0, 0xFFFFFFFF, cid2)
         elif reply_flag == DO_REPLY:
             self.out += pack_header(Command.NOT_FOUND, 0, reply_flag, version, cid, cid2)
 
     def _create_chan(self, raw) -> None:
         command, data_type, data_count, cid, version, payload = raw
-        name = bytes(payload).split(b"\0", 1)[0].decode("latin-1")
-        channel = self.database.lookup(name)
+        # the client's minor version travels here too (since CA 4.1), and replaces the VERSION's
+        self.client_version = version
+        if version < MIN_CLIENT_VERSION:
+            self._closing = True
+            return
+        if len(payload) <= 1:
+            return                   # rsrv ignores an empty name
+        channel = self.database.lookup(requested_name(payload))
         if channel is None:
             self.out += pack_header(Command.CREATE_CH_FAIL, 0, 0, 0, cid, 0)
             return
         sid = next(_sid_counter) & 0xFFFFFFFF
         access = int(channel.access)
         self.channels[sid] = ServedChannel(cid, sid, channel, access)
+        count = channel.max_count
+        if version < LARGE_ARRAY_VERSION and count >= 0xFFFF:
+            count = 0xFFFE           # what a client without extended headers can be told
         self.out += pack_header(Command.ACCESS_RIGHTS, 0, 0, 0, cid, access)
-        self.out += pack_header(Command.CREATE_CHAN, 0, int(channel.native_type), channel.max_count, cid, sid)
+        self.out += pack_header(Command.CREATE_CHAN, 0, int(channel.native_type), count, cid, sid)
 
     def _read_notify(self, raw) -> None:
         command, data_type, data_count, sid, ioid, payload = raw
+        if data_type > _MAX_DATA_TYPE:
+            self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
+            return
         served = self.channels.get(sid)
         if served is None:
             self._bad_id(raw)
             return
         channel = served.channel
-        if data_type > _MAX_DATA_TYPE:
-            self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
-            return
         if not served.access & _READ:
             self.out += failed_read(Command.READ_NOTIFY, data_type, data_count, ECA.NORDACCESS, ioid)
             return
@@ -407,11 +489,23 @@ class Circuit:
             self._error(raw, ECA.BADTYPE, channel.record.NAME, served.cid)
             self._closing = True
             return
+        if not served.access & _READ:
+            self._error(raw, ECA.NORDACCESS, channel.record.NAME, served.cid)
+            return
+        if data_count == 0:
+            # rsrv's plain READ takes count 0 literally: the metadata alone, no value
+            body = channel.read_metadata(data_type)
+            self.out += pack_header(Command.READ, len(body), data_type, 0, served.cid, ioid) + body
+            return
         try:
             body, count = channel.read(data_type, data_count)
         except CAError:
             self._error(raw, ECA.GETFAIL, channel.record.NAME, served.cid)
             return
+        if data_type == ChannelType.STRING and data_count == 1:
+            # and cuts a single string after its NUL (padded to 8)
+            size = bytes(body).find(b"\0") + 1 or len(body)
+            body = body[:size] + bytes(-size % 8)
         self.out += pack_header(Command.READ, len(body), data_type, count, served.cid, ioid) + body
 
     def _write(self, raw) -> None:
@@ -499,14 +593,14 @@ class Circuit:
 
     def _event_add(self, raw) -> None:
         command, data_type, data_count, sid, subscriptionid, payload = raw
+        if data_type > _MAX_DATA_TYPE:
+            self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
+            return
         served = self.channels.get(sid)
         if served is None:
             self._bad_id(raw)
             return
         mask = int.from_bytes(bytes(payload[12:14]), "big") if len(payload) >= 14 else 0
-        if data_type > _MAX_DATA_TYPE:
-            self._closing = True     # rsrv: RSRV_ERROR, no reply, the circuit is dropped
-            return
         if not 0 < mask <= 0xFF:
             # db_add_event refuses a mask selecting no event (or unknown bits); rsrv reports it as an
             # allocation failure and drops the circuit
@@ -548,9 +642,10 @@ class Circuit:
             self._closing = True
             return
         sub = self._cancel(subscriptionid)
-        # Pending updates go first so the client sees the cancel confirmation last.
+        # Pending updates go first so the client sees the cancel confirmation last. rsrv confirms with
+        # the EVENT_ADD's own header (its type and count, not the cancel's).
         self.out += b"".join(sub.queue)
-        self.out += pack_header(Command.EVENT_ADD, 0, data_type, data_count, sid, subscriptionid)
+        self.out += pack_header(Command.EVENT_ADD, 0, sub.data_type, sub.count, sid, subscriptionid)
 
     def _clear_channel(self, raw) -> None:
         command, data_type, data_count, sid, cid, payload = raw
@@ -560,4 +655,5 @@ class Circuit:
             return
         for subscriptionid in list(served.subscriptions):
             self._cancel(subscriptionid)
-        self.out += pack_header(Command.CLEAR_CHANNEL, 0, 0, 0, sid, cid)
+        # rsrv echoes the request's header fields
+        self.out += pack_header(Command.CLEAR_CHANNEL, 0, data_type, data_count, sid, cid)
