@@ -1,0 +1,615 @@
+"""Requests that succeed, message by message and byte for byte against the C softIoc (``softIoc -S -d``).
+
+Each case sends the same requests over a raw TCP circuit (or UDP socket) to both servers, reads until the
+replies it waits for have come (the ECHO reply is the fence: rsrv answers requests in order), and compares
+every reply's header and payload. What must differ between two servers is masked, each for a stated
+reason (see ``Transcript``): the server's resource ids (sids) and its port, current timestamps, and the
+bytes rsrv leaves uninitialised (its send buffer holds whatever an earlier message left there).
+
+Failed requests have their own file, tests/test_ioc_wire_errors.py.
+"""
+from __future__ import annotations
+
+import collections
+import difflib
+import socket
+import struct
+from dataclasses import dataclass, field
+
+import pytest
+from differential import serve_both
+from rawca import header
+
+from caproto.constants import Command
+from caproto.dbr import element_size, metadata_size
+
+DB = """\
+record(ai, "d:ai") {
+    field(DESC, "an analog input")
+    field(VAL, "3.25")
+    field(EGU, "mm")
+    field(PREC, "3")
+    field(HOPR, "10")
+    field(LOPR, "-10")
+    field(HIHI, "8")
+    field(HIGH, "6")
+    field(LOW, "-6")
+    field(LOLO, "-8")
+    field(HHSV, "MAJOR")
+}
+record(ao, "d:ao") {
+    field(VAL, "1.5")
+    field(EGU, "V")
+    field(PREC, "2")
+    field(DRVH, "100")
+    field(DRVL, "-100")
+    field(SCAN, "Passive")
+}
+record(bi, "d:bi") { field(VAL, "1") field(ZNAM, "Off") field(ONAM, "On") }
+record(mbbi, "d:mbbi") { field(VAL, "2") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
+record(longin, "d:li") { field(VAL, "42") field(EGU, "counts") }
+record(stringin, "d:si") { field(VAL, "hello") }
+record(waveform, "d:wd") { field(FTVL, "DOUBLE") field(NELM, "8") field(EGU, "s") field(PREC, "1") }
+record(waveform, "d:wc") { field(FTVL, "CHAR") field(NELM, "20") }
+record(waveform, "d:big") { field(FTVL, "CHAR") field(NELM, "70000") }
+"""
+
+READABLE_TYPES = [*range(35), 37, 38]     # PUT_ACKT and PUT_ACKS cannot be read (a failure: the other file)
+MAX_STRING = 40
+# Metadata bytes that only align the struct (db_access.h's RISC_pad fields): rsrv never writes them.
+RISC_PADS = {11: [(4, 1)], 13: [(4, 4)], 15: [(12, 2)], 17: [(12, 2)], 18: [(12, 3)], 20: [(12, 4)],
+             23: [(6, 2)], 25: [(18, 1)], 27: [(6, 2)], 30: [(6, 2)], 32: [(20, 1)], 34: [(6, 2)]}
+STRING_VALUED = {0, 7, 14, 21, 28, 37, 38}
+TIME_TYPES = range(14, 21)
+CLASS_NAME = 38
+ECHO = header(Command.ECHO, 0, 0, 0, 0, 0)
+TIMEOUT = 10.0
+
+
+def name_payload(name: str) -> bytes:
+    data = name.encode() + b"\0"
+    return data + b"\0" * (-len(data) % 8)
+
+
+def monitor(mask: int) -> bytes:
+    return struct.pack(">fffHH", 0, 0, 0, mask, 0)
+
+
+def doubles(*values: float) -> bytes:
+    data = struct.pack(f">{len(values)}d", *values)
+    return data
+
+
+def chars(*values: int) -> bytes:
+    data = bytes(values)
+    return data + b"\0" * (-len(data) % 8)
+
+
+def masked_data(data_type: int, autosize: bool, count: int, payload: bytes) -> str:
+    """A data reply's payload in hex, with ``__`` for bytes rsrv leaves uninitialised and ``TT`` for a
+    current timestamp (a zero one, of a record never processed, is compared)."""
+    shown = [f"{b:02x}" for b in payload]
+
+    def hide(start: int, stop: int, mark: str = "__") -> None:
+        for i in range(start, min(stop, len(shown))):
+            shown[i] = mark
+
+    if data_type in TIME_TYPES and any(payload[4:12]):
+        hide(4, 12, "TT")           # when each server processed the record
+    for start, size in RISC_PADS.get(data_type, ()):
+        hide(start, start + size)
+    offset = metadata_size(data_type)
+    if data_type in STRING_VALUED:
+        # a string's bytes after its NUL are whatever rsrv's buffer held; rsrv fills only the first
+        # element of a CLASS_NAME array
+        for i in range(max(count, 1)):
+            start = offset + i * MAX_STRING
+            element = payload[start:start + MAX_STRING]
+            end = element.find(b"\0")
+            if data_type == CLASS_NAME and i > 0:
+                end = -1
+            hide(start + end + 1, start + MAX_STRING)
+    if autosize:
+        # count 0 ("as many as there are"): rsrv sizes the message for the field's capacity, then cuts it
+        # to the elements read, leaving the alignment bytes after them unwritten
+        hide(offset + count * element_size(data_type), len(shown))
+    return "".join(shown)
+
+
+@dataclass
+class Transcript:
+    """What one server sent, message by message, masked. Resource ids are renamed in the order the
+    server handed them out (each server numbers its own), the server's port is named PORT."""
+    port: int
+    sids: dict[int, str] = field(default_factory=dict)
+    asked: dict[tuple[int, int], int] = field(default_factory=dict)   # (command, ioid) -> count asked
+    lines: list = field(default_factory=list)
+
+    def sid(self, value: int) -> str | int:
+        return self.sids.get(value, value)
+
+    def describe(self, message) -> tuple:
+        if isinstance(message, str):
+            return (message,)
+        command, data_type, count, p1, p2, payload = message
+        name = Command(command).name if command in Command._value2member_map_ else command
+        if command == Command.CREATE_CHAN:
+            self.sids.setdefault(p2, f"sid{len(self.sids)}")
+            return name, data_type, count, p1, self.sid(p2), payload.hex()
+        if command in (Command.SEARCH, ) and data_type == self.port:
+            return name, "PORT", count, p1, p2, payload.hex()
+        if command == Command.CLEAR_CHANNEL or (command == Command.EVENT_ADD and not payload):
+            return name, data_type, count, self.sid(p1), p2, payload.hex()
+        if command == Command.ERROR:
+            quoted = struct.unpack(">HHHHII", payload[:16])
+            text = payload[16:].split(b"\0", 1)[0]      # rsrv pads the text with stale buffer bytes
+            return name, data_type, count, p1, p2, (*quoted[:4], self.sid(quoted[4]), quoted[5]), text
+        if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD) and payload:
+            asked = self.asked.get((command, p2))
+            return (name, len(payload), data_type, count, p1, p2,
+                    masked_data(data_type, asked == 0, count, payload))
+        return name, len(payload), data_type, count, p1, p2, payload.hex()
+
+
+class Wire:
+    """A raw TCP circuit that records the masked replies."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.transcript = Transcript(port)
+        self.buffer = b""
+        self.closed = False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        # remember the element count of each data request, by (command, ioid): the masks need it
+        view = data
+        while len(view) >= 16:
+            command, size, _, count, _, p2 = struct.unpack(">HHHHII", view[:16])
+            if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD):
+                self.transcript.asked[(command, p2)] = count
+            view = view[16 + size:]
+        self.sock.sendall(data)
+
+    def _next(self):
+        while True:
+            if len(self.buffer) >= 16:
+                command, size, data_type, count, p1, p2 = struct.unpack(">HHHHII", self.buffer[:16])
+                start = 16
+                if size == 0xFFFF:
+                    if len(self.buffer) < 24:
+                        size = None
+                    else:
+                        size, count = struct.unpack(">II", self.buffer[16:24])
+                        start = 24
+                if size is not None and len(self.buffer) >= start + size:
+                    message = (command, data_type, count, p1, p2, self.buffer[start:start + size])
+                    self.buffer = self.buffer[start + size:]
+                    return message
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return "TIMEOUT"
+            if not chunk:
+                return "EOF"
+            self.buffer += chunk
+
+    def exchange(self, data: bytes, *until: int, unordered: bool = False) -> list:
+        """Send ``data``, then read until every command of ``until`` came (as often as listed), or the
+        server closed the circuit. ``unordered``: rsrv sends these replies from two threads (the event
+        task for monitor updates and put-callback completions), so their order is not defined."""
+        self.send(data)
+        waiting = collections.Counter(until)
+        got = []
+        while +waiting and not self.closed:
+            message = self._next()
+            if isinstance(message, str):
+                self.closed = True
+            else:
+                waiting[message[0]] -= 1
+            got.append(self.transcript.describe(message))
+        if unordered:
+            got.sort(key=repr)
+        self.transcript.lines.extend(got)
+        return got
+
+    def open(self, *names: str, version: int = 13, priority: int = 0) -> list[int]:
+        """VERSION and one CREATE_CHAN per name; the sids."""
+        requests = header(Command.VERSION, 0, priority, version, 0, 0)
+        for cid, name in enumerate(names, 1):
+            payload = name_payload(name)
+            requests += header(Command.CREATE_CHAN, len(payload), 0, 0, cid, version) + payload
+        before = len(self.transcript.sids)
+        self.exchange(requests + ECHO, Command.ECHO)
+        by_name = {v: k for k, v in self.transcript.sids.items()}
+        return [by_name[f"sid{i}"] for i in range(before, len(self.transcript.sids))]
+
+
+def compare(pair, scenario) -> None:
+    """Run ``scenario(wire)`` against both servers; the masked transcripts must be equal."""
+    transcripts = []
+    for env in (pair.reference, pair.ours):
+        wire = Wire(int(env["EPICS_CAS_SERVER_PORT"]))
+        try:
+            scenario(wire)
+        finally:
+            wire.close()
+        transcripts.append([repr(line) for line in wire.transcript.lines])
+    reference, ours = transcripts
+    if ours != reference:
+        diff = "\n".join(difflib.unified_diff(reference, ours, "C softIoc", "ours", lineterm="", n=3))
+        raise AssertionError(f"the replies differ:\n{diff}")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, repeater_port):
+    with serve_both(DB, tmp_path_factory.mktemp("wire"), repeater_port) as both:
+        yield both
+
+
+# --- circuit set-up ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version,priority", [(13, 0), (13, 1), (13, 99), (12, 50), (11, 0), (9, 0),
+                                              (8, 0), (4, 0), (13, 100), (3, 0), (0, 0)])
+def test_version_exchange(pair, version, priority):
+    """The server's VERSION comes first; a supported client is served (ECHO), an unsupported version or
+    a priority past 99 closes the circuit."""
+    def scenario(wire):
+        wire.exchange(header(Command.VERSION, 0, priority, version, 0, 0) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_request_before_version(pair):
+    """A request before any VERSION is refused with ECA_DEFUNCT, each time it comes in a receive of its
+    own; a CREATE_CHAN is refused the same way (its own version field does not count)."""
+    def scenario(wire):
+        wire.exchange(ECHO, Command.ERROR)
+        wire.exchange(header(Command.READ_SYNC, 0, 1, 2, 3, 4), Command.ERROR)
+        payload = name_payload("d:ai")
+        wire.exchange(header(Command.CREATE_CHAN, len(payload), 0, 0, 1, 13) + payload, Command.ERROR)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("command", [Command.HOST_NAME, Command.CLIENT_NAME])
+def test_host_and_client_name(pair, command):
+    """Accepted silently before the first channel; after it, an ERROR (and ignored); without a NUL in
+    its payload, an ERROR and the circuit closed."""
+    def scenario(wire):
+        wire.exchange(header(Command.VERSION, 0, 0, 13, 0, 0) + header(command, 8, 1, 2, 3, 4)
+                      + b"someone\0" + header(command, 16, 0, 0, 0, 0) + b"a.host.name\0\0\0\0\0" + ECHO,
+                      Command.ECHO)
+        wire.open("d:ai")
+        wire.exchange(header(command, 8, 0, 0, 0, 0) + b"late\0\0\0\0" + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+    def unterminated(wire):
+        wire.exchange(header(Command.VERSION, 0, 0, 13, 0, 0) + header(command, 8, 0, 0, 0, 0)
+                      + b"12345678" + ECHO, Command.ECHO)
+    compare(pair, unterminated)
+
+
+@pytest.mark.parametrize("version", [13, 9, 8, 4])
+def test_create_chan(pair, version):
+    """ACCESS_RIGHTS, then the CREATE_CHAN reply (native type, element count, the client's cid); an
+    unknown name gets CREATE_CH_FAIL. The CREATE_CHAN's version field is the client's version: before CA
+    4.9 (no extended headers) a count of 0xFFFF or more is announced as 0xFFFE."""
+    names = ["d:ai", "d:ao", "d:bi", "d:mbbi", "d:li", "d:si", "d:wd", "d:wc", "d:ai.EGU", "d:ai.PREC",
+             "d:ai.DESC", "d:ai.SCAN", "d:wc.NORD", "d:ai.DESC$", "d:ai.RTYP", "d:ai.NAME", "nope",
+             "d:ai.NOPE", "d:wd.VAL$", "d:big"]
+
+    def scenario(wire):
+        wire.exchange(header(Command.VERSION, 0, 0, 13, 0, 0) + ECHO, Command.ECHO)
+        for cid, name in enumerate(names, 1):
+            payload = name_payload(name)
+            wire.exchange(header(Command.CREATE_CHAN, len(payload), 0, 0, cid, version) + payload + ECHO,
+                          Command.ECHO)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("payload,version", [(b"", 13), (b"d:ai\0\0\0\0", 3)])
+def test_create_chan_refused(pair, payload, version):
+    """An empty CREATE_CHAN is ignored; one from a client older than CA 4.4 closes the circuit."""
+    compare(pair, lambda wire: wire.exchange(
+        header(Command.VERSION, 0, 0, 13, 0, 0) + header(Command.CREATE_CHAN, len(payload), 0, 0, 1, version)
+        + payload + ECHO, Command.ECHO))
+
+
+def test_name_filling_the_payload(pair):
+    """rsrv forces the payload's last byte to NUL: a name that fills it loses its last character."""
+    compare(pair, lambda wire: wire.exchange(
+        header(Command.VERSION, 0, 0, 13, 0, 0) + header(Command.CREATE_CHAN, 8, 0, 0, 1, 13)
+        + b"d:ai.EGU" + header(Command.CREATE_CHAN, 8, 0, 0, 2, 13) + b"d:wd.VAL" + ECHO, Command.ECHO))
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+
+WAVEFORM_DOUBLES = header(Command.WRITE, 40, 6, 5, 0, 0) + doubles(1, 2.5, -3, 4e10, 5)
+WAVEFORM_CHARS = header(Command.WRITE, 8, 4, 6, 0, 0) + chars(104, 105, 0, 255, 1, 65)
+
+# pv -> element counts asked for (0: "as many as there are")
+READS = {
+    "d:ai": (0, 1, 2),
+    "d:ao": (0, 1),
+    "d:bi": (0, 1),
+    "d:mbbi": (0, 1),
+    "d:li": (0, 1, 3),
+    "d:si": (0, 1, 2),
+    "d:ai.EGU": (0, 1),
+    "d:ai.PREC": (0, 1),
+    "d:ai.DESC": (0, 1),
+    "d:ai.SCAN": (0, 1),
+    "d:ai.DESC$": (0, 1, 5, 41),
+    "d:wd": (0, 1, 4, 5, 6, 8, 11),      # NORD is 5 (written first), NELM 8
+    "d:wc": (0, 1, 5, 6, 7, 20, 23),     # NORD 6, NELM 20
+}
+
+
+def _fill(wire, pv: str, sid: int) -> None:
+    """Give the waveforms fewer elements than they can hold, the case where counts matter."""
+    fill = {"d:wd": WAVEFORM_DOUBLES, "d:wc": WAVEFORM_CHARS}.get(pv)
+    if fill is not None:
+        fill = fill[:8] + struct.pack(">I", sid) + fill[12:]
+        wire.exchange(fill + ECHO, Command.ECHO)
+
+
+@pytest.mark.parametrize("pv", READS)
+def test_read_notify_every_type(pair, pv):
+    """READ_NOTIFY of every readable DBR type with each count: sizes, counts, values and metadata."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        _fill(wire, pv, sid)
+        requests = [(data_type, count) for data_type in READABLE_TYPES for count in READS[pv]]
+        wire.exchange(b"".join(header(Command.READ_NOTIFY, 0, data_type, count, sid, ioid)
+                               for ioid, (data_type, count) in enumerate(requests)) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("pv", READS)
+def test_plain_read_every_type(pair, pv):
+    """Plain READ (the reply carries the cid): count 0 is the metadata alone, one string is cut after
+    its NUL."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        _fill(wire, pv, sid)
+        requests = [(data_type, count) for data_type in READABLE_TYPES for count in READS[pv]]
+        wire.exchange(b"".join(header(Command.READ, 0, data_type, count, sid, ioid)
+                               for ioid, (data_type, count) in enumerate(requests)) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_read_sync_and_echo(pair):
+    """READ_SYNC and ECHO come back as they were sent, header fields and payload."""
+    compare(pair, lambda wire: wire.exchange(
+        header(Command.VERSION, 0, 0, 13, 0, 0) + header(Command.READ_SYNC, 0, 7, 8, 9, 10)
+        + header(Command.ECHO, 16, 1, 2, 3, 4) + b"0123456789abcdef"
+        + header(Command.READ_SYNC, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, Command.ECHO))
+
+
+# --- writes ----------------------------------------------------------------------------------------------
+
+# pv -> (data type, count, payload) of each write
+WRITES = {
+    "d:ao": [(6, 1, doubles(2.5)), (0, 1, b"-7.125".ljust(40, b"\0")),
+             (5, 1, struct.pack(">i", 9) + bytes(4)), (2, 1, struct.pack(">f", 0.5) + bytes(4)),
+             (1, 1, struct.pack(">h", -3) + bytes(6))],
+    "d:bi": [(3, 1, struct.pack(">H", 0) + bytes(6)), (0, 1, b"On".ljust(40, b"\0"))],
+    "d:mbbi": [(3, 1, struct.pack(">H", 1) + bytes(6)), (0, 1, b"two".ljust(40, b"\0")),
+               (0, 1, b"1".ljust(40, b"\0"))],
+    "d:si": [(0, 1, b"written".ljust(40, b"\0")), (4, 3, chars(65, 66, 0))],
+    "d:ai.EGU": [(0, 1, b"furlong".ljust(40, b"\0"))],
+    "d:ai.SCAN": [(3, 1, struct.pack(">H", 0) + bytes(6)), (0, 1, b"Passive".ljust(40, b"\0"))],
+    "d:wd": [(6, 3, doubles(1, 2, 3)), (6, 8, doubles(*range(8))), (0, 2, b"4".ljust(40, b"\0") * 2)],
+    "d:wc": [(4, 4, chars(1, 2, 3, 4)), (0, 1, b"77".ljust(40, b"\0"))],
+}
+
+
+@pytest.mark.parametrize("pv", WRITES)
+@pytest.mark.parametrize("command", [Command.WRITE, Command.WRITE_NOTIFY])
+def test_write_then_read(pair, pv, command):
+    """WRITE (no reply) and WRITE_NOTIFY (its reply echoes type and count), each followed by reads of
+    the value in several types."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        for ioid, (data_type, count, payload) in enumerate(WRITES[pv]):
+            reads = b"".join(header(Command.READ_NOTIFY, 0, t, 0, sid, 100 + t) for t in (0, 6, 20, 34))
+            request = header(command, len(payload), data_type, count, sid, ioid) + payload
+            if command == Command.WRITE:
+                wire.exchange(request + reads + ECHO, Command.ECHO)
+            else:
+                # rsrv's event task sends the put-callback's reply: it may overtake the reads' or not
+                wire.exchange(request + reads + ECHO, Command.ECHO, Command.WRITE_NOTIFY, unordered=True)
+    compare(pair, scenario)
+
+
+# --- subscriptions ---------------------------------------------------------------------------------------
+
+MONITORED = {"d:ao": (6, 1), "d:wd": (6, 0), "d:wc": (4, 0), "d:mbbi": (3, 1), "d:si": (0, 1)}
+# pv -> the value written before subscribing, then the one written after (a change, whatever ran before)
+UPDATES = {
+    "d:ao": ((6, 1, doubles(-1)), (6, 1, doubles(8.5))),
+    "d:wd": ((6, 2, doubles(7, 7)), (6, 3, doubles(1, 2, 3))),
+    "d:wc": ((4, 1, chars(7)), (4, 2, chars(9, 8))),
+    "d:mbbi": ((3, 1, struct.pack(">H", 1) + bytes(6)), (3, 1, struct.pack(">H", 0) + bytes(6))),
+    "d:si": ((0, 1, b"before".ljust(40, b"\0")), (0, 1, b"changed".ljust(40, b"\0"))),
+}
+
+
+@pytest.mark.parametrize("pv", MONITORED)
+@pytest.mark.parametrize("data_type", [None, 20, 34, 37, 14])
+def test_event_add_and_cancel(pair, pv, data_type):
+    """EVENT_ADD's first update, an update after a WRITE, then the EVENT_CANCEL confirmation (an empty
+    EVENT_ADD reply carrying the subscription's own type and count, whatever the cancel said)."""
+    native, count = MONITORED[pv]
+    data_type = native if data_type is None else data_type
+
+    def write(sid: int, update) -> bytes:
+        write_type, write_count, payload = update
+        return header(Command.WRITE, len(payload), write_type, write_count, sid, 1) + payload
+
+    def scenario(wire):
+        sid, = wire.open(pv)
+        before, after = UPDATES[pv]
+        wire.exchange(write(sid, before) + ECHO, Command.ECHO)
+        # rsrv's event task sends the first update: it may come before or after the ECHO reply
+        wire.exchange(header(Command.EVENT_ADD, 16, data_type, count, sid, 42) + monitor(5) + ECHO,
+                      Command.EVENT_ADD, Command.ECHO, unordered=True)
+        wire.exchange(write(sid, after) + ECHO, Command.EVENT_ADD, Command.ECHO, unordered=True)
+        wire.exchange(header(Command.EVENT_CANCEL, 0, 1, 3, sid, 42) + ECHO, Command.EVENT_ADD, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_events_off_keeps_the_newest_update(pair):
+    """Under EVENTS_OFF a subscription's updates wait, one per subscription (the newest); EVENTS_ON
+    sends it."""
+    def scenario(wire):
+        sid, = wire.open("d:ao")
+        writes = b"".join(header(Command.WRITE, 8, 6, 1, sid, 1) + doubles(v) for v in (7, 8, 9))
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + header(Command.EVENT_ADD, 16, 6, 1, sid, 5)
+                      + monitor(5) + writes + ECHO, Command.ECHO)
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, Command.EVENT_ADD,
+                      unordered=True)
+        wire.exchange(header(Command.WRITE, 8, 6, 1, sid, 1) + doubles(10) + ECHO, Command.ECHO,
+                      Command.EVENT_ADD, unordered=True)
+    compare(pair, scenario)
+
+
+def test_clear_channel(pair):
+    """CLEAR_CHANNEL's reply echoes the request's header; the channel's subscriptions go with it."""
+    def scenario(wire):
+        sid, other = wire.open("d:ao", "d:li")
+        wire.exchange(header(Command.EVENT_ADD, 16, 20, 1, sid, 5) + monitor(1) + ECHO, Command.EVENT_ADD,
+                      Command.ECHO, unordered=True)
+        wire.exchange(header(Command.CLEAR_CHANNEL, 0, 3, 4, sid, 1) + header(Command.CLEAR_CHANNEL, 0, 0, 0,
+                                                                              other, 2) + ECHO, Command.ECHO)
+        wire.exchange(header(Command.READ_NOTIFY, 0, 6, 1, sid, 9) + ECHO, Command.ERROR)
+    compare(pair, scenario)
+
+
+# --- Bad Resource ID ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("request_", [
+    header(Command.READ, 0, 6, 1, 99999, 1),
+    header(Command.READ_NOTIFY, 0, 6, 1, 99999, 1),
+    header(Command.WRITE, 8, 6, 1, 99999, 1) + doubles(1),
+    header(Command.WRITE_NOTIFY, 8, 6, 1, 99999, 1) + doubles(1),
+    header(Command.EVENT_ADD, 16, 6, 1, 99999, 1) + monitor(1),
+    header(Command.EVENT_CANCEL, 0, 6, 1, 99999, 1),
+    header(Command.CLEAR_CHANNEL, 0, 0, 0, 99999, 1),
+    header(Command.READ_NOTIFY, 0, 39, 1, 99999, 1),       # the type is checked first: no ERROR
+], ids=["READ", "READ_NOTIFY", "WRITE", "WRITE_NOTIFY", "EVENT_ADD", "EVENT_CANCEL", "CLEAR_CHANNEL",
+        "READ_NOTIFY-bad-type"])
+def test_bad_resource_id(pair, request_):
+    """An unknown sid: rsrv's ERROR names its source line, and the circuit is closed."""
+    def scenario(wire):
+        wire.open("d:ai")
+        wire.exchange(request_ + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+# --- searches --------------------------------------------------------------------------------------------
+
+def search(name: str, cid: int, reply: int = 5, version: int = 13) -> bytes:
+    payload = name_payload(name)
+    return header(Command.SEARCH, len(payload), reply, version, cid, cid) + payload
+
+
+def test_tcp_search(pair):
+    """A SEARCH over a circuit: found names answered with the server's port, unknown ones only with
+    DO_REPLY (NOT_FOUND); an empty name is ignored. The name test is rsrv's dbChannelTest: a "$" or a
+    filter after a known field is not looked at."""
+    def scenario(wire):
+        wire.exchange(header(Command.VERSION, 0, 0, 13, 0, 0) + search("d:ai", 1) + search("d:ai", 2, 10)
+                      + search("nope", 3, 10) + search("nope", 4, 5) + search("d:ai.NOPE", 5, 10)
+                      + search("d:wc.VAL$", 6, 10) + search("d:ai.EGU", 7, 10, version=11)
+                      + header(Command.SEARCH, 0, 10, 13, 8, 8) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+    compare(pair, lambda wire: wire.exchange(header(Command.VERSION, 0, 0, 13, 0, 0)
+                                             + search("d:ai", 1, 10, version=3) + ECHO, Command.ECHO))
+
+
+class Searcher:
+    """UDP searches to one server, from one socket; a second socket sends the fence, a search sent after
+    the datagram under test: rsrv answers datagrams in order and sends what it has for one client before
+    it reads another's, so once the fence's reply is in, every reply to the test is too.
+
+    The fence goes out only after the expected reply came: rsrv holds its reply while more datagrams
+    wait, and flushes it when the next one (from another client) is read, having already forgotten the
+    client's version: the reply then loses its VERSION message (a race of the C server's)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.fence = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for sock in (self.sock, self.fence):
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(TIMEOUT)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.fence.close()
+
+    def replies(self, datagram: bytes, answered: bool) -> list[str]:
+        address = ("127.0.0.1", self.port)
+        self.sock.sendto(datagram, address)
+        got = []
+        if answered:
+            try:
+                got.append(self.sock.recvfrom(65536)[0])
+            except TimeoutError:
+                got.append(b"TIMEOUT")
+        self.fence.sendto(header(Command.VERSION, 0, 0, 13, 1, 0) + search("d:ai", 1), address)
+        self.fence.recvfrom(65536)
+        self.sock.setblocking(False)
+        try:
+            while True:
+                got.append(self.sock.recvfrom(65536)[0])
+        except BlockingIOError:
+            pass
+        # the server's TCP port rides in each SEARCH reply's data type field
+        return [reply.hex().replace(struct.pack(">H", self.port).hex(), "PORT") for reply in got]
+
+
+def version(minor: int, sequence: int, priority: int = 0) -> bytes:
+    return header(Command.VERSION, 0, priority, minor, sequence, 0)
+
+
+# case -> (datagram, whether softIoc answers it)
+UDP_CASES = {
+    "found": (version(13, 77) + search("d:ai", 1), True),
+    "found with DO_REPLY": (version(13, 78) + search("d:ai", 1, 10), True),
+    "unknown with DO_REPLY": (version(13, 79) + search("nope", 2, 10), False),
+    "several": (version(13, 80) + search("d:ai", 1) + search("nope", 2, 10) + search("d:wd", 3)
+                + search("d:ai.EGU", 4) + search("d:wc.VAL$", 5) + search("d:ai.NOPE", 6), True),
+    "priority": (version(13, 81, priority=50) + search("d:li", 1), True),
+    "minor 11": (version(11, 82) + search("d:li", 1, version=11), True),
+    "minor 10": (version(10, 83) + search("d:li", 1, version=10), True),
+    "minor 4": (version(4, 84) + search("d:li", 1, version=4), True),
+    "minor 3": (version(3, 85) + search("d:li", 1, version=3), False),
+    "no VERSION": (search("d:ai", 1), False),
+    "an old search in the middle": (version(13, 86) + search("d:ai", 1) + search("d:ao", 2, version=3)
+                                    + search("d:bi", 3), True),
+    "an empty name": (version(13, 87) + header(Command.SEARCH, 0, 5, 13, 9, 9) + search("d:ai", 1), True),
+    "another command": (version(13, 88) + search("d:ai", 1) + header(Command.ECHO, 0, 0, 0, 0, 0)
+                        + search("d:bi", 2), True),
+    "two VERSIONs": (version(13, 89) + search("d:ai", 1) + version(10, 90) + search("d:bi", 2, version=10),
+                     True),
+}
+
+
+@pytest.mark.parametrize("case", UDP_CASES)
+def test_udp_search(pair, case):
+    """The reply datagram: a VERSION with the client's sequence number (CA 4.11 and later), one SEARCH
+    reply per name found (the server's port, the protocol's minor version in the payload); rsrv stops
+    reading a datagram at the first message it will not serve."""
+    datagram, answered = UDP_CASES[case]
+    results = []
+    for env in (pair.reference, pair.ours):
+        searcher = Searcher(int(env["EPICS_CAS_SERVER_PORT"]))
+        try:
+            results.append(searcher.replies(datagram, answered))
+        finally:
+            searcher.close()
+    reference, ours = results
+    assert ours == reference
