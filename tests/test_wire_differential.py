@@ -66,6 +66,13 @@ ECHO = header(Command.ECHO, 0, 0, 0, 0, 0)
 TIMEOUT = 10.0
 
 
+def xheader(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
+    """A request header, in the extended form when the size or count needs it."""
+    if size < 0xFFFF and count < 0xFFFF:
+        return header(command, size, data_type, count, p1, p2)
+    return struct.pack(">HHHHIIII", command, 0xFFFF, data_type, 0, p1, p2, size, count)
+
+
 def name_payload(name: str) -> bytes:
     data = name.encode() + b"\0"
     return data + b"\0" * (-len(data) % 8)
@@ -88,14 +95,15 @@ def chars(*values: int) -> bytes:
 def masked_data(data_type: int, autosize: bool, count: int, payload: bytes) -> str:
     """A data reply's payload in hex, with ``__`` for bytes rsrv leaves uninitialised and ``TT`` for a
     current timestamp (a zero one, of a record never processed, is compared)."""
-    shown = [f"{b:02x}" for b in payload]
+    shown = bytearray(payload.hex().encode())
 
-    def hide(start: int, stop: int, mark: str = "__") -> None:
-        for i in range(start, min(stop, len(shown))):
-            shown[i] = mark
+    def hide(start: int, stop: int, mark: bytes = b"_") -> None:
+        stop = min(stop, len(payload))
+        if start < stop:
+            shown[2 * start:2 * stop] = mark * (2 * (stop - start))
 
     if data_type in TIME_TYPES and any(payload[4:12]):
-        hide(4, 12, "TT")           # when each server processed the record
+        hide(4, 12, b"T")           # when each server processed the record
     for start, size in RISC_PADS.get(data_type, ()):
         hide(start, start + size)
     offset = metadata_size(data_type)
@@ -113,7 +121,7 @@ def masked_data(data_type: int, autosize: bool, count: int, payload: bytes) -> s
         # count 0 ("as many as there are"): rsrv sizes the message for the field's capacity, then cuts it
         # to the elements read, leaving the alignment bytes after them unwritten
         hide(offset + count * element_size(data_type), len(shown))
-    return "".join(shown)
+    return shown.decode()
 
 
 @dataclass
@@ -168,9 +176,13 @@ class Wire:
         view = data
         while len(view) >= 16:
             command, size, _, count, _, p2 = struct.unpack(">HHHHII", view[:16])
+            start = 16
+            if size == 0xFFFF:
+                size, count = struct.unpack(">II", view[16:24])
+                start = 24
             if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD):
                 self.transcript.asked[(command, p2)] = count
-            view = view[16 + size:]
+            view = view[start + size:]
         self.sock.sendall(data)
 
     def _next(self):
@@ -379,6 +391,22 @@ def test_plain_read_every_type(pair, pv):
     compare(pair, scenario)
 
 
+def test_large_array_reads(pair):
+    """Reads of 2,560 of 70,000 elements, as many as there are, one, fewer, and all: extended headers both
+    ways (softIoc grows its buffers past EPICS_CA_MAX_ARRAY_BYTES)."""
+    values = bytes(range(1, 256)) * 10 + bytes(range(1, 11))
+
+    def scenario(wire):
+        sid, = wire.open("d:big")
+        wire.exchange(header(Command.WRITE, len(values), 4, len(values), sid, 0) + values + ECHO,
+                      Command.ECHO)
+        requests = [(data_type, count) for data_type in (0, 4, 6, 18, 34) for count in (0, 1, 3000, 70000)]
+        wire.exchange(b"".join(xheader(command, 0, data_type, count, sid, ioid)
+                               for command in (Command.READ_NOTIFY, Command.READ)
+                               for ioid, (data_type, count) in enumerate(requests)) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
 def test_read_sync_and_echo(pair):
     """READ_SYNC and ECHO come back as they were sent, header fields and payload."""
     compare(pair, lambda wire: wire.exchange(
@@ -457,6 +485,30 @@ def test_event_add_and_cancel(pair, pv, data_type):
                       Command.EVENT_ADD, Command.ECHO, unordered=True)
         wire.exchange(write(sid, after) + ECHO, Command.EVENT_ADD, Command.ECHO, unordered=True)
         wire.exchange(header(Command.EVENT_CANCEL, 0, 1, 3, sid, 42) + ECHO, Command.EVENT_ADD, Command.ECHO)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("pv", ["d:wd", "d:wc"])
+@pytest.mark.parametrize("mask", [1, 2, 4, 8, 15])
+def test_array_subscriptions(pair, pv, mask):
+    """Subscriptions to a waveform holding fewer elements than it can: counts 0 (as many as there are,
+    then as many as a write leaves), below, at and past NORD, past NELM; each DBE mask (a PROPERTY-only
+    subscription gets its first update alone)."""
+    counts = {"d:wd": (0, 1, 4, 5, 6, 11), "d:wc": (0, 1, 5, 6, 7, 23)}[pv]
+    grown = {"d:wd": (6, 7, doubles(*range(7))), "d:wc": (4, 9, chars(*range(10, 19)))}[pv]
+
+    def scenario(wire):
+        sid, = wire.open(pv)
+        _fill(wire, pv, sid)
+        subscriptions = b"".join(header(Command.EVENT_ADD, 16, data_type, count, sid, 10 * data_type + i)
+                                 + monitor(mask) for data_type in (6, 20, 4)
+                                 for i, count in enumerate(counts))
+        first = [Command.EVENT_ADD] * (3 * len(counts))
+        wire.exchange(subscriptions + ECHO, *first, Command.ECHO, unordered=True)
+        data_type, count, payload = grown
+        updates = first if mask & 3 else []     # a waveform's processing posts VALUE and LOG
+        wire.exchange(header(Command.WRITE, len(payload), data_type, count, sid, 1) + payload + ECHO,
+                      *updates, Command.ECHO, unordered=True)
     compare(pair, scenario)
 
 
