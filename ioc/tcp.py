@@ -642,9 +642,10 @@ class Circuit:
             self._closing = True
             return
         sub = self._cancel(subscriptionid)
-        # Pending updates go first so the client sees the cancel confirmation last. rsrv confirms with
-        # the EVENT_ADD's own header (its type and count, not the cancel's).
-        self.out += b"".join(sub.queue)
+        # Updates still queued are dropped (db_cancel_event makes rsrv's queued events defunct, sent
+        # even under EVENTS_OFF never). rsrv confirms with the EVENT_ADD's own header (its type and
+        # count, not the cancel's).
+        sub.queue.clear()
         self.out += pack_header(Command.EVENT_ADD, 0, sub.data_type, sub.count, sid, subscriptionid)
 
     def _clear_channel(self, raw) -> None:

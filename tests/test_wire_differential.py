@@ -527,6 +527,19 @@ def test_events_off_keeps_the_newest_update(pair):
     compare(pair, scenario)
 
 
+def test_cancel_drops_the_waiting_update(pair):
+    """An update waiting under EVENTS_OFF is dropped when its subscription is cancelled."""
+    def scenario(wire):
+        sid, = wire.open("d:ao")
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + header(Command.EVENT_ADD, 16, 6, 1, sid, 5)
+                      + monitor(5) + header(Command.WRITE, 8, 6, 1, sid, 1) + doubles(11)
+                      + header(Command.EVENT_CANCEL, 0, 6, 1, sid, 5) + ECHO, Command.EVENT_ADD, Command.ECHO)
+        # rsrv would send a released update from its event task; ours would send it before the ECHO reply
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + header(Command.WRITE, 8, 6, 1, sid, 1)
+                      + doubles(12) + header(Command.READ_NOTIFY, 0, 6, 1, sid, 3) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
 def test_clear_channel(pair):
     """CLEAR_CHANNEL's reply echoes the request's header; the channel's subscriptions go with it."""
     def scenario(wire):
