@@ -18,7 +18,7 @@ import trio
 
 from caproto.constants import CA_MINOR_VERSION, DO_REPLY, ECA, AccessRights, Command, Role
 from caproto.dbr import ChannelType, payload_size
-from caproto.errors import CAError, FramingError, PayloadTooLarge
+from caproto.errors import CAError, FramingError, MalformedHeader, PayloadTooLarge
 from caproto.framing import NEED_DATA, StreamParser
 from caproto.messages import pack_header
 
@@ -72,6 +72,9 @@ _BAD_ID_AT = {
 }
 # rsrv's TCP jump table has this many entries; any request before a supported VERSION is refused.
 _TCP_COMMANDS = 28
+# Requests whose parameter1 is a sid
+_SID_REQUESTS = frozenset({Command.EVENT_ADD, Command.EVENT_CANCEL, Command.READ, Command.READ_NOTIFY,
+                           Command.WRITE, Command.WRITE_NOTIFY})
 # HOST_NAME and CLIENT_NAME longer than this (with the NUL) drop the circuit.
 _MAX_NAME = 512
 
@@ -256,7 +259,7 @@ class Circuit:
                     continue
                 except FramingError as exc:
                     log.warning("circuit from %s: %s; disconnecting", self.peer, exc)
-                    self._error(None, ECA.INTERNAL, f"CAS: {exc}")
+                    self._framing_error(exc)
                     self._closing = True
                     break
                 if raw is NEED_DATA:
@@ -337,7 +340,7 @@ class Circuit:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _error(self, raw, eca: int, message: str, cid: int = 0xFFFFFFFF) -> None:
+    def _error(self, raw, eca: int, message: str, cid: int | None = None) -> None:
         """An ERROR response quoting the offending request's header, as rsrv's send_err does."""
         if raw is None:
             original = pack_header(0, 0, 0, 0, 0, 0)
@@ -346,10 +349,28 @@ class Circuit:
             original = pack_header(command, len(payload), data_type, data_count, p1, p2)
         self._send_error(original, eca, message, cid)
 
-    def _send_error(self, original: bytes, eca: int, message: str, cid: int = 0xFFFFFFFF) -> None:
+    def _send_error(self, original: bytes, eca: int, message: str, cid: int | None = None) -> None:
+        if cid is None:
+            # rsrv's vsend_err: a request naming a channel by sid reports that channel's cid (when the sid
+            # is known), a SEARCH its own cid, anything else none
+            command, p1 = int.from_bytes(original[:2], "big"), int.from_bytes(original[8:12], "big")
+            if command in _SID_REQUESTS:
+                served = self.channels.get(p1)
+                cid = 0xFFFFFFFF if served is None else served.cid
+            else:
+                cid = p1 if command == Command.SEARCH else 0xFFFFFFFF
         text = message.encode("latin-1", "replace") + b"\0"
         body = original + text + b"\0" * (-(len(original) + len(text)) % 8)
         self.out += pack_header(Command.ERROR, len(body), 0, 0, cid, eca) + body
+
+    def _framing_error(self, exc: FramingError) -> None:
+        """rsrv's answer to a request it cannot frame, a payload size that is not a multiple of 8: an
+        ERROR quoting the header (the caller drops the circuit)."""
+        header = getattr(exc, "header", None)
+        if isinstance(exc, MalformedHeader) and header is not None:
+            self._send_error(header.pack(), ECA.INTERNAL, "CAS: Missaligned protocol rejected")
+        else:
+            self._error(None, ECA.INTERNAL, f"CAS: {exc}")
 
     def _bad_id(self, raw) -> None:
         # rsrv answers an unknown sid/subscription id with ECA_INTERNAL and drops the circuit: the

@@ -63,6 +63,8 @@ CASES = {
     "TCP SEARCH of an unknown name without": ("w:ao", lambda sid: header(6, 8, 5, 13, 79, 79)
                                               + b"nope:x\0\0"),
     "CREATE_CHAN of an empty name": ("w:ao", lambda sid: header(18, 8, 0, 0, 5, 13) + bytes(8)),
+    "READ_NOTIFY with a payload size not a multiple of 8": ("w:ao", lambda sid: header(15, 5, 6, 1, sid, 8)
+                                                             + b"abcde"),
 }
 
 
