@@ -522,6 +522,13 @@ class FieldChannel:
             converted, out_count = self._link_value(data_type, getattr(rec, self.field.name),
                                                     count or self.max_count, count == 0)
             return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
+        if self.field is _RTYP and native_type(data_type) is ChannelType.CHAR:
+            # getAttrValue: the type's name copied into as many chars as asked for (one for "as many as
+            # there are"), cut to leave room for its NUL; that many chars are counted
+            text = rec.rtype.name.encode()[:max(count, 1) - 1] + b"\0"
+            out_count = count or len(text)
+            return (encode_payload(data_type, np.frombuffer(text, dtype=np.uint8), self._metadata(data_type),
+                                   count=out_count), out_count)
         values = self.values()
         available = len(values)
         if data_type == ChannelType.CLASS_NAME:

@@ -353,6 +353,22 @@ READS = {
     "d:ai.DESC": (0, 1),
     "d:ai.SCAN": (0, 1),
     "d:ai.DESC$": (0, 1, 5, 41),
+    "d:ai.HIHI": (0, 1),
+    "d:ai.HHSV": (0, 1),
+    "d:ai.NAME": (0, 1),
+    "d:ai.UDF": (0, 1),
+    "d:ai.RVAL": (0, 1),
+    "d:ai.STAT": (0, 1),
+    "d:ai.INP": (0, 1),
+    "d:ai.INP$": (0, 1, 3),
+    "d:ai.FLNK": (0, 1),
+    "d:li.HOPR": (0, 1),
+    "d:wd.NORD": (0, 1),
+    "d:wd.FTVL": (0, 1),
+    "d:ai.RTYP": (0, 1, 5),
+    # Not here: a string field of a record with enum states (bi.ZNAM, mbbi.ZRST) read as DBR_ENUM. rsrv's
+    # fast conversion hands the string to the record's put_enum_str, which sets the record's VAL (a read
+    # that writes), and sends an uninitialised value.
     "d:wd": (0, 1, 4, 5, 6, 8, 11),      # NORD is 5 (written first), NELM 8
     "d:wc": (0, 1, 5, 6, 7, 20, 23),     # NORD 6, NELM 20
 }
