@@ -44,10 +44,12 @@ record(ao, "d:ao") {
     field(DRVH, "100")
     field(DRVL, "-100")
     field(SCAN, "Passive")
+    field(PINI, "YES")
 }
 record(bi, "d:bi") { field(VAL, "1") field(ZNAM, "Off") field(ONAM, "On") }
 record(mbbi, "d:mbbi") { field(VAL, "2") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
-record(longin, "d:li") { field(VAL, "42") field(EGU, "counts") }
+record(longin, "d:li") { field(VAL, "42") field(EGU, "counts") field(PINI, "YES") field(HIGH, "40")
+                        field(HSV, "MINOR") }
 record(stringin, "d:si") { field(VAL, "hello") }
 record(waveform, "d:wd") { field(FTVL, "DOUBLE") field(NELM, "8") field(EGU, "s") field(PREC, "1") }
 record(waveform, "d:wc") { field(FTVL, "CHAR") field(NELM, "20") }
