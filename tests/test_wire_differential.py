@@ -368,6 +368,10 @@ READS = {
     "d:wd.NORD": (0, 1),
     "d:wd.FTVL": (0, 1),
     "d:ai.RTYP": (0, 1, 5),
+    "d:wd.[1:3]": (0, 1, 3, 4),
+    'd:wd.{"arr":{"s":-2}}': (0, 1, 2, 3),
+    'd:ai.{"dbnd":{"abs":1}}': (0, 1),
+    'd:ao.{"ts":{}}': (0, 1),
     # Not here: a string field of a record with enum states (bi.ZNAM, mbbi.ZRST) read as DBR_ENUM. rsrv's
     # fast conversion hands the string to the record's put_enum_str, which sets the record's VAL (a read
     # that writes), and sends an uninitialised value.
@@ -378,7 +382,9 @@ READS = {
 
 def _fill(wire, pv: str, sid: int) -> None:
     """Give the waveforms fewer elements than they can hold, the case where counts matter."""
-    fill = {"d:wd": WAVEFORM_DOUBLES, "d:wc": WAVEFORM_CHARS}.get(pv)
+    record_name, _, rest = pv.partition(".")
+    filtered = rest[:1] in ("[", "{")        # a filtered channel writes the whole field
+    fill = {"d:wd": WAVEFORM_DOUBLES, "d:wc": WAVEFORM_CHARS}.get(record_name if filtered else pv)
     if fill is not None:
         fill = fill[:8] + struct.pack(">I", sid) + fill[12:]
         wire.exchange(fill + ECHO, Command.ECHO)
@@ -665,6 +671,10 @@ UDP_CASES = {
     "unknown with DO_REPLY": (version(13, 79) + search("nope", 2, 10), False),
     "several": (version(13, 80) + search("d:ai", 1) + search("nope", 2, 10) + search("d:wd", 3)
                 + search("d:ai.EGU", 4) + search("d:wc.VAL$", 5) + search("d:ai.NOPE", 6), True),
+    "filters and modifiers": (version(13, 91) + search('d:ai.{"dbnd":{"abs":1}}', 1) + search("d:wd.[1:2]", 2)
+                              + search('d:ai{"dbnd":{}}', 3) + search("d:ai.VAL$junk", 4)
+                              + search("d:ai.RTYP", 5) + search("d:ai.", 6) + search("d:ai.VALX", 7), True),
+    "VERSION alone": (version(13, 92), False),
     "priority": (version(13, 81, priority=50) + search("d:li", 1), True),
     "minor 11": (version(11, 82) + search("d:li", 1, version=11), True),
     "minor 10": (version(10, 83) + search("d:li", 1, version=10), True),
