@@ -512,6 +512,22 @@ def test_event_add_and_cancel(pair, pv, data_type):
     compare(pair, scenario)
 
 
+@pytest.mark.parametrize("pv", ["d:ai", "d:mbbi", "d:si", "d:wc", "d:ai.DESC$"])
+@pytest.mark.parametrize("count", [0, 1])
+def test_event_add_every_type(pair, pv, count):
+    """The first update of a subscription in every readable type, then each cancelled."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        _fill(wire, pv, sid)
+        wire.exchange(b"".join(header(Command.EVENT_ADD, 16, data_type, count, sid, data_type) + monitor(5)
+                               for data_type in READABLE_TYPES) + ECHO,
+                      *[Command.EVENT_ADD] * len(READABLE_TYPES), Command.ECHO, unordered=True)
+        wire.exchange(b"".join(header(Command.EVENT_CANCEL, 0, data_type, count, sid, data_type)
+                               for data_type in READABLE_TYPES) + ECHO,
+                      *[Command.EVENT_ADD] * len(READABLE_TYPES), Command.ECHO)
+    compare(pair, scenario)
+
+
 @pytest.mark.parametrize("pv", ["d:wd", "d:wc"])
 @pytest.mark.parametrize("mask", [1, 2, 4, 8, 15])
 def test_array_subscriptions(pair, pv, mask):
