@@ -1,6 +1,6 @@
 """One task per TCP virtual circuit: requests in, replies and monitor updates out.
 
-The reader loop turns received bytes into raw messages (``StreamParser.next_raw``) and dispatches on the
+The reader loop turns received bytes into raw messages (``StreamParser.next_raws``) and dispatches on the
 command id through a table; replies are appended to one output buffer and sent with one ``send_all`` per
 batch of requests. Monitor updates arrive from the database synchronously (``FieldChannel.subscribe``),
 are queued per subscription with the *coalesce-newest* policy (see ``Subscription``) and are sent by the
@@ -19,7 +19,7 @@ import trio
 from caproto.constants import CA_MINOR_VERSION, DO_REPLY, ECA, AccessRights, Command, Role
 from caproto.dbr import ChannelType, payload_size
 from caproto.errors import CAError, FramingError, PayloadTooLarge
-from caproto.framing import NEED_DATA, StreamParser
+from caproto.framing import StreamParser
 from caproto.messages import pack_header
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ MAX_BATCH_BYTES = 1 << 20
 # that other circuits' requests are read too.
 YIELD_EVERY = 16
 FAIR_EVERY = 256
+YIELD_MASK, FAIR_MASK = YIELD_EVERY - 1, FAIR_EVERY - 1     # (powers of two)
+# Bytes asked of the socket per receive.
+RECEIVE_SIZE = 1 << 16
 _MAX_DATA_TYPE = max(ChannelType)
 # Types a put-callback cannot carry (rsrv's db_put_process maps only the plain types and PUT_ACKT/ACKS);
 # a plain WRITE takes the value out of a STS/TIME/GR/CTRL struct.
@@ -212,14 +215,13 @@ class Circuit:
         parser = self.parser
         dispatch = self.dispatch
         while not self._closing:
-            data = await self.stream.receive_some(1 << 16)
+            data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
             parser.feed(data)
-            handled = 0
-            while True:
+            while not self._closing:
                 try:
-                    raw = parser.next_raw()
+                    batch = parser.next_raws()
                 except PayloadTooLarge as exc:
                     # As rsrv: refuse that request, skip its payload, keep the circuit.
                     self._send_error(exc.header.pack(), ECA.TOLARGE,
@@ -230,29 +232,32 @@ class Circuit:
                     self._error(None, ECA.INTERNAL, f"CAS: {exc}")
                     self._closing = True
                     break
-                if raw is NEED_DATA:
+                if not batch:
                     break
-                handler = dispatch.get(raw[0])
-                if handler is None:
-                    self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
-                    self._closing = True
-                    break
-                try:
-                    later = handler(raw)
-                    if later is not None:
-                        await later     # a request that must wait (a put-callback behind another)
-                except Exception:
-                    # A fault while serving one request (a record bug, say) fails that request only.
-                    log.exception("circuit from %s: request %r failed", self.peer, raw[:5])
-                    self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
-                if self._closing:
-                    break
-                handled += 1
-                if handled % YIELD_EVERY == 0 and (_writer_woken or handled % FAIR_EVERY == 0):
-                    # Let other circuits' writers send the updates these requests posted: without this a
-                    # client streaming puts starves monitors down to a few coalesced updates per receive.
-                    _writer_woken = False
-                    await trio.lowlevel.checkpoint()
+                handled = 0
+                for raw in batch:
+                    handler = dispatch.get(raw[0])
+                    if handler is None:
+                        self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
+                        self._closing = True
+                        break
+                    try:
+                        later = handler(raw)
+                        if later is not None:
+                            await later     # a request that must wait (a put-callback behind another)
+                    except Exception:
+                        # A fault while serving one request (a record bug, say) fails that request only.
+                        log.exception("circuit from %s: request %r failed", self.peer, raw[:5])
+                        self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
+                    if self._closing:
+                        break
+                    handled += 1
+                    if not handled & YIELD_MASK and (_writer_woken or not handled & FAIR_MASK):
+                        # Let other circuits' writers send the updates these requests posted: without this
+                        # a client streaming puts starves monitors down to a few coalesced updates per
+                        # receive.
+                        _writer_woken = False
+                        await trio.lowlevel.checkpoint()
             if self.out or self.ready:
                 await self._send_pending()
 
