@@ -83,6 +83,9 @@ LINK_STRING_SIZE = 1024
 # dbProcess: how many times a busy record may be asked to process before it raises SCAN/INVALID.
 MAX_LOCK = 10
 PASSIVE = scan.PASSIVE
+# An IntEnum member costs a class-attribute lookup (about 100 ns) per use: the hot paths use plain ints.
+_DBR_STRING = int(ChannelType.STRING)
+_time_ns = time.time_ns
 _NAN4 = (math.nan, math.nan, math.nan, math.nan)
 # RTYP is not a field of the table but a channel attribute (SPC_ATTRIBUTE) giving the record type.
 _RTYP = Field("RTYP", DBF.STRING, size=40)
@@ -308,8 +311,8 @@ class Record:
             if tse is not None:
                 self.TSE = tse
         if self.TSE != -2:
-            ns = time.time_ns()    # epics_now(), inline: every processing stamps
-            self.TIME = (ns // 1_000_000_000 - EPICS_EPOCH_OFFSET, ns % 1_000_000_000)
+            secs, nsec = divmod(_time_ns(), 1_000_000_000)     # epics_now(), inline: every processing stamps
+            self.TIME = (secs - EPICS_EPOCH_OFFSET, nsec)
 
     def time_since_last_process(self) -> float:
         (s1, n1), (s0, n0) = self.TIME, self._time_last
@@ -421,7 +424,8 @@ class FieldChannel:
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
-                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link")
+                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link",
+                 "_text_double")
 
     _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
                                                        ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
@@ -472,6 +476,8 @@ class FieldChannel:
                 self._direct = _TO_DOUBLE_UNPACK
             else:
                 self._direct = {int(self.native_type): self._unpack}
+        # a writable DOUBLE scalar: DBR_STRING puts (caput's default) are parsed on the fast path
+        self._text_double = self._writable and self.dbf is DBF.DOUBLE and self._unpack is not None
         self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._gen = -1
         # keyed so that unsubscribing is O(1): a client may hold thousands of subscriptions on one PV
@@ -634,10 +640,7 @@ class FieldChannel:
                 if self._plain:
                     return self._db.put_scalar(self, value)
                 return self._db.put_field(self, data_type, (value,), converted=True)
-        if not self._writable:
-            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
-        if count == 1:
-            if data_type == ChannelType.STRING and self.dbf is DBF.DOUBLE and self._unpack is not None:
+            if data_type == _DBR_STRING and self._text_double:
                 # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
                 # takes the general path below, which raises the C IOC's error for it.
                 key = payload if type(payload) is bytes else bytes(payload)
@@ -656,6 +659,8 @@ class FieldChannel:
                     if self._plain:
                         return self._db.put_scalar(self, value)
                     return self._db.put_field(self, data_type, (value,), converted=True)
+        if not self._writable:
+            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
         if not 0 <= data_type <= ChannelType.CLASS_NAME:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
         if data_type in _UNPUTTABLE:
