@@ -150,6 +150,7 @@ class Circuit:
         self.host_name = ""
         self.client_name = ""
         self._doorbell_send, self._doorbell_recv = trio.open_memory_channel(1)
+        self._rung = False
         self._send_lock = trio.StrictFIFOLock()
         self._nursery: trio.Nursery | None = None
         self._outer: trio.Nursery | None = None
@@ -264,6 +265,9 @@ class Circuit:
     def ring(self) -> None:
         global _writer_woken
         _writer_woken = True
+        if self._rung:
+            return      # the writer has not woken since the last ring: it will see everything queued
+        self._rung = True
         try:
             self._doorbell_send.send_nowait(None)
         except trio.WouldBlock:
@@ -279,6 +283,9 @@ class Circuit:
     async def _writer(self) -> None:
         """Sends monitor updates (and put-callback replies) that arrive between requests."""
         async for _ in self._doorbell_recv:
+            # Cleared before collecting: whatever is queued from now on rings again (a ring per post
+            # would cost a failed send_nowait, an exception, per monitor update).
+            self._rung = False
             await self._send_pending()
 
     async def _send_pending(self) -> None:
