@@ -24,9 +24,13 @@ from caproto.messages import pack_header
 
 log = logging.getLogger(__name__)
 
-# Events queued per subscription before coalescing starts (rsrv keeps a few per subscription, then
-# replaces the newest one).
-SUBSCRIPTION_QUEUE = 4
+# How many updates wait before they are coalesced, as dbEvent's rings: a circuit has one ring of
+# EVENT_RING entries per SUBSCRIPTIONS_PER_RING subscriptions. While more than EVENTS_PER_RING entries are
+# free a subscription may have any number waiting; past that (or while the client has sent EVENTS_OFF) a
+# subscription's new update replaces its last waiting one.
+EVENTS_PER_RING = 36
+EVENT_RING = 4 * EVENTS_PER_RING
+SUBSCRIPTIONS_PER_RING = 35
 # A client whose socket accepts nothing for this long is disconnected: its queued events would otherwise
 # pile up for ever.
 STALL_LIMIT = 30.0
@@ -90,9 +94,10 @@ def failed_read(command: int, data_type: int, count: int, status: int, ioid: int
 class Subscription:
     """One EVENT_ADD: what the client asked for, and its bounded queue of encoded updates.
 
-    Policy (coalesce-newest): at most ``SUBSCRIPTION_QUEUE`` updates wait per subscription; when the
-    client falls behind, the newest update replaces the last queued one, so a slow client sees the latest
-    value and never makes the server buffer without bound.
+    Policy (coalesce-newest, as rsrv's event queue): updates wait in the subscription's queue while
+    the circuit has room for them (see ``EVENT_RING``); when the client falls behind, the newest update
+    replaces the last queued one, so a slow client sees the latest value and never makes the server
+    buffer without bound.
     """
 
     __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "queue", "unsubscribe",
@@ -123,12 +128,14 @@ class Subscription:
         """Channel callback: called synchronously with the first update and every post the channel
         selected for this subscription's mask."""
         message = self.encode()
-        if len(self.queue) >= SUBSCRIPTION_QUEUE:
-            self.queue[-1] = message
+        queue, circuit = self.queue, self.circuit
+        if queue and (circuit.queued >= circuit.coalesce_from or not circuit.events_on):
+            queue[-1] = message
             self.coalesced += 1
         else:
-            self.queue.append(message)
-        self.circuit.schedule(self)
+            queue.append(message)
+            circuit.queued += 1
+        circuit.schedule(self)
 
 
 class Circuit:
@@ -144,6 +151,8 @@ class Circuit:
         self.channels: dict[int, ServedChannel] = {}
         self.subscriptions: dict[int, Subscription] = {}
         self.ready: dict[int, Subscription] = {}  # insertion-ordered set of subscriptions with queued events
+        self.queued = 0                 # updates waiting in the subscriptions' queues
+        self.coalesce_from = EVENT_RING - EVENTS_PER_RING
         self.events_on = True
         self.client_version = 0
         self.client_priority = 0
@@ -210,6 +219,7 @@ class Circuit:
                 sub.unsubscribe = None
         self.subscriptions.clear()
         self.ready.clear()
+        self.queued = 0
 
     async def _reader(self) -> None:
         global _writer_woken
@@ -315,6 +325,7 @@ class Circuit:
         while ready and len(out) < limit:
             sub = ready.pop(next(iter(ready)))
             queue = sub.queue
+            self.queued -= len(queue)
             while queue:
                 out += queue.popleft()
 
@@ -530,10 +541,14 @@ class Circuit:
             self.out += failed_read(Command.EVENT_ADD, data_type, data_count, ECA.NORDACCESS, subscriptionid)
             return
         old = self.subscriptions.pop(subscriptionid, None)
-        if old is not None and old.unsubscribe is not None:
-            old.unsubscribe()
+        if old is not None:     # the id reused: the old subscription ends, its waiting updates dropped
+            if old.unsubscribe is not None:
+                old.unsubscribe()
+            self.ready.pop(subscriptionid, None)
+            self.queued -= len(old.queue)
         sub = Subscription(self, subscriptionid, served, data_type, data_count, mask)
         self.subscriptions[subscriptionid] = sub
+        self._size_event_rings()
         served.subscriptions.add(subscriptionid)
         # the channel sends the first update (a filtered channel runs it through its filters)
         sub.unsubscribe = served.channel.subscribe(sub.post, mask, first=True)
@@ -546,7 +561,13 @@ class Circuit:
             sub.unsubscribe()
         sub.served.subscriptions.discard(subscriptionid)
         self.ready.pop(subscriptionid, None)
+        self.queued -= len(sub.queue)
+        self._size_event_rings()
         return sub
+
+    def _size_event_rings(self) -> None:
+        rings = max(1, -(-len(self.subscriptions) // SUBSCRIPTIONS_PER_RING))
+        self.coalesce_from = rings * EVENT_RING - EVENTS_PER_RING
 
     def _event_cancel(self, raw) -> None:
         command, data_type, data_count, sid, subscriptionid, payload = raw
