@@ -344,28 +344,18 @@ def test_random_bytes_raise_only_documented_errors(data, chunks, role, max_paylo
     assert all(isinstance(msg, Message) for msg in result)
 
 
-def _drain_one_by_one(parser: StreamParser) -> list:
-    """next_raw until NEED_DATA; a FramingError is recorded by class (MalformedHeader ends the stream)."""
+def _one(parser: StreamParser) -> list:
+    raw = parser.next_raw()
+    return [] if raw is NEED_DATA else [raw]
+
+
+def _drain(parser: StreamParser, read) -> list:
+    """``read`` (a list of messages per call) until it gives none; a FramingError is recorded by class
+    (MalformedHeader ends the stream)."""
     out = []
     for _ in range(1000):
         try:
-            raw = parser.next_raw()
-        except FramingError as exc:
-            out.append(type(exc))
-            if isinstance(exc, MalformedHeader):
-                return out
-            continue
-        if raw is NEED_DATA:
-            return out
-        out.append(raw)
-    pytest.fail("next_raw kept returning messages from a finite buffer")
-
-
-def _drain_in_batches(parser: StreamParser) -> list:
-    out = []
-    for _ in range(1000):
-        try:
-            batch = parser.next_raws()
+            batch = read(parser)
         except FramingError as exc:
             out.append(type(exc))
             if isinstance(exc, MalformedHeader):
@@ -374,7 +364,7 @@ def _drain_in_batches(parser: StreamParser) -> list:
         if not batch:
             return out
         out += batch
-    pytest.fail("next_raws kept returning messages from a finite buffer")
+    pytest.fail("the parser kept returning messages from a finite buffer")
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -390,9 +380,9 @@ def test_next_raws_gives_what_next_raw_gives_one_by_one(case, tail, max_payload)
         one.feed(wire[start:end])
         batched.feed(wire[start:end])
         if MalformedHeader not in expected:
-            expected += _drain_one_by_one(one)
+            expected += _drain(one, _one)
         if MalformedHeader not in received:
-            received += _drain_in_batches(batched)
+            received += _drain(batched, StreamParser.next_raws)
     assert received == expected
     assert batched.buffered == one.buffered
 
