@@ -155,6 +155,9 @@ _FLOAT = re.compile(
     r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?"
     r"|[nN][aA][nN](?:\([0-9A-Za-z_]*\))?))")
 
+# Texts that strtod and float() read alike, with no ERANGE possible (caput's usual "12.5"): no
+# whitespace, exponent, hex, inf or nan, and too few digits to overflow or underflow.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,17}\.?[0-9]{0,17}|\.[0-9]{1,17})").fullmatch
 _ULONG_MAX = (1 << 64) - 1
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -224,6 +227,12 @@ def parse_integer(text: str, dtype: np.dtype | type, *, allow_units: bool = True
 
 def parse_double(text: str, *, allow_units: bool = True) -> float:
     """epicsParseFloat64 with glibc strtod: decimal, hex, inf, nan; ERANGE results are errors."""
+    if _PLAIN_DECIMAL(text):
+        return float(text)
+    return _strtod(text, allow_units)
+
+
+def _strtod(text: str, allow_units: bool) -> float:
     match = _FLOAT.match(text)
     if not match:
         raise _ParseError("none", text)

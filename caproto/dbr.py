@@ -29,7 +29,7 @@ from .errors import RemoteProtocolError
 __all__ = [
     "ChannelType", "Metadata", "STRING_ENCODING", "DTYPES", "native_type", "family", "promote",
     "element_size", "metadata_size", "payload_size", "encode_payload", "decode_payload",
-    "decode_values", "decode_metadata", "encode_strings", "decode_strings",
+    "decode_values", "decode_metadata", "encode_strings", "decode_strings", "scalar_packer",
 ]
 
 # Strings are byte strings in EPICS; UTF-8 with surrogateescape maps any received bytes to a str and back
@@ -477,6 +477,17 @@ def encode_payload(data_type: int, values: Any, metadata: Metadata | None = None
     else:
         np.frombuffer(payload, dtype=layout.dtype, count=used, offset=offset)[:] = values[:used]
     return payload
+
+
+def scalar_packer(data_type: int) -> Callable[..., bytes]:
+    """``pack(*header, value)``: the whole payload of one numeric element of a plain, STS or TIME type,
+    ``header`` being (), (status, severity) or (status, severity, secs, nsec) (as `encode_payload`
+    writes them, for a server that keeps those values at hand instead of in a `Metadata`).
+
+    Raises ``struct.error`` for a value the type cannot hold."""
+    if family(data_type) not in ("plain", "sts", "time") or native_type(data_type) is ChannelType.STRING:
+        raise ValueError(f"DBR type {data_type} is not a numeric plain, STS or TIME type")
+    return _LAYOUTS[data_type].scalar.pack
 
 
 def decode_payload(data_type: int, count: int, payload: bytes | bytearray | memoryview

@@ -173,6 +173,47 @@ class StreamParser:
             return command, data_type, data_count, p1, p2, buf[pos + 16:end]
         return command, data_type, data_count, p1, p2, bytes(buf[pos + 16:end])
 
+    def next_raws(self) -> list[RawMessage]:
+        """Every whole message buffered, as `next_raw` tuples (an empty list when none is whole).
+
+        For a server reading a stream of small requests: one call per received chunk instead of one per
+        message. An error is raised only for the first message of a batch: the messages before a bad one
+        are returned first, and the next call raises.
+        """
+        batch: list[RawMessage] = []
+        append = batch.append
+        while True:
+            buf = self._buf
+            pos = self._pos
+            available = len(buf)
+            fast_below = self._fast_below
+            copy = type(buf) is not bytes
+            careful = False
+            while available - pos >= 16:
+                command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
+                if not size:
+                    pos += 16
+                    append((command, data_type, data_count, p1, p2, b""))
+                    continue
+                if size & 7 or size >= fast_below:
+                    careful = True
+                    break
+                end = pos + 16 + size
+                if end > available:
+                    break
+                append((command, data_type, data_count, p1, p2,
+                        bytes(buf[pos + 16:end]) if copy else buf[pos + 16:end]))
+                pos = end
+            self._pos = pos
+            if not careful or batch:
+                return batch
+            # An extended, large or misaligned message at the head of the buffer: the careful path.
+            frame = self._frame()
+            if frame is NEED_DATA:
+                return batch
+            command, _, data_type, data_count, p1, p2, payload = frame
+            append((command, data_type, data_count, p1, p2, payload))
+
     def next_message(self) -> Message | _NeedData:
         """The next whole message, or `NEED_DATA`."""
         buf = self._buf

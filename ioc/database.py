@@ -47,6 +47,8 @@ from caproto.dbr import (
     encode_payload,
     family,
     native_type,
+    promote,
+    scalar_packer,
 )
 from caproto.errors import CAError
 
@@ -83,6 +85,19 @@ LINK_STRING_SIZE = 1024
 # dbProcess: how many times a busy record may be asked to process before it raises SCAN/INVALID.
 MAX_LOCK = 10
 PASSIVE = scan.PASSIVE
+# An IntEnum member costs a class-attribute lookup (about 100 ns) per use: the hot paths use plain ints.
+_DBR_STRING = int(ChannelType.STRING)
+_time_ns = time.time_ns
+# Reads that _encode_scalar answers: for a scalar field of these DBF types, its own DBR type in the plain,
+# STS and TIME forms (the value needs no conversion, the metadata is the record's STAT, SEVR and TIME).
+_PLAIN, _STS, _TIME = 0, 1, 2
+_FAST_READS: dict[DBF, dict[int, tuple[Callable[..., bytes], int]]] = {
+    dbf: {int(promote(dbr, family_name)): (scalar_packer(promote(dbr, family_name)), kind)
+          for family_name, kind in (("plain", _PLAIN), ("sts", _STS), ("time", _TIME))}
+    for dbf, dbr in ((DBF.DOUBLE, ChannelType.DOUBLE), (DBF.LONG, ChannelType.LONG),
+                     (DBF.SHORT, ChannelType.SHORT), (DBF.USHORT, ChannelType.LONG),
+                     (DBF.ENUM, ChannelType.ENUM), (DBF.MENU, ChannelType.ENUM))}
+_NO_FAST_READS: dict[int, tuple[Callable[..., bytes], int]] = {}
 _NAN4 = (math.nan, math.nan, math.nan, math.nan)
 # RTYP is not a field of the table but a channel attribute (SPC_ATTRIBUTE) giving the record type.
 _RTYP = Field("RTYP", DBF.STRING, size=40)
@@ -308,8 +323,8 @@ class Record:
             if tse is not None:
                 self.TSE = tse
         if self.TSE != -2:
-            ns = time.time_ns()    # epics_now(), inline: every processing stamps
-            self.TIME = (ns // 1_000_000_000 - EPICS_EPOCH_OFFSET, ns % 1_000_000_000)
+            secs, nsec = divmod(_time_ns(), 1_000_000_000)     # epics_now(), inline: every processing stamps
+            self.TIME = (secs - EPICS_EPOCH_OFFSET, nsec)
 
     def time_since_last_process(self) -> float:
         (s1, n1), (s0, n0) = self.TIME, self._time_last
@@ -421,7 +436,8 @@ class FieldChannel:
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
-                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link")
+                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link",
+                 "_text_double", "_fast_reads")
 
     _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
                                                        ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
@@ -472,6 +488,10 @@ class FieldChannel:
                 self._direct = _TO_DOUBLE_UNPACK
             else:
                 self._direct = {int(self.native_type): self._unpack}
+        # a writable DOUBLE scalar: DBR_STRING puts (caput's default) are parsed on the fast path
+        self._text_double = self._writable and self.dbf is DBF.DOUBLE and self._unpack is not None
+        scalar = not (long_string or self._array or self._link or fld is _RTYP)
+        self._fast_reads = _FAST_READS.get(self.dbf, _NO_FAST_READS) if scalar else _NO_FAST_READS
         self._cache: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._gen = -1
         # keyed so that unsubscribing is O(1): a client may hold thousands of subscriptions on one PV
@@ -514,6 +534,30 @@ class FieldChannel:
         return np.array([value], dtype=DBF_DTYPES[self.dbf])
 
     def _encode(self, data_type: int, count: int) -> tuple[bytes, int]:
+        fast = self._fast_reads.get(data_type)
+        if fast is not None and count <= 1:
+            payload = self._encode_scalar(*fast)
+            if payload is not None:
+                return payload, 1
+        return self._encode_general(data_type, count)
+
+    def _encode_scalar(self, pack: Callable[..., bytes], kind: int) -> bytes | None:
+        """One number of the field's own type, plain, STS or TIME: packed from the record without
+        conversion rules or a Metadata (a monitor update costs this on every post). None when the stored
+        value is not one the type holds as it is."""
+        rec = self.record
+        value = getattr(rec, self._fname)
+        try:
+            if kind == _PLAIN:
+                return pack(value)
+            if kind == _STS:
+                return pack(rec.STAT, rec.SEVR, value)
+            secs, nsec = rec.TIME
+            return pack(rec.STAT, rec.SEVR, secs, nsec, value)
+        except struct.error:
+            return None
+
+    def _encode_general(self, data_type: int, count: int) -> tuple[bytes, int]:
         if not 0 <= data_type <= ChannelType.CLASS_NAME or data_type in (
                 ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be read")
@@ -649,10 +693,7 @@ class FieldChannel:
                 if self._plain:
                     return self._db.put_scalar(self, value)
                 return self._db.put_field(self, data_type, (value,), converted=True)
-        if not self._writable:
-            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
-        if count == 1:
-            if data_type == ChannelType.STRING and self.dbf is DBF.DOUBLE and self._unpack is not None:
+            if data_type == _DBR_STRING and self._text_double:
                 # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
                 # takes the general path below, which raises the C IOC's error for it.
                 key = payload if type(payload) is bytes else bytes(payload)
@@ -671,6 +712,8 @@ class FieldChannel:
                     if self._plain:
                         return self._db.put_scalar(self, value)
                     return self._db.put_field(self, data_type, (value,), converted=True)
+        if not self._writable:
+            raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
         if not 0 <= data_type <= ChannelType.CLASS_NAME:
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be written")
         if data_type in _UNPUTTABLE:

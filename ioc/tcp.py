@@ -1,6 +1,6 @@
 """One task per TCP virtual circuit: requests in, replies and monitor updates out.
 
-The reader loop turns received bytes into raw messages (``StreamParser.next_raw``) and dispatches on the
+The reader loop turns received bytes into raw messages (``StreamParser.next_raws``) and dispatches on the
 command id through a table; replies are appended to one output buffer and sent with one ``send_all`` per
 batch of requests. Monitor updates arrive from the database synchronously (``FieldChannel.subscribe``),
 are queued per subscription with the *coalesce-newest* policy (see ``Subscription``) and are sent by the
@@ -19,16 +19,20 @@ import trio
 from caproto.constants import CA_MINOR_VERSION, DO_REPLY, ECA, AccessRights, Command, Role
 from caproto.dbr import ChannelType, payload_size
 from caproto.errors import CAError, FramingError, MalformedHeader, PayloadTooLarge
-from caproto.framing import NEED_DATA, StreamParser
+from caproto.framing import StreamParser
 from caproto.messages import pack_header
 
 from .udp import requested_name
 
 log = logging.getLogger(__name__)
 
-# Events queued per subscription before coalescing starts (rsrv keeps a few per subscription, then
-# replaces the newest one).
-SUBSCRIPTION_QUEUE = 4
+# How many updates wait before they are coalesced, as dbEvent's rings: a circuit has one ring of
+# EVENT_RING entries per SUBSCRIPTIONS_PER_RING subscriptions. While more than EVENTS_PER_RING entries are
+# free a subscription may have any number waiting; past that (or while the client has sent EVENTS_OFF) a
+# subscription's new update replaces its last waiting one.
+EVENTS_PER_RING = 36
+EVENT_RING = 4 * EVENTS_PER_RING
+SUBSCRIPTIONS_PER_RING = 35
 # A client whose socket accepts nothing for this long is disconnected: its queued events would otherwise
 # pile up for ever.
 STALL_LIMIT = 30.0
@@ -42,6 +46,9 @@ MAX_BATCH_BYTES = 1 << 20
 # that other circuits' requests are read too.
 YIELD_EVERY = 16
 FAIR_EVERY = 256
+YIELD_MASK, FAIR_MASK = YIELD_EVERY - 1, FAIR_EVERY - 1     # (powers of two)
+# Bytes asked of the socket per receive.
+RECEIVE_SIZE = 1 << 16
 _MAX_DATA_TYPE = max(ChannelType)
 # Types a put-callback cannot carry (rsrv's db_put_process maps only the plain types and PUT_ACKT/ACKS);
 # a plain WRITE takes the value out of a STS/TIME/GR/CTRL struct.
@@ -80,6 +87,10 @@ _MAX_NAME = 512
 
 _READ = int(AccessRights.READ)
 _WRITE = int(AccessRights.WRITE)
+# IntEnum members cost a class-attribute lookup (about 100 ns) per use; the per-request paths use ints.
+_READ_NOTIFY = int(Command.READ_NOTIFY)
+_EVENT_ADD = int(Command.EVENT_ADD)
+_NORMAL = int(ECA.NORMAL)
 
 
 @dataclass(slots=True)
@@ -113,9 +124,10 @@ def failed_read(command: int, data_type: int, count: int, status: int, ioid: int
 class Subscription:
     """One EVENT_ADD: what the client asked for, and its bounded queue of encoded updates.
 
-    Policy (coalesce-newest): at most ``SUBSCRIPTION_QUEUE`` updates wait per subscription; when the
-    client falls behind, the newest update replaces the last queued one, so a slow client sees the latest
-    value and never makes the server buffer without bound.
+    Policy (coalesce-newest, as rsrv's event queue): updates wait in the subscription's queue while
+    the circuit has room for them (see ``EVENT_RING``); when the client falls behind, the newest update
+    replaces the last queued one, so a slow client sees the latest value and never makes the server
+    buffer without bound.
     """
 
     __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "queue", "unsubscribe",
@@ -139,20 +151,21 @@ class Subscription:
         except CAError:
             return failed_read(Command.EVENT_ADD, self.data_type, self.count, ECA.GETFAIL,
                                self.subscriptionid)
-        return pack_header(Command.EVENT_ADD, len(payload), self.data_type, count, ECA.NORMAL,
+        return pack_header(_EVENT_ADD, len(payload), self.data_type, count, _NORMAL,
                            self.subscriptionid) + payload
 
     def post(self, mask: int) -> None:
         """Channel callback: called synchronously with the first update and every post the channel
         selected for this subscription's mask."""
         message = self.encode()
-        # Under EVENTS_OFF (rsrv's flow control) one update waits per subscription, the newest.
-        if len(self.queue) >= SUBSCRIPTION_QUEUE or (self.queue and not self.circuit.events_on):
-            self.queue[-1] = message
+        queue, circuit = self.queue, self.circuit
+        if queue and (circuit.queued >= circuit.coalesce_from or not circuit.events_on):
+            queue[-1] = message
             self.coalesced += 1
         else:
-            self.queue.append(message)
-        self.circuit.schedule(self)
+            queue.append(message)
+            circuit.queued += 1
+        circuit.schedule(self)
 
 
 class Circuit:
@@ -168,16 +181,20 @@ class Circuit:
         self.channels: dict[int, ServedChannel] = {}
         self.subscriptions: dict[int, Subscription] = {}
         self.ready: dict[int, Subscription] = {}  # insertion-ordered set of subscriptions with queued events
+        self.queued = 0                 # updates waiting in the subscriptions' queues
+        self.coalesce_from = EVENT_RING - EVENTS_PER_RING
         self.events_on = True
         self.client_version = 0
         self.client_priority = 0
         self.host_name = ""
         self.client_name = ""
         self._doorbell_send, self._doorbell_recv = trio.open_memory_channel(1)
+        self._rung = False
         self._send_lock = trio.StrictFIFOLock()
         self._nursery: trio.Nursery | None = None
         self._outer: trio.Nursery | None = None
         self._closing = False
+        self._batch: list = []          # the requests of the receive being served
         peer = getattr(stream.socket, "getpeername", lambda: ("?", 0))()
         self.peer = f"{peer[0]}:{peer[1]}"
         self._served: dict[int, Callable] = {
@@ -238,20 +255,20 @@ class Circuit:
                 sub.unsubscribe = None
         self.subscriptions.clear()
         self.ready.clear()
+        self.queued = 0
 
     async def _reader(self) -> None:
         global _writer_woken
         parser = self.parser
         dispatch = self.dispatch
         while not self._closing:
-            data = await self.stream.receive_some(1 << 16)
+            data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
             parser.feed(data)
-            handled = 0
-            while True:
+            while not self._closing:
                 try:
-                    raw = parser.next_raw()
+                    batch = parser.next_raws()
                 except PayloadTooLarge as exc:
                     # As rsrv: refuse that request, skip its payload, keep the circuit.
                     self._send_error(exc.header.pack(), ECA.TOLARGE,
@@ -262,35 +279,42 @@ class Circuit:
                     self._framing_error(exc)
                     self._closing = True
                     break
-                if raw is NEED_DATA:
+                if not batch:
                     break
-                handler = dispatch.get(raw[0])
-                if handler is None:
-                    self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
-                    self._closing = True
-                    break
-                try:
-                    later = handler(raw)
-                    if later is not None:
-                        await later     # a request that must wait (a put-callback behind another)
-                except Exception:
-                    # A fault while serving one request (a record bug, say) fails that request only.
-                    log.exception("circuit from %s: request %r failed", self.peer, raw[:5])
-                    self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
-                if self._closing:
-                    break
-                handled += 1
-                if handled % YIELD_EVERY == 0 and (_writer_woken or handled % FAIR_EVERY == 0):
-                    # Let other circuits' writers send the updates these requests posted: without this a
-                    # client streaming puts starves monitors down to a few coalesced updates per receive.
-                    _writer_woken = False
-                    await trio.lowlevel.checkpoint()
+                self._batch = batch
+                handled = 0
+                for raw in batch:
+                    handler = dispatch.get(raw[0])
+                    if handler is None:
+                        self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
+                        self._closing = True
+                        break
+                    try:
+                        later = handler(raw)
+                        if later is not None:
+                            await later     # a request that must wait (a put-callback behind another)
+                    except Exception:
+                        # A fault while serving one request (a record bug, say) fails that request only.
+                        log.exception("circuit from %s: request %r failed", self.peer, raw[:5])
+                        self._error(raw, ECA.INTERNAL, "CAS: request failed in server")
+                    if self._closing:
+                        break
+                    handled += 1
+                    if not handled & YIELD_MASK and (_writer_woken or not handled & FAIR_MASK):
+                        # Let other circuits' writers send the updates these requests posted: without this
+                        # a client streaming puts starves monitors down to a few coalesced updates per
+                        # receive.
+                        _writer_woken = False
+                        await trio.lowlevel.checkpoint()
             if self.out or self.ready:
                 await self._send_pending()
 
     def ring(self) -> None:
         global _writer_woken
         _writer_woken = True
+        if self._rung:
+            return      # the writer has not woken since the last ring: it will see everything queued
+        self._rung = True
         try:
             self._doorbell_send.send_nowait(None)
         except trio.WouldBlock:
@@ -306,6 +330,9 @@ class Circuit:
     async def _writer(self) -> None:
         """Sends monitor updates (and put-callback replies) that arrive between requests."""
         async for _ in self._doorbell_recv:
+            # Cleared before collecting: whatever is queued from now on rings again (a ring per post
+            # would cost a failed send_nowait, an exception, per monitor update).
+            self._rung = False
             await self._send_pending()
 
     async def _send_pending(self) -> None:
@@ -335,6 +362,7 @@ class Circuit:
         while ready and len(out) < limit:
             sub = ready.pop(next(iter(ready)))
             queue = sub.queue
+            self.queued -= len(queue)
             while queue:
                 out += queue.popleft()
 
@@ -396,7 +424,8 @@ class Circuit:
         """A request before any supported VERSION: rsrv refuses it with ECA_DEFUNCT and discards what else
         the same receive brought (its drain count underflows then, so it stays deaf to the circuit)."""
         self._error(raw, ECA.DEFUNCT, f"CAS: Client version {self.client_version} too old")
-        if self.parser.buffered:
+        batch = self._batch
+        if not batch or raw is not batch[-1] or self.parser.buffered:
             self.dispatch.update(dict.fromkeys(range(_TCP_COMMANDS), self._ignore))
 
     def _ignore(self, raw) -> None:
@@ -496,7 +525,7 @@ class Circuit:
         except CAError:
             self.out += failed_read(Command.READ_NOTIFY, data_type, data_count, ECA.GETFAIL, ioid)
             return
-        self.out += pack_header(Command.READ_NOTIFY, len(body), data_type, count, ECA.NORMAL, ioid)
+        self.out += pack_header(_READ_NOTIFY, len(body), data_type, count, _NORMAL, ioid)
         self.out += body
 
     def _read(self, raw) -> None:
@@ -633,10 +662,14 @@ class Circuit:
             self.out += failed_read(Command.EVENT_ADD, data_type, data_count, ECA.NORDACCESS, subscriptionid)
             return
         old = self.subscriptions.pop(subscriptionid, None)
-        if old is not None and old.unsubscribe is not None:
-            old.unsubscribe()
+        if old is not None:     # the id reused: the old subscription ends, its waiting updates dropped
+            if old.unsubscribe is not None:
+                old.unsubscribe()
+            self.ready.pop(subscriptionid, None)
+            self.queued -= len(old.queue)
         sub = Subscription(self, subscriptionid, served, data_type, data_count, mask)
         self.subscriptions[subscriptionid] = sub
+        self._size_event_rings()
         served.subscriptions.add(subscriptionid)
         # the channel sends the first update (a filtered channel runs it through its filters)
         sub.unsubscribe = served.channel.subscribe(sub.post, mask, first=True)
@@ -649,7 +682,13 @@ class Circuit:
             sub.unsubscribe()
         sub.served.subscriptions.discard(subscriptionid)
         self.ready.pop(subscriptionid, None)
+        self.queued -= len(sub.queue)
+        self._size_event_rings()
         return sub
+
+    def _size_event_rings(self) -> None:
+        rings = max(1, -(-len(self.subscriptions) // SUBSCRIPTIONS_PER_RING))
+        self.coalesce_from = rings * EVENT_RING - EVENTS_PER_RING
 
     def _event_cancel(self, raw) -> None:
         command, data_type, data_count, sid, subscriptionid, payload = raw

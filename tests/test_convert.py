@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from caproto.constants import ECA
 from caproto.convert import (
+    _PLAIN_DECIMAL,
+    _strtod,
     chars_to_string,
     convert_values,
     format_double,
@@ -406,3 +408,10 @@ def test_long_strings_as_char_arrays():
     assert chars_to_string(chars) == "hello"
     assert string_to_chars("abcdef", 4).tobytes() == b"abc\0"
     assert chars_to_string(b"ab\0cd") == "ab"
+
+
+@given(st.from_regex(r"[+-]?(?:[0-9]{1,17}\.?[0-9]{0,17}|\.[0-9]{1,17})", fullmatch=True))
+def test_parse_double_shortcut_for_plain_decimals_agrees_with_strtod(text):
+    """parse_double reads plain decimal texts with float(); the strtod path must give the same."""
+    assert _PLAIN_DECIMAL(text)
+    assert parse_double(text) == _strtod(text, True)

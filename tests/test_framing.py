@@ -342,3 +342,57 @@ def test_random_bytes_raise_only_documented_errors(data, chunks, role, max_paylo
     except DOCUMENTED:
         return
     assert all(isinstance(msg, Message) for msg in result)
+
+
+def _one(parser: StreamParser) -> list:
+    raw = parser.next_raw()
+    return [] if raw is NEED_DATA else [raw]
+
+
+def _drain(parser: StreamParser, read) -> list:
+    """``read`` (a list of messages per call) until it gives none; a FramingError is recorded by class
+    (MalformedHeader ends the stream)."""
+    out = []
+    for _ in range(1000):
+        try:
+            batch = read(parser)
+        except FramingError as exc:
+            out.append(type(exc))
+            if isinstance(exc, MalformedHeader):
+                return out
+            continue
+        if not batch:
+            return out
+        out += batch
+    pytest.fail("the parser kept returning messages from a finite buffer")
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(streams(), st.binary(max_size=64), st.sampled_from([None, 64]))
+def test_next_raws_gives_what_next_raw_gives_one_by_one(case, tail, max_payload):
+    """The batch reader is the per-message reader, batched: same tuples, same errors, same order, for
+    valid streams split anywhere, with garbage after them (misaligned, oversized, extended headers)."""
+    role, _, wire, cuts = case
+    wire += tail
+    one, batched = StreamParser(role, max_payload=max_payload), StreamParser(role, max_payload=max_payload)
+    expected, received = [], []
+    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        one.feed(wire[start:end])
+        batched.feed(wire[start:end])
+        if MalformedHeader not in expected:
+            expected += _drain(one, _one)
+        if MalformedHeader not in received:
+            received += _drain(batched, StreamParser.next_raws)
+    assert received == expected
+    assert batched.buffered == one.buffered
+
+
+def test_next_raws_returns_the_messages_before_a_bad_one_first():
+    parser = StreamParser(Role.SERVER, max_payload=16)
+    parser.feed(bytes(m.EchoRequest()) + pack_header(Command.WRITE, 24, 6, 3, 1, 0) + bytes(24)
+                + bytes(m.EchoRequest()))
+    assert parser.next_raws() == [(Command.ECHO, 0, 0, 0, 0, b"")]
+    with pytest.raises(PayloadTooLarge):
+        parser.next_raws()
+    assert parser.next_raws() == [(Command.ECHO, 0, 0, 0, 0, b"")]
+    assert parser.next_raws() == []

@@ -1,0 +1,136 @@
+"""The server's monitor queue policy (ioc.tcp.Subscription), in process: how many updates wait for a
+client that falls behind, which ones are coalesced, and when a stalled client is dropped."""
+from __future__ import annotations
+
+import struct
+
+import trio
+import trio.testing
+
+from caproto.constants import Command
+from caproto.dbr import ChannelType
+from ioc import tcp
+from ioc.config import load_config
+from ioc.database import Database
+
+DOUBLE = int(ChannelType.DOUBLE)
+
+
+def header(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
+    return struct.pack(">HHHHII", command, size, data_type, count, p1, p2)
+
+
+def event_add(sid: int, subscriptionid: int) -> bytes:
+    return header(Command.EVENT_ADD, 16, DOUBLE, 1, sid, subscriptionid) + struct.pack(">fffHxx", 0, 0, 0, 5)
+
+
+class _Peer:
+    def getpeername(self) -> tuple[str, int]:
+        return ("127.0.0.1", 1)
+
+
+class _NoStream:
+    """The circuit is driven by hand here: nothing is sent or received."""
+    socket = _Peer()
+
+
+def database(tmp_path) -> Database:
+    path = tmp_path / "q.db"
+    path.write_text('record(ao, "q:ao") { field(VAL, "0") }\n')
+    return Database.from_config(load_config(path))
+
+
+def feed(circuit: tcp.Circuit, data: bytes) -> None:
+    circuit.parser.feed(data)
+    for raw in circuit.parser.next_raws():
+        circuit.dispatch[raw[0]](raw)
+
+
+def subscribed_circuit(tmp_path, subscriptions: int = 1) -> tuple[Database, tcp.Circuit]:
+    db = database(tmp_path)
+    circuit = tcp.Circuit(_NoStream(), db, 5064)
+    feed(circuit, header(Command.VERSION, 0, 0, 13, 0, 0) + header(Command.CREATE_CHAN, 8, 0, 0, 7, 13)
+         + b"q:ao\0\0\0\0")
+    sid = next(iter(circuit.channels))
+    feed(circuit, b"".join(event_add(sid, i) for i in range(subscriptions)))
+    return db, circuit
+
+
+def value_of(message: bytes) -> float:
+    return struct.unpack(">d", message[16:24])[0]
+
+
+def put(db: Database, value: float) -> None:
+    db.lookup("q:ao").write(DOUBLE, 1, struct.pack(">d", value))
+
+
+def test_a_lagging_subscription_queues_while_the_ring_has_room_then_coalesces(tmp_path):
+    db, circuit = subscribed_circuit(tmp_path)
+    for value in range(1, 501):
+        put(db, value)
+    sub = circuit.subscriptions[0]
+    room = tcp.EVENT_RING - tcp.EVENTS_PER_RING
+    assert len(sub.queue) == circuit.queued == room
+    # the first update and the earliest puts kept in order; the newest value in the last place
+    values = [value_of(m) for m in sub.queue]
+    assert values[:-1] == list(range(room - 1))
+    assert values[-1] == 500
+    assert sub.coalesced == 500 + 1 - room
+
+
+def test_subscriptions_share_the_ring_and_more_of_them_get_more_rings(tmp_path):
+    db, circuit = subscribed_circuit(tmp_path, subscriptions=10)
+    for value in range(1, 101):
+        put(db, value)
+    assert circuit.queued == tcp.EVENT_RING - tcp.EVENTS_PER_RING
+    assert all(value_of(sub.queue[-1]) == 100 for sub in circuit.subscriptions.values())
+    _, many = subscribed_circuit(tmp_path, subscriptions=tcp.SUBSCRIPTIONS_PER_RING + 1)
+    assert many.coalesce_from == 2 * tcp.EVENT_RING - tcp.EVENTS_PER_RING
+
+
+def test_events_off_keeps_one_waiting_update_per_subscription(tmp_path):
+    db, circuit = subscribed_circuit(tmp_path)
+    feed(circuit, header(Command.EVENTS_OFF, 0, 0, 0, 0, 0))
+    for value in range(1, 50):
+        put(db, value)
+    sub = circuit.subscriptions[0]
+    assert [value_of(m) for m in sub.queue] == [49.0]
+    # EVENTS_ON sends it
+    feed(circuit, header(Command.EVENTS_ON, 0, 0, 0, 0, 0))
+    chunk = circuit._collect()
+    assert value_of(chunk[chunk.index(header(Command.EVENT_ADD, 8, DOUBLE, 1, 1, 0)):]) == 49.0
+    assert circuit.queued == 0
+
+
+def test_cancelling_a_subscription_releases_its_share(tmp_path):
+    db, circuit = subscribed_circuit(tmp_path, subscriptions=2)
+    for value in range(1, 11):
+        put(db, value)
+    assert circuit.queued == 22
+    sid = next(iter(circuit.channels))
+    feed(circuit, header(Command.EVENT_CANCEL, 0, DOUBLE, 1, sid, 0))
+    assert circuit.queued == 11
+    feed(circuit, header(Command.CLEAR_CHANNEL, 0, 0, 0, sid, 7))
+    assert circuit.queued == 0 and not circuit.subscriptions
+
+
+async def test_a_client_that_reads_nothing_is_dropped_after_the_stall_limit(tmp_path, autojump_clock):
+    db = database(tmp_path)
+    server_stream, client_stream = trio.testing.lockstep_stream_pair()
+    server_stream.socket = _Peer()
+    circuit = tcp.Circuit(server_stream, db, 5064)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(circuit.run)
+        # the server's VERSION is read; then the client only sends (a subscription and puts)
+        assert (await client_stream.receive_some(16))[:2] == b"\0\0"
+        await client_stream.send_all(header(Command.VERSION, 0, 0, 13, 0, 0)
+                                     + header(Command.CREATE_CHAN, 8, 0, 0, 7, 13) + b"q:ao\0\0\0\0")
+        start = trio.current_time()
+        with trio.fail_after(tcp.STALL_LIMIT + 5):
+            while True:       # the server closes its end: the lockstep stream then refuses our sends
+                try:
+                    await client_stream.send_all(event_add(1, 0) if trio.current_time() == start else b"")
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    break
+                await trio.sleep(1)
+        assert trio.current_time() - start >= tcp.STALL_LIMIT
