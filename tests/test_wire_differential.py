@@ -85,8 +85,7 @@ def monitor(mask: int) -> bytes:
 
 
 def doubles(*values: float) -> bytes:
-    data = struct.pack(f">{len(values)}d", *values)
-    return data
+    return struct.pack(f">{len(values)}d", *values)
 
 
 def chars(*values: int) -> bytes:
@@ -115,14 +114,14 @@ def masked_data(data_type: int, autosize: bool, count: int, payload: bytes) -> s
         for i in range(max(count, 1)):
             start = offset + i * MAX_STRING
             element = payload[start:start + MAX_STRING]
-            end = element.find(b"\0")
             if data_type == CLASS_NAME and i > 0:
-                end = -1
-            hide(start + end + 1, start + MAX_STRING)
+                hide(start, start + MAX_STRING)
+            elif b"\0" in element:      # rsrv always terminates a string; an unterminated one is shown
+                hide(start + element.index(b"\0") + 1, start + MAX_STRING)
     if autosize:
         # count 0 ("as many as there are"): rsrv sizes the message for the field's capacity, then cuts it
         # to the elements read, leaving the alignment bytes after them unwritten
-        hide(offset + count * element_size(data_type), len(shown))
+        hide(offset + count * element_size(data_type), len(payload))
     return shown.decode()
 
 
