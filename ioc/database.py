@@ -72,7 +72,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Database", "FieldChannel", "Record", "Completion", "FieldValueError", "DBF_DTYPES"]
+__all__ = ["Database", "FieldChannel", "Record", "Completion", "ProcessingFailed", "FieldValueError",
+           "DBF_DTYPES"]
 
 _FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
 _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
@@ -348,20 +349,33 @@ class Record:
         link, source, sfield = entry
         return self.db.read_link(self, link, source, sfield, dbf, count)
 
-    def put_link(self, name: str, dbf: DBF, value: Any) -> None:
-        """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``."""
+    def put_link(self, name: str, dbf: DBF, value: Any) -> int | None:
+        """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``; a failure status (the
+        put was refused, or a target processed through the link failed) or None. A constant or empty
+        link takes the write and succeeds."""
         entry = self._links.get(name)
         if entry is None or entry[1] is None:
-            return
+            return None
         link, target, tfield = entry
-        self.db.write_link(self, link, target, tfield, dbf, value)
+        return self.db.write_link(self, link, target, tfield, dbf, value)
 
-    def process(self) -> None:
-        """Process this record now, as a scan or a device would (dbProcess)."""
-        self.db.process(self)
+    def process(self) -> int | None:
+        """Process this record now, as a scan or a device would (dbProcess); its status."""
+        return self.db.process(self)
 
 
 # --- put-callback completion -----------------------------------------------------------------------------
+
+class ProcessingFailed(CAError):
+    """A put that was stored, but whose processing returned a failure status (record support's process()
+    failed: a link it reads or writes failed, SIMM out of range, ...). dbPutField returns that status, so
+    rsrv answers a plain WRITE with an ERROR (ECA_PUTFAIL); a put-callback (dbNotify) ignores it and
+    completes normally."""
+
+    def __init__(self, record: str, status: int) -> None:
+        super().__init__(ECA.PUTFAIL, f"{record}: processing failed (status {status})")
+        self.status = status
+
 
 class Completion:
     """A put whose processing continues asynchronously; ``await wait()`` returns when it is done."""
@@ -405,7 +419,10 @@ class DeferredPut(Completion):
                     await done.wait()
                 else:
                     break
-            completion = chan.write(data_type, count, payload)
+            try:
+                completion = chan.write(data_type, count, payload)
+            except ProcessingFailed:
+                completion = None       # dbNotify reports only a failed put, not a failed processing
             if completion is not None:
                 await completion.wait()
         finally:
@@ -1049,8 +1066,9 @@ class Database:
             await trio.sleep(0)
 
     # -- processing (dbProcess, dbScanPassive) ---------------------------------------------------------
-    def process(self, rec: Record) -> None:
-        """dbProcess: process ``rec`` unless it is busy or disabled."""
+    def process(self, rec: Record) -> int | None:
+        """dbProcess: process ``rec`` unless it is busy or disabled. Returns record support's status: None
+        (or 0) for success, else the failure status that dbPutField hands to its caller."""
         if not rec._warm:
             _warm_up(rec)
         if rec.PACT:
@@ -1062,26 +1080,32 @@ class Database:
             rec.set_sevr(AlarmStatus.SCAN, AlarmSeverity.INVALID, "Async in progress")
             mask = alarms.reset_alarms(rec)
             rec.post("VAL", mask | DBE_VALUE | DBE_LOG)
-            return
+            return None
         rec.LCNT = 0
         entry = rec._links.get("SDIS") if rec._links else None
         if entry is not None and entry[1] is not None:
             disa = self.read_link(rec, entry[0], entry[1], entry[2], DBF.SHORT, 1)
             if disa is not None:
                 rec.DISA = disa
+            elif rec.DISA == rec.DISV:
+                # disabled by the DISA the failed read left: dbProcess returns that read's status
+                self._disabled(rec)
+                return -1
         if rec.DISA == rec.DISV:
             self._disabled(rec)
-            return
+            return None
         rec._in_chain = True
         try:
-            rec.rtype.process(rec)
+            status = rec.rtype.process(rec)
         except Exception:
             # A bug in record support must not leave the record busy forever or stop the scan task.
             log.exception("processing %s failed", rec.NAME)
             rec.PACT = 0
+            status = -1
         finally:
             rec._in_chain = False
         rec._gen += 1
+        return status
 
     def resume(self, rec: Record) -> None:
         """Finish an asynchronous processing: a device whose record set PACT calls this when its work is
@@ -1110,15 +1134,15 @@ class Database:
         rec.post("SEVR", DBE_VALUE)
         rec.post("VAL", DBE_VALUE | DBE_ALARM)
 
-    def scan_passive(self, source: Record, target: Record) -> None:
-        """dbScanPassive: process ``target`` for ``source`` if its SCAN is Passive."""
+    def scan_passive(self, source: Record, target: Record) -> int | None:
+        """dbScanPassive: process ``target`` for ``source`` if its SCAN is Passive; the status."""
         if target.SCAN != PASSIVE:
-            return
-        self.process_target(source, target)
+            return None
+        return self.process_target(source, target)
 
-    def process_target(self, source: Record, target: Record) -> None:
+    def process_target(self, source: Record, target: Record) -> int | None:
         """processTarget: ``source`` stays active while ``target`` processes; a busy target is not
-        re-entered (that is what stops a link cycle)."""
+        re-entered (that is what stops a link cycle). Returns the target's processing status."""
         saved = source.PACT
         source.PACT = 1
         if not target.PACT:
@@ -1128,7 +1152,7 @@ class Database:
             target.PUTF = 0
             target.RPRO = 1
         try:
-            self.process(target)
+            return self.process(target)
         finally:
             source.PACT = saved
 
@@ -1137,8 +1161,10 @@ class Database:
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaGetLink: not connected
             return None
-        if link.pp:
-            self.scan_passive(rec, source)
+        if link.pp and self.scan_passive(rec, source):
+            # dbDbGetValue: a source that failed to process fails the read (dbGetLink's LINK alarm)
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            return None
         try:
             value = self._field_as(source, sfield, dbf, count)
         except CAError:
@@ -1164,11 +1190,14 @@ class Database:
         return converted[:count]
 
     def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
-                   value: Any) -> None:
-        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP."""
+                   value: Any) -> int | None:
+        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP.
+
+        Returns -1 when the put failed or (a DB link) the target's processing did, as dbPutLink does,
+        after raising LINK/INVALID on ``rec``; None otherwise."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
-            return
+            return -1
         chan = self._channel_for(target, tfield, long_string=False)
         if isinstance(value, str):
             values: Any = [value]
@@ -1180,13 +1209,17 @@ class Database:
             self.put(chan, NATIVE_DBR[dbf], values)
         except CAError:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
-            return
+            return -1
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
         # a CA link's write is a CA put: the target processes as for any client put to a PP field
         if tfield.name == "PROC" or (target.SCAN == PASSIVE and (
                 link.pp or (tfield.pp and link.process in _CA_LINKS))):
-            self.process_target(rec, target)
+            # dbCaPutLink only queues the put: the target's processing status stays with the CA server
+            if self.process_target(rec, target) and link.process not in _CA_LINKS:
+                rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                return -1
+        return None
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
     def put_field(self, chan: FieldChannel, data_type: int, values: Any,
@@ -1238,16 +1271,20 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
-            self.process(rec)
+            status = self.process(rec)
             if rec.PACT or rec._fwd_link_pending:
                 return self._completion(rec)
+            if status:
+                raise ProcessingFailed(rec.NAME, status)
         return None
 
     def _process_for_put(self, rec: Record) -> Completion | None:
-        self.process(rec)
-        if not rec.PACT and not rec._fwd_link_pending:
-            return None
-        return self._completion(rec)
+        status = self.process(rec)
+        if rec.PACT or rec._fwd_link_pending:
+            return self._completion(rec)
+        if status:
+            raise ProcessingFailed(rec.NAME, status)
+        return None
 
     def _completion(self, rec: Record) -> Completion:
         # Asynchronous processing (a device set PACT): the put-callback completes with it.

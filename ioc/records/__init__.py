@@ -28,7 +28,8 @@ class RecordType:
     """One record type: what ``recordtype(x)`` declares plus its record support functions."""
     name: str
     fields: tuple[Field, ...]
-    process: Callable[[Record], None]
+    # process: None (or 0) on success, else a failure status that a CA put reports (dbPutField)
+    process: Callable[[Record], int | None]
     # init_record (pass 1): runs once at load, after links are resolved; loads constant links etc.
     init: Callable[[Record], None] | None = None
     # DTYP choices (device support names); the first is the default.
