@@ -438,7 +438,8 @@ class FieldChannel:
 
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
-                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link")
+                 "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link",
+                 "_string_count")
 
     _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
                                                        ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
@@ -472,6 +473,8 @@ class FieldChannel:
             self.max_count = 1
         self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
         self._writable = not fld.read_only
+        # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
+        self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
         self._unpack = None if long_string or self._array else _SCALAR_UNPACK.get(self.dbf)
         # a scalar field that a put just stores and posts (no scan list, special() or link handling)
         self._plain = not (long_string or self._array or fld.is_link or fld is _RTYP
@@ -536,6 +539,12 @@ class FieldChannel:
             return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
         values = self.values()
         available = len(values)
+        if self._string_count is not None:
+            # dbGet serves at most what get_array_info says: nothing at all while LEN is 0
+            served = self._string_count(rec, self.field)
+            if served < available:
+                available = served
+                values = values[:served]
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
@@ -544,13 +553,16 @@ class FieldChannel:
                                        precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback)
         out_count = available if count == 0 else count
-        if self.long_string and data_type in self._CHAR_TYPES:
+        if self.long_string and data_type in self._CHAR_TYPES and self._string_count is None:
             # dbGet of a long string as chars: NUL in the last element asked for; asked for "current
-            # length", DBR_CHAR and TIME_CHAR stop after the first NUL, STS/GR/CTRL_CHAR send it all
+            # length", DBR_CHAR and TIME_CHAR stop after the first NUL, STS/GR/CTRL_CHAR send it all.
+            # (Not for a string the record sizes itself: its field is NOACCESS in the record's
+            # definition, which dbGet checks; it serves the LEN chars as they are.)
             n = min(out_count, available)
             converted = np.array(converted[:n], copy=True)
-            converted[n - 1] = 0
-            if count == 0 and data_type in self._CHAR_CUT_TYPES:
+            if n:
+                converted[n - 1] = 0
+            if count == 0 and n and data_type in self._CHAR_CUT_TYPES:
                 out_count = int(np.flatnonzero(converted == 0)[0]) + 1
                 converted = converted[:out_count]
         return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count

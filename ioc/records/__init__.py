@@ -44,6 +44,9 @@ class RecordType:
     # of n elements (put_array_info).
     get_array_count: Callable[[Record, Field], int] | None = None
     put_array_count: Callable[[Record, Field, int], None] | None = None
+    # get_array_info of a STRING field that cvt_dbaddr keeps scalar (lsi/lso VAL and OVAL): how many
+    # elements a read serves, whether as a string (at most 1) or as chars through "$" (at most SIZV).
+    string_count: Callable[[Record, Field], int] | None = None
     # Metadata hooks of a CA read (get_units, get_precision, get_graphic_double, ...).
     units: Callable[[Record, Field], str] | None = None
     # get_precision: None leaves the caller's starting precision (a record that only knows some fields)

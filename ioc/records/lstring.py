@@ -209,6 +209,11 @@ def special_long_string(rec: Record, fld: Field, after: bool) -> None:
     rec.post("LEN", DBE_VALUE | DBE_LOG)
 
 
+def _string_count(rec: Record, fld: Field) -> int:
+    """get_array_info: LEN for VAL, OLEN for OVAL (0 while the string was never set)."""
+    return rec.LEN if fld.name == "VAL" else rec.OLEN if fld.name == "OVAL" else fld.size
+
+
 def _string_fields(rec: Record, fld: Field) -> tuple[DBF, int] | None:
     # before init_record sizes them (the record's own table then declares them STRING)
     return (DBF.STRING, 1) if fld.name in ("VAL", "OVAL") else None
@@ -263,6 +268,7 @@ register(RecordType(
     devices=("Soft Channel", "getenv"),
     special=special_long_string,
     cvt_dbaddr=_string_fields,
+    string_count=_string_count,
 ))
 
 
@@ -321,4 +327,5 @@ register(RecordType(
     devices=("Soft Channel", "Async Soft Channel", "stdio"),
     special=special_long_string,
     cvt_dbaddr=_string_fields,
+    string_count=_string_count,
 ))
