@@ -211,6 +211,12 @@ _SCALAR_UNPACK: dict[DBF, Callable[[bytes], tuple]] = {
 }
 
 
+def _sized_field(rec: Record, fld: Field) -> Field:
+    """``fld`` as ``rec`` has it now: a link resolved before the record initialised names the field of
+    its type's table, and a record that sizes its own fields (lsi/lso VAL) has replaced it by then."""
+    return rec.rtype.by_name.get(fld.name, fld) if fld.dbf is DBF.NOACCESS else fld
+
+
 class _StateName(str):
     """An ENUM field given as a state string in the config, resolved after the record is built."""
 
@@ -527,6 +533,18 @@ class FieldChannel:
         if self.dbf is DBF.STRING or self.dbf in LINK_TYPES:
             return [value]
         return np.array([value], dtype=DBF_DTYPES[self.dbf])
+
+    def link_chars(self, chars: np.ndarray, dbf: DBF, count: int) -> np.ndarray:
+        """What dbGet gives a link reading this long-string ("$") channel: the LEN chars of a string the
+        record sizes itself (lsi/lso); of a STRING field read as an array of DBR_CHAR, the chars up to
+        the first NUL and that NUL, the last one asked for made a NUL."""
+        if self._string_count is not None:
+            return chars[:self._string_count(self.record, self.field)]
+        if dbf is DBF.CHAR and count > 1:
+            chars = np.array(chars[:count], copy=True)
+            chars[-1] = 0
+            return chars[:int(np.flatnonzero(chars == 0)[0]) + 1]
+        return chars
 
     def _encode(self, data_type: int, count: int) -> tuple[bytes, int]:
         if not 0 <= data_type <= ChannelType.CLASS_NAME or data_type in (
@@ -1010,7 +1028,7 @@ class Database:
             if chan.long_string == long_string:
                 return chan
         suffix = "$" if long_string else ""
-        chan = FieldChannel(f"{rec.NAME}.{fld.name}{suffix}", rec, fld, long_string)
+        chan = FieldChannel(f"{rec.NAME}.{fld.name}{suffix}", rec, _sized_field(rec, fld), long_string)
         existing.append(chan)
         return chan
 
@@ -1178,7 +1196,7 @@ class Database:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return None
         try:
-            value = self._field_as(source, sfield, dbf, count)
+            value = self._field_as(source, sfield, dbf, count, link.long_string)
         except CAError:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return None
@@ -1186,9 +1204,21 @@ class Database:
             alarms.inherit_sevr(link.ms, rec, source.STAT, source.SEVR)
         return value
 
-    def _field_as(self, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
-        chan = self._channel_for(source, sfield, long_string=False)
+    def link_channel(self, link: Link, record: Record, fld: Field) -> FieldChannel:
+        """The channel a PV link to ``record``'s ``fld`` reads or writes: its "$" form (a CHAR array) when
+        the link names the field with "$" and the field has one."""
+        fld = _sized_field(record, fld)
+        return self._channel_for(record, fld, link.long_string and (fld.dbf is DBF.STRING or fld.is_link))
+
+    def _field_as(self, source: Record, sfield: Field, dbf: DBF, count: int, long_string: bool = False
+                  ) -> Any:
+        if long_string:
+            sfield = _sized_field(source, sfield)
+            long_string = sfield.dbf is DBF.STRING or sfield.is_link
+        chan = self._channel_for(source, sfield, long_string)
         values = chan.values()
+        if chan.long_string:
+            values = chan.link_chars(values, dbf, count)
         want = NATIVE_DBR[dbf]
         from_type = ChannelType.STRING if chan.dbf in LINK_TYPES else chan.native_type
         table, fallback = chan._enum_table() if chan.native_type is ChannelType.ENUM else ((), None)
@@ -1210,7 +1240,7 @@ class Database:
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
             return -1
-        chan = self._channel_for(target, tfield, long_string=False)
+        chan = self.link_channel(link, target, tfield)
         if isinstance(value, str):
             values: Any = [value]
         elif isinstance(value, (list, np.ndarray)):

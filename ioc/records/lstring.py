@@ -154,9 +154,9 @@ def _get_long_string(rec: Record, name: str) -> bool:
     entry = rec._links.get(name)
     if entry is None or entry[1] is None:
         return True
-    _, source, sfield = entry
-    chan = rec.db.lookup(f"{source.NAME}.{sfield.name}")
-    if chan is not None and chan.native_type is ChannelType.CHAR and chan.max_count > 1:
+    link, source, sfield = entry
+    chan = rec.db.link_channel(link, source, sfield)
+    if chan.native_type is ChannelType.CHAR and chan.max_count > 1:
         chars = rec.get_link(name, DBF.CHAR, rec.SIZV)
         if chars is None:
             return False
@@ -177,9 +177,9 @@ def _put_long_string(rec: Record, name: str) -> int | None:
     entry = rec._links.get(name)
     if entry is None or entry[1] is None:
         return None
-    _, target, tfield = entry
-    chan = rec.db.lookup(f"{target.NAME}.{tfield.name}")
-    if chan is not None and chan.native_type is ChannelType.CHAR and chan.max_count > 1:
+    link, target, tfield = entry
+    chan = rec.db.link_channel(link, target, tfield)
+    if chan.native_type is ChannelType.CHAR and chan.max_count > 1:
         raw = rec.VAL.encode(STRING_ENCODING, "surrogateescape") + b"\0"
         return rec.put_link(name, DBF.CHAR, list(raw[:rec.LEN]))
     return rec.put_link(name, DBF.STRING, _fit(rec.VAL, MAX_STRING_SIZE))
