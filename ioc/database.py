@@ -211,6 +211,27 @@ _SCALAR_UNPACK: dict[DBF, Callable[[bytes], tuple]] = {
 }
 
 
+def _link_text_as(source: Record, sfield: Field, dbf: DBF, count: int, long_string: bool) -> Any:
+    """A link field read through a DB link. Only its "$" form reads: dbGet's getLinkValue gives the
+    link's text as a DBR_STRING (39 characters), as chars up to its NUL (DBR_CHAR/UCHAR; a scalar read
+    gets just the NUL), NaN as a DBR_DOUBLE, and nothing else. Without "$" the link is a scalar of a
+    link type, which dbDbGetValue's conversions do not have: the read fails."""
+    if not long_string:
+        raise CAError(ECA.BADTYPE, f"{source.NAME}.{sfield.name} is a link field")
+    text = getattr(source, sfield.name)
+    if dbf is DBF.STRING:
+        value = chars_to_string(string_to_chars(text, MAX_STRING_SIZE))
+        return value if count == 1 else [value]
+    if dbf is DBF.DOUBLE:
+        return math.nan if count == 1 else np.array([math.nan])
+    if dbf is DBF.CHAR or dbf is DBF.UCHAR:
+        chars = string_to_chars(text, max(count, 1))
+        if count == 1:
+            return 0
+        return chars[:int(np.flatnonzero(chars == 0)[0]) + 1].astype(DBF_DTYPES[dbf])
+    raise CAError(ECA.BADTYPE, f"{source.NAME}.{sfield.name}$ cannot be read as {dbf.name}")
+
+
 def _sized_field(rec: Record, fld: Field) -> Field:
     """``fld`` as ``rec`` has it now: a link resolved before the record initialised names the field of
     its type's table, and a record that sizes its own fields (lsi/lso VAL) has replaced it by then."""
@@ -1212,9 +1233,11 @@ class Database:
 
     def _field_as(self, source: Record, sfield: Field, dbf: DBF, count: int, long_string: bool = False
                   ) -> Any:
+        if sfield.is_link:
+            return _link_text_as(source, sfield, dbf, count, long_string)
         if long_string:
             sfield = _sized_field(source, sfield)
-            long_string = sfield.dbf is DBF.STRING or sfield.is_link
+            long_string = sfield.dbf is DBF.STRING
         chan = self._channel_for(source, sfield, long_string)
         values = chan.values()
         if chan.long_string:
@@ -1239,6 +1262,11 @@ class Database:
         after raising LINK/INVALID on ``rec``; None otherwise."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
+            return -1
+        if tfield.is_link:
+            # dbPut has no conversion into a link field ("$" or not): only a CA put (dbPutFieldLink) can
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1
         chan = self.link_channel(link, target, tfield)
         if isinstance(value, str):

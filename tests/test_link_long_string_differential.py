@@ -39,10 +39,22 @@ record(ai, "K:aiempty") {{ field(INP, "K:empty.VAL$") }}
 record(lso, "K:out") {{ field(SIZV, "100") field(OUT, "K:tgt.VAL$ PP") }}
 record(lsi, "K:tgt") {{ field(SIZV, "100") }}
 record(stringout, "K:so") {{ field(OUT, "K:tgt.VAL$ PP") }}
+# link fields: only their "$" form reads (the link's text), and no link writes one
+record(ai, "K:far") {{ }}
+record(ai, "K:r") {{ field(INP, "K:far.VAL NPP MS") }}
+record(lsi, "K:linktext") {{ field(SIZV, "200") field(INP, "K:r.INP$") }}
+record(waveform, "K:wflink") {{ field(FTVL, "CHAR") field(NELM, "200") field(INP, "K:r.INP$") }}
+record(stringin, "K:silink") {{ field(INP, "K:r.INP$") }}
+record(stringin, "K:sinolink") {{ field(INP, "K:r.INP") }}
+record(ai, "K:ailink") {{ field(INP, "K:r.INP$") }}
+record(longin, "K:lilink") {{ field(INP, "K:r.INP$") }}
+record(stringout, "K:solink") {{ field(OUT, "K:r.INP") field(VAL, "K:far") }}
+record(stringout, "K:solink2") {{ field(OUT, "K:r.INP$") field(VAL, "K:far") }}
 """
 
 READERS = ["K:lsi", "K:plain", "K:fromsi", "K:fromdesc", "K:frominp", "K:small", "K:si", "K:siempty",
-           "K:sidesc", "K:wf", "K:wfsi", "K:wf5", "K:wfu", "K:wfl5", "K:wfempty", "K:ai", "K:aiempty"]
+           "K:sidesc", "K:wf", "K:wfsi", "K:wf5", "K:wfu", "K:wfl5", "K:wfempty", "K:ai", "K:aiempty",
+           "K:linktext", "K:wflink", "K:silink", "K:sinolink", "K:ailink", "K:lilink"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +81,9 @@ def test_links_read_long_strings_through_dollar(pair):
 
 def test_links_write_long_strings_through_dollar(pair):
     for args in (["-S", "K:out.VAL$", "an output string that is longer than forty characters, yes"],
-                 ["K:so", "abc"], ["K:so", "65"], ["-S", "K:out.VAL$", ""]):
+                 ["K:so", "abc"], ["K:so", "65"], ["-S", "K:out.VAL$", ""], ["K:solink.PROC", "1"],
+                 ["K:solink2.PROC", "1"]):
         pair.assert_same("caput", "-w", "5", *args)
-        pair.assert_same("caget", "-w", "5", "-S", "K:tgt", "K:tgt.VAL$")
-        pair.assert_same("caget", "-w", "5", "K:tgt.LEN", "K:out.SEVR", "K:so.SEVR", "K:so.STAT")
+        pair.assert_same("caget", "-w", "5", "-S", "K:tgt", "K:tgt.VAL$", "K:r.INP")
+        pair.assert_same("caget", "-w", "5", "K:tgt.LEN", "K:out.SEVR", "K:so.SEVR", "K:so.STAT",
+                         "K:solink.SEVR", "K:solink2.SEVR")
