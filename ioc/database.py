@@ -74,7 +74,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Database", "FieldChannel", "Record", "Completion", "FieldValueError", "DBF_DTYPES"]
+__all__ = ["Database", "FieldChannel", "Record", "Completion", "ProcessingFailed", "FieldValueError",
+           "DBF_DTYPES"]
 
 _FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
 _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
@@ -225,6 +226,33 @@ _SCALAR_UNPACK: dict[DBF, Callable[[bytes], tuple]] = {
 }
 
 
+def _link_text_as(source: Record, sfield: Field, dbf: DBF, count: int, long_string: bool) -> Any:
+    """A link field read through a DB link. Only its "$" form reads: dbGet's getLinkValue gives the
+    link's text as a DBR_STRING (39 characters), as chars up to its NUL (DBR_CHAR/UCHAR; a scalar read
+    gets just the NUL), NaN as a DBR_DOUBLE, and nothing else. Without "$" the link is a scalar of a
+    link type, which dbDbGetValue's conversions do not have: the read fails."""
+    if not long_string:
+        raise CAError(ECA.BADTYPE, f"{source.NAME}.{sfield.name} is a link field")
+    text = getattr(source, sfield.name)
+    if dbf is DBF.STRING:
+        value = chars_to_string(string_to_chars(text, MAX_STRING_SIZE))
+        return value if count == 1 else [value]
+    if dbf is DBF.DOUBLE:
+        return math.nan if count == 1 else np.array([math.nan])
+    if dbf is DBF.CHAR or dbf is DBF.UCHAR:
+        chars = string_to_chars(text, max(count, 1))
+        if count == 1:
+            return 0
+        return chars[:int(np.flatnonzero(chars == 0)[0]) + 1].astype(DBF_DTYPES[dbf])
+    raise CAError(ECA.BADTYPE, f"{source.NAME}.{sfield.name}$ cannot be read as {dbf.name}")
+
+
+def _sized_field(rec: Record, fld: Field) -> Field:
+    """``fld`` as ``rec`` has it now: a link resolved before the record initialised names the field of
+    its type's table, and a record that sizes its own fields (lsi/lso VAL) has replaced it by then."""
+    return rec.rtype.by_name.get(fld.name, fld) if fld.dbf is DBF.NOACCESS else fld
+
+
 class _StateName(str):
     """An ENUM field given as a state string in the config, resolved after the record is built."""
 
@@ -363,20 +391,33 @@ class Record:
         link, source, sfield = entry
         return self.db.read_link(self, link, source, sfield, dbf, count)
 
-    def put_link(self, name: str, dbf: DBF, value: Any) -> None:
-        """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``."""
+    def put_link(self, name: str, dbf: DBF, value: Any) -> int | None:
+        """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``; a failure status (the
+        put was refused, or a target processed through the link failed) or None. A constant or empty
+        link takes the write and succeeds."""
         entry = self._links.get(name)
         if entry is None or entry[1] is None:
-            return
+            return None
         link, target, tfield = entry
-        self.db.write_link(self, link, target, tfield, dbf, value)
+        return self.db.write_link(self, link, target, tfield, dbf, value)
 
-    def process(self) -> None:
-        """Process this record now, as a scan or a device would (dbProcess)."""
-        self.db.process(self)
+    def process(self) -> int | None:
+        """Process this record now, as a scan or a device would (dbProcess); its status."""
+        return self.db.process(self)
 
 
 # --- put-callback completion -----------------------------------------------------------------------------
+
+class ProcessingFailed(CAError):
+    """A put that was stored, but whose processing returned a failure status (record support's process()
+    failed: a link it reads or writes failed, SIMM out of range, ...). dbPutField returns that status, so
+    rsrv answers a plain WRITE with an ERROR (ECA_PUTFAIL); a put-callback (dbNotify) ignores it and
+    completes normally."""
+
+    def __init__(self, record: str, status: int) -> None:
+        super().__init__(ECA.PUTFAIL, f"{record}: processing failed (status {status})")
+        self.status = status
+
 
 class Completion:
     """A put whose processing continues asynchronously; ``await wait()`` returns when it is done."""
@@ -420,7 +461,10 @@ class DeferredPut(Completion):
                     await done.wait()
                 else:
                     break
-            completion = chan.write(data_type, count, payload)
+            try:
+                completion = chan.write(data_type, count, payload)
+            except ProcessingFailed:
+                completion = None       # dbNotify reports only a failed put, not a failed processing
             if completion is not None:
                 await completion.wait()
         finally:
@@ -437,7 +481,7 @@ class FieldChannel:
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
                  "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link",
-                 "_text_double", "_fast_reads")
+                 "_text_double", "_fast_reads", "_string_count")
 
     _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
                                                        ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
@@ -471,6 +515,8 @@ class FieldChannel:
             self.max_count = 1
         self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
         self._writable = not fld.read_only
+        # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
+        self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
         self._unpack = None if long_string or self._array else _SCALAR_UNPACK.get(self.dbf)
         # a scalar field that a put just stores and posts (no scan list, special() or link handling)
         self._plain = not (long_string or self._array or fld.is_link or fld is _RTYP
@@ -533,6 +579,18 @@ class FieldChannel:
             return [value]
         return np.array([value], dtype=DBF_DTYPES[self.dbf])
 
+    def link_chars(self, chars: np.ndarray, dbf: DBF, count: int) -> np.ndarray:
+        """What dbGet gives a link reading this long-string ("$") channel: the LEN chars of a string the
+        record sizes itself (lsi/lso); of a STRING field read as an array of DBR_CHAR, the chars up to
+        the first NUL and that NUL, the last one asked for made a NUL."""
+        if self._string_count is not None:
+            return chars[:self._string_count(self.record, self.field)]
+        if dbf is DBF.CHAR and count > 1:
+            chars = np.array(chars[:count], copy=True)
+            chars[-1] = 0
+            return chars[:int(np.flatnonzero(chars == 0)[0]) + 1]
+        return chars
+
     def _encode(self, data_type: int, count: int) -> tuple[bytes, int]:
         fast = self._fast_reads.get(data_type)
         if fast is not None and count <= 1:
@@ -575,6 +633,12 @@ class FieldChannel:
                                    count=out_count), out_count)
         values = self.values()
         available = len(values)
+        if self._string_count is not None:
+            # dbGet serves at most what get_array_info says: nothing at all while LEN is 0
+            served = self._string_count(rec, self.field)
+            if served < available:
+                available = served
+                values = values[:served]
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
@@ -586,13 +650,16 @@ class FieldChannel:
         if count == 0 and data_type == ChannelType.CLASS_NAME:
             # dbGet answers DBR_CLASS_NAME without counting elements: rsrv sends the field's capacity
             out_count = self.max_count
-        if self.long_string and data_type in self._CHAR_TYPES:
+        if self.long_string and data_type in self._CHAR_TYPES and self._string_count is None:
             # dbGet of a long string as chars: NUL in the last element asked for; asked for "current
-            # length", DBR_CHAR and TIME_CHAR stop after the first NUL, STS/GR/CTRL_CHAR send it all
+            # length", DBR_CHAR and TIME_CHAR stop after the first NUL, STS/GR/CTRL_CHAR send it all.
+            # (Not for a string the record sizes itself: its field is NOACCESS in the record's
+            # definition, which dbGet checks; it serves the LEN chars as they are.)
             n = min(out_count, available)
             converted = np.array(converted[:n], copy=True)
-            converted[n - 1] = 0
-            if count == 0 and data_type in self._CHAR_CUT_TYPES:
+            if n:
+                converted[n - 1] = 0
+            if count == 0 and n and data_type in self._CHAR_CUT_TYPES:
                 out_count = int(np.flatnonzero(converted == 0)[0]) + 1
                 converted = converted[:out_count]
         return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
@@ -1053,7 +1120,7 @@ class Database:
             if chan.long_string == long_string:
                 return chan
         suffix = "$" if long_string else ""
-        chan = FieldChannel(f"{rec.NAME}.{fld.name}{suffix}", rec, fld, long_string)
+        chan = FieldChannel(f"{rec.NAME}.{fld.name}{suffix}", rec, _sized_field(rec, fld), long_string)
         existing.append(chan)
         return chan
 
@@ -1121,8 +1188,9 @@ class Database:
             await trio.sleep(0)
 
     # -- processing (dbProcess, dbScanPassive) ---------------------------------------------------------
-    def process(self, rec: Record) -> None:
-        """dbProcess: process ``rec`` unless it is busy or disabled."""
+    def process(self, rec: Record) -> int | None:
+        """dbProcess: process ``rec`` unless it is busy or disabled. Returns record support's status: None
+        (or 0) for success, else the failure status that dbPutField hands to its caller."""
         if not rec._warm:
             _warm_up(rec)
         if rec.PACT:
@@ -1134,26 +1202,32 @@ class Database:
             rec.set_sevr(AlarmStatus.SCAN, AlarmSeverity.INVALID, "Async in progress")
             mask = alarms.reset_alarms(rec)
             rec.post("VAL", mask | DBE_VALUE | DBE_LOG)
-            return
+            return None
         rec.LCNT = 0
         entry = rec._links.get("SDIS") if rec._links else None
         if entry is not None and entry[1] is not None:
             disa = self.read_link(rec, entry[0], entry[1], entry[2], DBF.SHORT, 1)
             if disa is not None:
                 rec.DISA = disa
+            elif rec.DISA == rec.DISV:
+                # disabled by the DISA the failed read left: dbProcess returns that read's status
+                self._disabled(rec)
+                return -1
         if rec.DISA == rec.DISV:
             self._disabled(rec)
-            return
+            return None
         rec._in_chain = True
         try:
-            rec.rtype.process(rec)
+            status = rec.rtype.process(rec)
         except Exception:
             # A bug in record support must not leave the record busy forever or stop the scan task.
             log.exception("processing %s failed", rec.NAME)
             rec.PACT = 0
+            status = -1
         finally:
             rec._in_chain = False
         rec._gen += 1
+        return status
 
     def resume(self, rec: Record) -> None:
         """Finish an asynchronous processing: a device whose record set PACT calls this when its work is
@@ -1182,15 +1256,15 @@ class Database:
         rec.post("SEVR", DBE_VALUE)
         rec.post("VAL", DBE_VALUE | DBE_ALARM)
 
-    def scan_passive(self, source: Record, target: Record) -> None:
-        """dbScanPassive: process ``target`` for ``source`` if its SCAN is Passive."""
+    def scan_passive(self, source: Record, target: Record) -> int | None:
+        """dbScanPassive: process ``target`` for ``source`` if its SCAN is Passive; the status."""
         if target.SCAN != PASSIVE:
-            return
-        self.process_target(source, target)
+            return None
+        return self.process_target(source, target)
 
-    def process_target(self, source: Record, target: Record) -> None:
+    def process_target(self, source: Record, target: Record) -> int | None:
         """processTarget: ``source`` stays active while ``target`` processes; a busy target is not
-        re-entered (that is what stops a link cycle)."""
+        re-entered (that is what stops a link cycle). Returns the target's processing status."""
         saved = source.PACT
         source.PACT = 1
         if not target.PACT:
@@ -1200,7 +1274,7 @@ class Database:
             target.PUTF = 0
             target.RPRO = 1
         try:
-            self.process(target)
+            return self.process(target)
         finally:
             source.PACT = saved
 
@@ -1209,10 +1283,12 @@ class Database:
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaGetLink: not connected
             return None
-        if link.pp:
-            self.scan_passive(rec, source)
+        if link.pp and self.scan_passive(rec, source):
+            # dbDbGetValue: a source that failed to process fails the read (dbGetLink's LINK alarm)
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            return None
         try:
-            value = self._field_as(source, sfield, dbf, count)
+            value = self._field_as(source, sfield, dbf, count, link.long_string)
         except CAError:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return None
@@ -1220,9 +1296,23 @@ class Database:
             alarms.inherit_sevr(link.ms, rec, source.STAT, source.SEVR)
         return value
 
-    def _field_as(self, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
-        chan = self._channel_for(source, sfield, long_string=False)
+    def link_channel(self, link: Link, record: Record, fld: Field) -> FieldChannel:
+        """The channel a PV link to ``record``'s ``fld`` reads or writes: its "$" form (a CHAR array) when
+        the link names the field with "$" and the field has one."""
+        fld = _sized_field(record, fld)
+        return self._channel_for(record, fld, link.long_string and (fld.dbf is DBF.STRING or fld.is_link))
+
+    def _field_as(self, source: Record, sfield: Field, dbf: DBF, count: int, long_string: bool = False
+                  ) -> Any:
+        if sfield.is_link:
+            return _link_text_as(source, sfield, dbf, count, long_string)
+        if long_string:
+            sfield = _sized_field(source, sfield)
+            long_string = sfield.dbf is DBF.STRING
+        chan = self._channel_for(source, sfield, long_string)
         values = chan.values()
+        if chan.long_string:
+            values = chan.link_chars(values, dbf, count)
         want = NATIVE_DBR[dbf]
         from_type = ChannelType.STRING if chan.dbf in LINK_TYPES else chan.native_type
         table, fallback = chan._enum_table() if chan.native_type is ChannelType.ENUM else ((), None)
@@ -1236,12 +1326,20 @@ class Database:
         return converted[:count]
 
     def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
-                   value: Any) -> None:
-        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP."""
+                   value: Any) -> int | None:
+        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP.
+
+        Returns -1 when the put failed or (a DB link) the target's processing did, as dbPutLink does,
+        after raising LINK/INVALID on ``rec``; None otherwise."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
-            return
-        chan = self._channel_for(target, tfield, long_string=False)
+            return -1
+        if tfield.is_link:
+            # dbPut has no conversion into a link field ("$" or not): only a CA put (dbPutFieldLink) can
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
+            return -1
+        chan = self.link_channel(link, target, tfield)
         if isinstance(value, str):
             values: Any = [value]
         elif isinstance(value, (list, np.ndarray)):
@@ -1252,13 +1350,17 @@ class Database:
             self.put(chan, NATIVE_DBR[dbf], values)
         except CAError:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
-            return
+            return -1
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
         # a CA link's write is a CA put: the target processes as for any client put to a PP field
         if tfield.name == "PROC" or (target.SCAN == PASSIVE and (
                 link.pp or (tfield.pp and link.process in _CA_LINKS))):
-            self.process_target(rec, target)
+            # dbCaPutLink only queues the put: the target's processing status stays with the CA server
+            if self.process_target(rec, target) and link.process not in _CA_LINKS:
+                rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                return -1
+        return None
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
     def put_field(self, chan: FieldChannel, data_type: int, values: Any,
@@ -1310,16 +1412,20 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
-            self.process(rec)
+            status = self.process(rec)
             if rec.PACT or rec._fwd_link_pending:
                 return self._completion(rec)
+            if status:
+                raise ProcessingFailed(rec.NAME, status)
         return None
 
     def _process_for_put(self, rec: Record) -> Completion | None:
-        self.process(rec)
-        if not rec.PACT and not rec._fwd_link_pending:
-            return None
-        return self._completion(rec)
+        status = self.process(rec)
+        if rec.PACT or rec._fwd_link_pending:
+            return self._completion(rec)
+        if status:
+            raise ProcessingFailed(rec.NAME, status)
+        return None
 
     def _completion(self, rec: Record) -> Completion:
         # Asynchronous processing (a device set PACT): the put-callback completes with it.

@@ -73,6 +73,12 @@ class Link:
         return f"{pv} {self.process.value} {self.ms.name}"
 
     @property
+    def long_string(self) -> bool:
+        """The field named with "$" ("REC.DESC$", "REC.VAL$"): a STRING or link field as the CHAR array
+        dbChannel makes of it, so that a long string travels whole."""
+        return self.field[-1:] == "$"
+
+    @property
     def monitored(self) -> bool:
         """CP/CPP: the source's posts (DBE_VALUE|DBE_ALARM) re-process the linking record."""
         return self.process in (Process.CP, Process.CPP)

@@ -12,6 +12,11 @@ posted before the lists run (PINI processing) are dropped, as postEvent does bef
 Records join and leave a list when the database loads them and whenever SCAN, PHAS, EVNT or PRIO is
 written, so a SCAN put takes effect at the next tick. Within a list, records run in PHAS order, then in
 the order they joined, as the C IOC's scan lists do.
+
+An event's records form one list per PRIO, as in dbScan.c, and a post runs the lists in the order
+postEvent queues their callbacks: LOW, MEDIUM, HIGH. (softIoc hands each list to the callback thread of
+its priority; on a machine that does not schedule those threads by priority the lists race, so there the
+order across priorities varies from post to post, but each list keeps its own order.)
 """
 from __future__ import annotations
 
@@ -106,10 +111,11 @@ class ScanLists:
                 del self._events[name]
 
     def event_members(self, name: str) -> list[Record]:
-        """The records of event ``name``'s list (an event_name() result), in processing order."""
+        """The records of event ``name``'s lists (an event_name() result), in processing order: by PRIO
+        (menuPriority's order, LOW first), then PHAS, then the order they joined."""
         ordered = self._event_sorted.get(name)
         if ordered is None:
-            ordered = sorted(self._events.get(name, ()), key=lambda r: r.PHAS)
+            ordered = sorted(self._events.get(name, ()), key=lambda r: (r.PRIO, r.PHAS))
             self._event_sorted[name] = ordered
         return ordered
 

@@ -22,6 +22,7 @@ from caproto.errors import CAError, FramingError, MalformedHeader, PayloadTooLar
 from caproto.framing import StreamParser
 from caproto.messages import pack_header
 
+from .database import ProcessingFailed
 from .udp import requested_name
 
 log = logging.getLogger(__name__)
@@ -599,6 +600,8 @@ class Circuit:
             return
         try:
             completion = channel.write(data_type, data_count, payload, notify=True)
+        except ProcessingFailed:
+            completion = None   # dbNotify reports only a failed put: a failed processing completes
         except CAError as exc:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, exc.eca, ioid)
             return

@@ -19,6 +19,7 @@ from caproto.constants import Command
 DB = """\
 record(ao, "w:ao") { field(VAL, "1.5") field(PREC, "2") }
 record(stringin, "w:si") { field(VAL, "abc") }
+record(ai, "w:fail") { field(INP, "w:si") }
 """
 
 _MONITOR = struct.pack(">fffHH", 0, 0, 0, 5, 0)   # EVENT_ADD payload, mask VALUE|ALARM
@@ -62,6 +63,11 @@ CASES = {
                                                     + b"nope:x\0\0"),
     "TCP SEARCH of an unknown name without": ("w:ao", lambda sid: header(6, 8, 5, 13, 79, 79)
                                               + b"nope:x\0\0"),
+    # the put is stored, but processing fails (INP does not convert): an ERROR for a WRITE, while a
+    # put-callback completes normally
+    "WRITE whose processing fails": ("w:fail.PROC", lambda sid: header(4, 8, 6, 1, sid, 10) + _DOUBLE),
+    "WRITE_NOTIFY whose processing fails": ("w:fail.PROC", lambda sid: header(19, 8, 6, 1, sid, 10)
+                                            + _DOUBLE),
     "CREATE_CHAN of an empty name": ("w:ao", lambda sid: header(18, 8, 0, 0, 5, 13) + bytes(8)),
     "READ_NOTIFY with a payload size not a multiple of 8": ("w:ao", lambda sid: header(15, 5, 6, 1, sid, 8)
                                                              + b"abcde"),

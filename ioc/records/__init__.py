@@ -28,7 +28,8 @@ class RecordType:
     """One record type: what ``recordtype(x)`` declares plus its record support functions."""
     name: str
     fields: tuple[Field, ...]
-    process: Callable[[Record], None]
+    # process: None (or 0) on success, else a failure status that a CA put reports (dbPutField)
+    process: Callable[[Record], int | None]
     # init_record (pass 1): runs once at load, after links are resolved; loads constant links etc.
     init: Callable[[Record], None] | None = None
     # DTYP choices (device support names); the first is the default.
@@ -43,6 +44,9 @@ class RecordType:
     # of n elements (put_array_info).
     get_array_count: Callable[[Record, Field], int] | None = None
     put_array_count: Callable[[Record, Field, int], None] | None = None
+    # get_array_info of a STRING field that cvt_dbaddr keeps scalar (lsi/lso VAL and OVAL): how many
+    # elements a read serves, whether as a string (at most 1) or as chars through "$" (at most SIZV).
+    string_count: Callable[[Record, Field], int] | None = None
     # Metadata hooks of a CA read (get_units, get_precision, get_graphic_double, ...).
     units: Callable[[Record, Field], str] | None = None
     # get_precision: None leaves the caller's starting precision (a record that only knows some fields)

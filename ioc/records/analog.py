@@ -270,7 +270,7 @@ def monitor_analog(rec: Record) -> int:
     return mask
 
 
-def process_ai(rec: Record) -> None:
+def process_ai(rec: Record) -> int | None:
     # Without links (so no INP or SIML) and out of simulation, readValue leaves VAL as it is. OLDSIMM
     # too, as long as it is NO: otherwise recGblGetSimm has it to update.
     if rec._links or rec.SIMM or rec.OLDSIMM:
@@ -295,6 +295,7 @@ def process_ai(rec: Record) -> None:
     rec.fwd_link()
     rec.INIT = 0
     rec.PACT = 0
+    return status if status < 0 else None      # readValue's failure is the processing's
 
 
 def special_analog(rec: Record, fld: Field, after: bool) -> None:
@@ -397,34 +398,38 @@ def _convert_ao(rec: Record, value: float) -> None:
         rec.RVAL = int(value - 0.5) if value > 0.5 - 0x80000000 else -0x80000000
 
 
-def _write_ao(rec: Record) -> None:
+def _write_ao(rec: Record) -> int | None:
     """writeValue: the device's write, or OVAL (RAW: RVAL) to SIOL in simulation. With SDLY the first
-    pass only sets PACT; the second writes."""
+    pass only sets PACT; the second writes. Returns the write's failure status, or None."""
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
         if device(rec) == "Raw Soft Channel":
-            rec.put_link("OUT", DBF.LONG, rec.RVAL)
-        else:
-            rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
-    elif simm == SIMM_YES or simm == SIMM_RAW:
+            return rec.put_link("OUT", DBF.LONG, rec.RVAL)
+        return rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
+    if simm == SIMM_YES or simm == SIMM_RAW:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        status = None
         if simulate_now(rec):
             if simm == SIMM_YES:
-                rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
+                status = rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
             else:
-                rec.put_link("SIOL", DBF.LONG, rec.RVAL)
+                status = rec.put_link("SIOL", DBF.LONG, rec.RVAL)
             rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return status
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
-def process_ao(rec: Record) -> None:
+def process_ao(rec: Record) -> int | None:
     pact = rec.PACT     # set: SDLY's second pass, which only writes and completes
+    status = None       # a failed DOL read stays the status unless an output is written
     if not pact:
         if rec._links and rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
             value = _fetch_ao(rec)
+            if value is None:
+                status = -1
         else:
             value = rec.VAL
         if value is not None:
@@ -439,14 +444,16 @@ def process_ao(rec: Record) -> None:
         # without links and out of simulation there is nothing to write to (nor OLDSIMM to update
         # while it is NO)
         if rec._links or rec.SIMM or rec.OLDSIMM:
-            _write_ao(rec)
+            status = _write_ao(rec)
+        else:
+            status = None
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not pact:
             rec.VAL = rec.IVOV
             _convert_ao(rec, rec.IVOV)
-        _write_ao(rec)
+        status = _write_ao(rec)
     if rec.PACT and not pact:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         rec.stamp()
@@ -467,6 +474,7 @@ def process_ao(rec: Record) -> None:
     rec.fwd_link()
     rec.INIT = 0
     rec.PACT = 0
+    return status
 
 
 def _ao_units(rec: Record, fld: Field) -> str:

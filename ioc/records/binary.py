@@ -203,11 +203,11 @@ def _read_value_bi(rec: Record) -> int:
     return status
 
 
-def process_bi(rec: Record) -> None:
+def process_bi(rec: Record) -> int | None:
     pact = rec.PACT
     status = _read_value_bi(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     if status == 0:
@@ -217,6 +217,7 @@ def process_bi(rec: Record) -> None:
     monitor_binary(rec, (("RVAL", "ORAW"),))
     rec.fwd_link()
     rec.PACT = 0
+    return status if status < 0 else None      # readValue's failure is the processing's
 
 
 register(RecordType(
@@ -252,34 +253,36 @@ def _to_raw(rec: Record) -> None:
     rec.RVAL = (rec.MASK if rec.VAL else 0) if rec.MASK else rec.VAL
 
 
-def _write_bo(rec: Record) -> None:
+def _write_bo(rec: Record) -> int | None:
     if device(rec) == "Raw Soft Channel":
-        rec.put_link("OUT", DBF.LONG, rec.RVAL)
-    else:
-        rec.put_link("OUT", DBF.USHORT, rec.VAL)
+        return rec.put_link("OUT", DBF.LONG, rec.RVAL)
+    return rec.put_link("OUT", DBF.USHORT, rec.VAL)
 
 
-def _write_value_bo(rec: Record) -> None:
-    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation."""
+def _write_value_bo(rec: Record) -> int | None:
+    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation; the failure status."""
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
-        _write_bo(rec)
-    elif simm in (SIMM_YES, SIMM_RAW):
+        return _write_bo(rec)
+    if simm in (SIMM_YES, SIMM_RAW):
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        status = None
         if simulate_now(rec):
             if simm == SIMM_YES:
-                rec.put_link("SIOL", DBF.USHORT, rec.VAL)
+                status = rec.put_link("SIOL", DBF.USHORT, rec.VAL)
             else:
-                rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
+                status = rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
             rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return status
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
-def process_bo(rec: Record) -> None:
+def process_bo(rec: Record) -> int | None:
     pact = rec.PACT
+    status = None       # a failed DOL read stays the status unless an output is written
     if not pact:
         if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
             rec.PACT = 1
@@ -290,19 +293,20 @@ def process_bo(rec: Record) -> None:
                 rec.UDF = 0
             else:
                 rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                status = -1
         _to_raw(rec)
         # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
         stamp_simm(rec, siol=False)
     state_alarms(rec, udf_returns=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_value_bo(rec)
+        status = _write_value_bo(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not rec.PACT:
             rec.VAL = rec.IVOV
             _to_raw(rec)
-        _write_value_bo(rec)
+        status = _write_value_bo(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         stamp_simm(rec, siol=False)
@@ -311,6 +315,7 @@ def process_bo(rec: Record) -> None:
     monitor_binary(rec, (("RVAL", "ORAW"), ("RBV", "ORBV")))
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def _momentary_end(rec: Record) -> None:

@@ -77,6 +77,13 @@ def device(rec: Record) -> str:
     return rec.rtype.devices[rec.DTYP]
 
 
+def unchecked_write(rec: Record, status: int | None) -> int | None:
+    """The status of a write through OUT by the soft device supports of longout, mbbo and int64out:
+    their "Soft Channel" (and mbbo's "Raw Soft Channel") return success whatever dbPutLink returned
+    (devLoSoft.c, devMbboSoft.c, devI64outSoft.c); "Async Soft Channel" returns it."""
+    return status if device(rec) == "Async Soft Channel" else None
+
+
 def require_soft_device(rec: Record, supported: tuple[str, ...] = SOFT_DEVICES) -> None:
     name = device(rec)
     if name not in supported:

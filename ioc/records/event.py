@@ -58,39 +58,43 @@ def init_event(rec: Record) -> None:
         rec.UDF = 0
 
 
-def _read_event(rec: Record) -> None:
-    """readValue: VAL from INP, or from SIOL in simulation (None of it stops the event's post)."""
+def _read_event(rec: Record) -> int | None:
+    """readValue: VAL from INP, or from SIOL in simulation (none of it stops the event's post); -1 when
+    the read failed."""
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
         if rec.link_is_constant("INP"):
-            return
+            return None
         value = rec.get_link("INP", DBF.STRING)
-        if value is not None:
-            rec.VAL = value
-            rec.UDF = 0
-    elif simm == SIMM_YES:
+        if value is None:
+            return -1
+        rec.VAL = value
+        rec.UDF = 0
+        return None
+    if simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
         if not simulate_now(rec):
-            return
+            return None
         rec.PACT = 0
         if not rec.link_is_constant("SIOL"):
             value = rec.get_link("SIOL", DBF.STRING)
             if value is None:
-                return
+                return -1
             rec.SVAL = value
         rec.VAL = rec.SVAL
         rec.UDF = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return None
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
-def process_event(rec: Record) -> None:
+def process_event(rec: Record) -> int | None:
     pact = rec.PACT
-    _read_event(rec)
+    status = _read_event(rec)
     if rec.PACT and not pact:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     rec.db.post_event(rec.VAL)
     stamp_simm(rec, siol=True)
@@ -98,6 +102,7 @@ def process_event(rec: Record) -> None:
     rec.post("VAL", alarms.reset_alarms(rec) | DBE_VALUE)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def special_event(rec: Record, fld: Field, after: bool) -> None:

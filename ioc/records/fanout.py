@@ -113,12 +113,15 @@ def init_dfanout(rec: Record) -> None:
         rec.UDF = int(math.isnan(val))
 
 
-def process_dfanout(rec: Record) -> None:
+def process_dfanout(rec: Record) -> int | None:
+    status = None       # only a failed DOL read is the status: the outputs' are not (dfanoutRecord.c)
     if not rec.PACT and rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL"):
         val = rec.get_link("DOL", DBF.DOUBLE)
         if val is not None:
             rec.VAL = val
             rec.UDF = int(math.isnan(val))
+        else:
+            status = -1
     rec.PACT = 1
     rec.stamp()
     read_seln(rec)
@@ -135,6 +138,7 @@ def process_dfanout(rec: Record) -> None:
         rec.post("VAL", mask)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def _push_values(rec: Record) -> None:

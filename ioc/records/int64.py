@@ -27,6 +27,7 @@ from .common import (
     simulate_now,
     special_simm,
     stamp_simm,
+    unchecked_write,
 )
 from .fields import DBF, SPC, Field
 
@@ -228,10 +229,10 @@ def _read_int64in(rec: Record) -> bool | None:
     return False
 
 
-def process_int64in(rec: Record) -> None:
+def process_int64in(rec: Record) -> int | None:
     ok = _read_int64in(rec)
     if ok is None:
-        return
+        return None
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     if ok:
@@ -240,6 +241,7 @@ def process_int64in(rec: Record) -> None:
     monitor_int64(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return None if ok else -1       # readValue's failure is the processing's
 
 
 register(RecordType(
@@ -268,24 +270,28 @@ def init_int64out(rec: Record) -> None:
     rec.MLST = rec.ALST = rec.LALM = rec.VAL
 
 
-def _write_int64out(rec: Record) -> None:
-    """writeValue: VAL to OUT, or to SIOL in simulation (with SDLY: on the second pass)."""
+def _write_int64out(rec: Record) -> int | None:
+    """writeValue: VAL to OUT, or to SIOL in simulation (with SDLY: on the second pass); the failure
+    status."""
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
-        rec.put_link("OUT", DBF.INT64, rec.VAL)
-    elif simm == SIMM_YES:
+        return unchecked_write(rec, rec.put_link("OUT", DBF.INT64, rec.VAL))
+    if simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        status = None
         if simulate_now(rec):
-            rec.put_link("SIOL", DBF.INT64, rec.VAL)
+            status = rec.put_link("SIOL", DBF.INT64, rec.VAL)
             rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return status
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
-def process_int64out(rec: Record) -> None:
+def process_int64out(rec: Record) -> int | None:
     pact = rec.PACT     # set: SDLY's second pass, which only writes and completes
+    status = None       # a failed DOL read stays the status unless an output is written
     if not pact:
         value = rec.VAL
         ok = True
@@ -293,6 +299,7 @@ def process_int64out(rec: Record) -> None:
             fetched = get_int64(rec, "DOL")
             if fetched is None:
                 ok = False
+                status = -1
             else:
                 value = fetched
                 rec.UDF = 0
@@ -304,19 +311,20 @@ def process_int64out(rec: Record) -> None:
         stamp_simm(rec, siol=False)
     alarms.limit_alarms(rec, filtered=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_int64out(rec)
+        status = _write_int64out(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not pact:
             rec.VAL = rec.IVOV
-        _write_int64out(rec)
+        status = _write_int64out(rec)
     if rec.PACT and not pact:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         stamp_simm(rec, siol=False)
     monitor_int64(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def _int64out_control(rec: Record, fld: Field) -> tuple[float, float] | None:

@@ -21,6 +21,7 @@ from .common import (
     simulated_time,
     special_simm,
     stamp_simm,
+    unchecked_write,
     value_alarm_limits,
 )
 from .fields import DBF, SPC, Field
@@ -170,13 +171,13 @@ def _read_longin(rec: Record) -> bool | None:
     return True
 
 
-def process_longin(rec: Record) -> None:
+def process_longin(rec: Record) -> int | None:
     # Without links (so no INP or SIML) and out of simulation, readValue reads nothing and succeeds.
     # OLDSIMM must be NO too: otherwise recGblGetSimm has it to update.
     if rec._links or rec.SIMM or rec.OLDSIMM:
         ok = _read_longin(rec)
         if ok is None:
-            return      # SDLY: processing completes later
+            return None     # SDLY: processing completes later
     else:
         ok = True
     rec.PACT = 1
@@ -189,6 +190,7 @@ def process_longin(rec: Record) -> None:
     monitor_long(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return None if ok else -1       # readValue's failure is the processing's
 
 
 register(RecordType(
@@ -241,29 +243,34 @@ def _should_write(rec: Record) -> bool:
     return False
 
 
-def _write_longout(rec: Record) -> None:
+def _write_longout(rec: Record) -> int | None:
     """writeValue: the conditional write to OUT (which alone moves PVAL on), or VAL to SIOL in
-    simulation. With SDLY the first pass only sets PACT; the second writes."""
+    simulation. With SDLY the first pass only sets PACT; the second writes. Returns the failure
+    status."""
     # without links recGblGetSimm changes nothing unless OLDSIMM is to follow SIMM
     if not rec.PACT and (rec._links or rec.OLDSIMM != rec.SIMM):
         get_simm(rec)
     simm = rec.SIMM
+    status = None
     if simm == SIMM_NO:
         if _should_write(rec):
-            rec.put_link("OUT", DBF.LONG, rec.VAL)
+            status = unchecked_write(rec, rec.put_link("OUT", DBF.LONG, rec.VAL))
         rec.PVAL = rec.VAL
         rec.out_changed = False
     elif simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
         if simulate_now(rec):
-            rec.put_link("SIOL", DBF.LONG, rec.VAL)
+            status = rec.put_link("SIOL", DBF.LONG, rec.VAL)
             rec.PACT = 0
     else:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        status = -1
+    return status
 
 
-def process_longout(rec: Record) -> None:
+def process_longout(rec: Record) -> int | None:
     pact = rec.PACT     # set: SDLY's second pass, which only writes and completes
+    status = None       # a failed DOL read stays the status unless an output is written
     if not pact:
         value = rec.VAL
         ok = True
@@ -271,6 +278,7 @@ def process_longout(rec: Record) -> None:
             fetched = rec.get_link("DOL", DBF.LONG)
             if fetched is None:
                 ok = False
+                status = -1
             else:
                 value = fetched
                 rec.UDF = 0
@@ -282,19 +290,20 @@ def process_longout(rec: Record) -> None:
             simulated_time(rec, siol=False)
     alarms.limit_alarms(rec, filtered=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_longout(rec)
+        status = _write_longout(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not pact:
             rec.VAL = rec.IVOV
-        _write_longout(rec)
+        status = _write_longout(rec)
     if rec.PACT and not pact:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         stamp_simm(rec, siol=False)
     monitor_long(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def special_longout(rec: Record, fld: Field, after: bool) -> None:

@@ -154,9 +154,9 @@ def _get_long_string(rec: Record, name: str) -> bool:
     entry = rec._links.get(name)
     if entry is None or entry[1] is None:
         return True
-    _, source, sfield = entry
-    chan = rec.db.lookup(f"{source.NAME}.{sfield.name}")
-    if chan is not None and chan.native_type is ChannelType.CHAR and chan.max_count > 1:
+    link, source, sfield = entry
+    chan = rec.db.link_channel(link, source, sfield)
+    if chan.native_type is ChannelType.CHAR and chan.max_count > 1:
         chars = rec.get_link(name, DBF.CHAR, rec.SIZV)
         if chars is None:
             return False
@@ -171,18 +171,18 @@ def _get_long_string(rec: Record, name: str) -> bool:
     return True
 
 
-def _put_long_string(rec: Record, name: str) -> None:
-    """dbPutLinkLS from VAL: LEN chars into a CHAR array target, else the first 39 as a DBR_STRING."""
+def _put_long_string(rec: Record, name: str) -> int | None:
+    """dbPutLinkLS from VAL: LEN chars into a CHAR array target, else the first 39 as a DBR_STRING;
+    the failure status."""
     entry = rec._links.get(name)
     if entry is None or entry[1] is None:
-        return
-    _, target, tfield = entry
-    chan = rec.db.lookup(f"{target.NAME}.{tfield.name}")
-    if chan is not None and chan.native_type is ChannelType.CHAR and chan.max_count > 1:
+        return None
+    link, target, tfield = entry
+    chan = rec.db.link_channel(link, target, tfield)
+    if chan.native_type is ChannelType.CHAR and chan.max_count > 1:
         raw = rec.VAL.encode(STRING_ENCODING, "surrogateescape") + b"\0"
-        rec.put_link(name, DBF.CHAR, list(raw[:rec.LEN]))
-    else:
-        rec.put_link(name, DBF.STRING, _fit(rec.VAL, MAX_STRING_SIZE))
+        return rec.put_link(name, DBF.CHAR, list(raw[:rec.LEN]))
+    return rec.put_link(name, DBF.STRING, _fit(rec.VAL, MAX_STRING_SIZE))
 
 
 def monitor_long_string(rec: Record) -> None:
@@ -209,6 +209,11 @@ def special_long_string(rec: Record, fld: Field, after: bool) -> None:
     rec.post("LEN", DBE_VALUE | DBE_LOG)
 
 
+def _string_count(rec: Record, fld: Field) -> int:
+    """get_array_info: LEN for VAL, OLEN for OVAL (0 while the string was never set)."""
+    return rec.LEN if fld.name == "VAL" else rec.OLEN if fld.name == "OVAL" else fld.size
+
+
 def _string_fields(rec: Record, fld: Field) -> tuple[DBF, int] | None:
     # before init_record sizes them (the record's own table then declares them STRING)
     return (DBF.STRING, 1) if fld.name in ("VAL", "OVAL") else None
@@ -220,33 +225,39 @@ def init_lsi(rec: Record) -> None:
     _init_common(rec, "INP")
 
 
-def _read_lsi(rec: Record) -> None:
-    """readValue: VAL from INP, or from SIOL in simulation (with SDLY: on the second pass)."""
+def _read_lsi(rec: Record) -> int | None:
+    """readValue: VAL from INP, or from SIOL in simulation (with SDLY: on the second pass); -1 when
+    the read failed."""
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
-        _get_long_string(rec, "INP")
-    elif simm == SIMM_YES:
+        return None if _get_long_string(rec, "INP") else -1
+    if simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        status = None
         if simulate_now(rec):
             if _get_long_string(rec, "SIOL"):
                 rec.UDF = 0
+            else:
+                status = -1
             rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return status
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
-def process_lsi(rec: Record) -> None:
+def process_lsi(rec: Record) -> int | None:
     pact = rec.PACT
-    _read_lsi(rec)
+    status = _read_lsi(rec)
     if rec.PACT and not pact:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     monitor_long_string(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 register(RecordType(
@@ -257,6 +268,7 @@ register(RecordType(
     devices=("Soft Channel", "getenv"),
     special=special_long_string,
     cvt_dbaddr=_string_fields,
+    string_count=_string_count,
 ))
 
 
@@ -266,41 +278,45 @@ def init_lso(rec: Record) -> None:
     _init_common(rec, "DOL")
 
 
-def _write_lso(rec: Record) -> None:
+def _write_lso(rec: Record) -> int | None:
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
-        _put_long_string(rec, "OUT")
-    elif simm == SIMM_YES:
+        return _put_long_string(rec, "OUT")
+    if simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        status = None
         if simulate_now(rec):
-            _put_long_string(rec, "SIOL")
+            status = _put_long_string(rec, "SIOL")
             rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return status
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
-def process_lso(rec: Record) -> None:
+def process_lso(rec: Record) -> int | None:
     pact = rec.PACT
+    status = None       # a failed DOL read is not the status (lsoRecord.c)
     if not pact and rec.OMSL == _OMSL_CLOSED_LOOP and _get_long_string(rec, "DOL"):
         rec.UDF = 0
     if rec.UDF:
         rec.set_sevr(AlarmStatus.UDF, AlarmSeverity.INVALID)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_lso(rec)
+        status = _write_lso(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not pact:
             rec.VAL = _fit(rec.IVOV, rec.SIZV)
             rec.LEN = _length(rec.VAL)
-        _write_lso(rec)
+        status = _write_lso(rec)
     if rec.PACT and not pact:
-        return      # SDLY: processing completes later
+        return status   # SDLY: processing completes later
     rec.PACT = 1
     stamp_simm(rec, siol=False)
     monitor_long_string(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 register(RecordType(
@@ -311,4 +327,5 @@ register(RecordType(
     devices=("Soft Channel", "Async Soft Channel", "stdio"),
     special=special_long_string,
     cvt_dbaddr=_string_fields,
+    string_count=_string_count,
 ))

@@ -21,6 +21,7 @@ from .common import (
     simulate_now,
     special_simm,
     stamp_simm,
+    unchecked_write,
 )
 from .fields import DBF, SPC, Field
 
@@ -339,11 +340,11 @@ def _read_value_mbbi(rec: Record) -> int:
     return status
 
 
-def process_mbbi(rec: Record) -> None:
+def process_mbbi(rec: Record) -> int | None:
     pact = rec.PACT
     status = _read_value_mbbi(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     if status == 0:
@@ -363,6 +364,7 @@ def process_mbbi(rec: Record) -> None:
     monitor_mbb(rec, (("RVAL", "ORAW"),), raw_always=False)
     rec.fwd_link()
     rec.PACT = 0
+    return status if status < 0 else None      # readValue's failure is the processing's
 
 
 def _filtered_severity(rec: Record, severity: int) -> int:
@@ -421,30 +423,31 @@ def _state_to_raw(rec: Record) -> None:
         rec.RVAL = (rec.RVAL << rec.SHFT) & 0xFFFFFFFF
 
 
-def _write_mbbo(rec: Record) -> None:
+def _write_mbbo(rec: Record) -> int | None:
     if device(rec) == "Raw Soft Channel":
-        rec.put_link("OUT", DBF.ULONG, rec.RVAL & rec.MASK)
-    else:
-        rec.put_link("OUT", DBF.USHORT, rec.VAL)
+        return unchecked_write(rec, rec.put_link("OUT", DBF.ULONG, rec.RVAL & rec.MASK))
+    return unchecked_write(rec, rec.put_link("OUT", DBF.USHORT, rec.VAL))
 
 
-def _write_value_mbbo(rec: Record) -> None:
-    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation."""
+def _write_value_mbbo(rec: Record) -> int | None:
+    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation; the failure status."""
     if not rec.PACT:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
-        _write_mbbo(rec)
-    elif simm in (SIMM_YES, SIMM_RAW):
+        return _write_mbbo(rec)
+    if simm in (SIMM_YES, SIMM_RAW):
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        status = None
         if simulate_now(rec):
             if simm == SIMM_YES:
-                rec.put_link("SIOL", DBF.USHORT, rec.VAL)
+                status = rec.put_link("SIOL", DBF.USHORT, rec.VAL)
             else:
-                rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
+                status = rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
             rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return status
+    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return -1
 
 
 def _prepare_mbbo(rec: Record) -> None:
@@ -464,27 +467,29 @@ def _prepare_mbbo(rec: Record) -> None:
     stamp_simm(rec, siol=False)
 
 
-def process_mbbo(rec: Record) -> None:
+def process_mbbo(rec: Record) -> int | None:
     pact = rec.PACT
     if not pact:
         _prepare_mbbo(rec)
     rec.set_sevr(AlarmStatus.STATE, state_severity(rec))
     cos_alarm(rec)
+    status = None       # unlike ao, a failed DOL read is not the status (mbboRecord.c)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_value_mbbo(rec)
+        status = _write_value_mbbo(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not rec.PACT:
             rec.VAL = rec.IVOV
             _state_to_raw(rec)
-        _write_value_mbbo(rec)
+        status = _write_value_mbbo(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         stamp_simm(rec, siol=False)
     monitor_mbb(rec, (("RVAL", "ORAW"), ("RBV", "ORBV")), raw_always=True)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def _mbbo_cvt_dbaddr(rec: Record, fld: Field) -> tuple[DBF, int] | None:

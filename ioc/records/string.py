@@ -83,7 +83,8 @@ def init_stringin(rec: Record) -> None:
     rec.OVAL = rec.VAL
 
 
-def _read_stringin(rec: Record) -> None:
+def _read_stringin(rec: Record) -> int | None:
+    """readValue: None, or -1 when the read failed (a link, or SIMM out of range)."""
     simm = rec.get_link("SIML", DBF.MENU)
     if simm is not None:
         rec.SIMM = simm
@@ -95,25 +96,29 @@ def _read_stringin(rec: Record) -> None:
         if value is not None or rec.link_is_constant("SIOL"):
             rec.VAL = rec.SVAL
             rec.UDF = 0
-        return
+            return None
+        return -1
     if rec.SIMM != _SIMM_NO:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-        return
+        return -1
     if rec.link_is_constant("INP"):
-        return
+        return None
     value = rec.get_link("INP", DBF.STRING)
-    if value is not None:
-        rec.VAL = value
-        rec.UDF = 0
+    if value is None:
+        return -1
+    rec.VAL = value
+    rec.UDF = 0
+    return None
 
 
-def process_stringin(rec: Record) -> None:
-    _read_stringin(rec)
+def process_stringin(rec: Record) -> int | None:
+    status = _read_stringin(rec)
     rec.PACT = 1
     rec.stamp()
     monitor_string(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 register(RecordType(
@@ -136,34 +141,39 @@ def init_stringout(rec: Record) -> None:
     rec.OVAL = rec.VAL
 
 
-def _write_stringout(rec: Record) -> None:
+def _write_stringout(rec: Record) -> int | None:
+    """writeValue: the failure status of the write, or None."""
     if rec.SIMM == _SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        rec.put_link("SIOL", DBF.STRING, rec.VAL)
-    elif rec.SIMM != _SIMM_NO:
+        return rec.put_link("SIOL", DBF.STRING, rec.VAL)
+    if rec.SIMM != _SIMM_NO:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    else:
-        rec.put_link("OUT", DBF.STRING, rec.VAL)
+        return -1
+    return rec.put_link("OUT", DBF.STRING, rec.VAL)
 
 
-def process_stringout(rec: Record) -> None:
+def process_stringout(rec: Record) -> int | None:
+    status = None       # a failed DOL read stays the status unless an output is written
     if not rec.link_is_constant("DOL") and rec.OMSL == _OMSL_CLOSED_LOOP:
         value = rec.get_link("DOL", DBF.STRING)
         if value is not None:
             rec.VAL = value
             rec.UDF = 0
+        else:
+            status = -1
     if rec.UDF:
         rec.set_sevr(AlarmStatus.UDF, rec.UDFS)
     rec.stamp()
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_stringout(rec)
+        status = _write_stringout(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         rec.VAL = rec.IVOV
-        _write_stringout(rec)
+        status = _write_stringout(rec)
     rec.PACT = 1
     monitor_string(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 register(RecordType(

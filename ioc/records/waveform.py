@@ -124,12 +124,12 @@ def _get_elements(rec: Record, link: str) -> list | np.ndarray | None:
     return [values]     # a count of 1 comes back as the scalar itself
 
 
-def _read_waveform(rec: Record) -> None:
+def _read_waveform(rec: Record) -> int | None:
     if rec.link_is_constant("INP"):
-        return
+        return None
     values = _get_elements(rec, "INP")
     if values is None:
-        return
+        return -1
     n = len(values)
     rec.VAL[:n] = values
     nord = rec.NORD
@@ -137,33 +137,36 @@ def _read_waveform(rec: Record) -> None:
     rec.UDF = 0
     if nord != n:
         rec.post("NORD", DBE_VALUE | DBE_LOG)
+    return None
 
 
-def _read_value(rec: Record) -> None:
-    """readValue: the device's read, or SIOL in simulation."""
+def _read_value(rec: Record) -> int | None:
+    """readValue: the device's read, or SIOL in simulation; -1 when it failed."""
     if not rec.PACT:
         get_simm(rec)
     if rec.SIMM == SIMM_NO:
-        _read_waveform(rec)
-        return
+        return _read_waveform(rec)
     if rec.SIMM != SIMM_YES:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-        return
+        return -1
     rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
     if not simulate_now(rec):
-        return
+        return None
+    status = None
     if rec.link_is_constant("SIOL"):
         count = 0       # a constant link delivers no elements
     else:
         values = _get_elements(rec, "SIOL")
         if values is None:
             count = rec.NELM    # the request count, untouched by the failed read
+            status = -1
         else:
             count = len(values)
             rec.VAL[:count] = values
     # NORD is posted by process(), when it compares it with its value before the read
     rec.NORD = count
     rec.PACT = 0
+    return status
 
 
 def _content_hash(rec: Record) -> int:
@@ -174,14 +177,14 @@ def _content_hash(rec: Record) -> int:
     return zlib.crc32(data)
 
 
-def process_waveform(rec: Record) -> None:
+def process_waveform(rec: Record) -> int | None:
     pact = rec.PACT
     nord = rec.NORD
     if pact and rec.BUSY:
-        return
-    _read_value(rec)
+        return None
+    status = _read_value(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     rec.UDF = 0
     stamp_simm(rec, siol=True)
@@ -205,6 +208,7 @@ def process_waveform(rec: Record) -> None:
         rec.post("VAL", mask)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def special_waveform(rec: Record, fld: Field, after: bool) -> None:
