@@ -3,8 +3,8 @@
 The reader loop turns received bytes into raw messages (``StreamParser.next_raws``) and dispatches on the
 command id through a table; replies are appended to one output buffer and sent with one ``send_all`` per
 batch of requests. Monitor updates arrive from the database synchronously (``FieldChannel.subscribe``),
-are queued per subscription with the *coalesce-newest* policy (see ``Subscription``) and are sent by the
-writer task, so that a slow client never delays the database or any other client.
+are queued per circuit in post order with the *coalesce-newest* policy (see ``Subscription``) and are
+sent by the writer task, so that a slow client never delays the database or any other client.
 """
 from __future__ import annotations
 
@@ -123,16 +123,16 @@ def failed_read(command: int, data_type: int, count: int, status: int, ioid: int
 
 
 class Subscription:
-    """One EVENT_ADD: what the client asked for, and its bounded queue of encoded updates.
+    """One EVENT_ADD: what the client asked for, and its updates waiting in the circuit's queue.
 
-    Policy (coalesce-newest, as rsrv's event queue): updates wait in the subscription's queue while
-    the circuit has room for them (see ``EVENT_RING``); when the client falls behind, the newest update
-    replaces the last queued one, so a slow client sees the latest value and never makes the server
-    buffer without bound.
+    Policy (coalesce-newest, as rsrv's event queue): encoded updates wait in one queue per circuit, in
+    the order they were posted, while it has room for them (see ``EVENT_RING``); when the client falls
+    behind, a subscription's newest update replaces its last waiting one, so a slow client sees the
+    latest value and never makes the server buffer without bound.
     """
 
-    __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "queue", "unsubscribe",
-                 "coalesced", "circuit")
+    __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "pending", "last",
+                 "unsubscribe", "coalesced", "circuit")
 
     def __init__(self, circuit: Circuit, subscriptionid: int, served: ServedChannel, data_type: int,
                  count: int, mask: int) -> None:
@@ -142,7 +142,8 @@ class Subscription:
         self.data_type = data_type
         self.count = count
         self.mask = mask
-        self.queue: collections.deque[bytes] = collections.deque()
+        self.pending = 0        # entries of this subscription in the circuit's queue
+        self.last: list | None = None   # the newest of them, [message, subscription]
         self.coalesced = 0
         self.unsubscribe: Callable[[], None] | None = None
 
@@ -159,14 +160,24 @@ class Subscription:
         """Channel callback: called synchronously with the first update and every post the channel
         selected for this subscription's mask."""
         message = self.encode()
-        queue, circuit = self.queue, self.circuit
-        if queue and (circuit.queued >= circuit.coalesce_from or not circuit.events_on):
-            queue[-1] = message
+        circuit = self.circuit
+        if self.pending and (len(circuit.events) >= circuit.coalesce_from or not circuit.events_on):
+            self.last[0] = message
             self.coalesced += 1
         else:
-            queue.append(message)
-            circuit.queued += 1
-        circuit.schedule(self)
+            entry = [message, self]
+            circuit.events.append(entry)
+            self.last = entry
+            self.pending += 1
+        if circuit.events_on:
+            circuit.ring()
+
+    def drop_pending(self) -> None:
+        """The subscription ended: its waiting updates are not sent (rsrv makes them defunct)."""
+        if self.pending:
+            for entry in self.circuit.events:
+                if entry[1] is self:
+                    entry[0] = None
 
 
 class Circuit:
@@ -181,8 +192,8 @@ class Circuit:
         self.out = bytearray()
         self.channels: dict[int, ServedChannel] = {}
         self.subscriptions: dict[int, Subscription] = {}
-        self.ready: dict[int, Subscription] = {}  # insertion-ordered set of subscriptions with queued events
-        self.queued = 0                 # updates waiting in the subscriptions' queues
+        # Monitor updates waiting, in post order: [message, subscription] (message None once dropped)
+        self.events: collections.deque[list] = collections.deque()
         self.coalesce_from = EVENT_RING - EVENTS_PER_RING
         self.events_on = True
         self.client_version = 0
@@ -255,8 +266,7 @@ class Circuit:
                 sub.unsubscribe()
                 sub.unsubscribe = None
         self.subscriptions.clear()
-        self.ready.clear()
-        self.queued = 0
+        self.events.clear()
 
     async def _reader(self) -> None:
         global _writer_woken
@@ -307,7 +317,7 @@ class Circuit:
                         # receive.
                         _writer_woken = False
                         await trio.lowlevel.checkpoint()
-            if self.out or self.ready:
+            if self.out or self.events:
                 await self._send_pending()
 
     def ring(self) -> None:
@@ -322,11 +332,6 @@ class Circuit:
             pass  # already rung: the writer will see everything queued so far
         except trio.ClosedResourceError:
             pass  # the circuit is closing; nothing more will be sent
-
-    def schedule(self, sub: Subscription) -> None:
-        self.ready[sub.subscriptionid] = sub
-        if self.events_on:
-            self.ring()
 
     async def _writer(self) -> None:
         """Sends monitor updates (and put-callback replies) that arrive between requests."""
@@ -357,15 +362,15 @@ class Circuit:
 
     def _queue_events(self, limit: float = float("inf")) -> None:
         """Move queued monitor updates into the output buffer (unless the client sent EVENTS_OFF)."""
-        out, ready = self.out, self.ready
+        out, events = self.out, self.events
         if not self.events_on:
             return
-        while ready and len(out) < limit:
-            sub = ready.pop(next(iter(ready)))
-            queue = sub.queue
-            self.queued -= len(queue)
-            while queue:
-                out += queue.popleft()
+        popleft = events.popleft
+        while events and len(out) < limit:
+            message, sub = popleft()
+            sub.pending -= 1
+            if message is not None:
+                out += message
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -668,8 +673,7 @@ class Circuit:
         if old is not None:     # the id reused: the old subscription ends, its waiting updates dropped
             if old.unsubscribe is not None:
                 old.unsubscribe()
-            self.ready.pop(subscriptionid, None)
-            self.queued -= len(old.queue)
+            old.drop_pending()
         sub = Subscription(self, subscriptionid, served, data_type, data_count, mask)
         self.subscriptions[subscriptionid] = sub
         self._size_event_rings()
@@ -684,8 +688,7 @@ class Circuit:
         if sub.unsubscribe is not None:
             sub.unsubscribe()
         sub.served.subscriptions.discard(subscriptionid)
-        self.ready.pop(subscriptionid, None)
-        self.queued -= len(sub.queue)
+        sub.drop_pending()
         self._size_event_rings()
         return sub
 
@@ -705,10 +708,9 @@ class Circuit:
             self._closing = True
             return
         sub = self._cancel(subscriptionid)
-        # Updates still queued are dropped (db_cancel_event makes rsrv's queued events defunct, sent
+        # Updates still queued were dropped (db_cancel_event makes rsrv's queued events defunct, sent
         # even under EVENTS_OFF never). rsrv confirms with the EVENT_ADD's own header (its type and
         # count, not the cancel's).
-        sub.queue.clear()
         self.out += pack_header(Command.EVENT_ADD, 0, sub.data_type, sub.count, sid, subscriptionid)
 
     def _clear_channel(self, raw) -> None:

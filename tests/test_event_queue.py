@@ -60,8 +60,24 @@ def value_of(message: bytes) -> float:
     return struct.unpack(">d", message[16:24])[0]
 
 
-def put(db: Database, value: float) -> None:
-    db.lookup("q:ao").write(DOUBLE, 1, struct.pack(">d", value))
+def put(db: Database, value: float, pv: str = "q:ao") -> None:
+    db.lookup(pv).write(DOUBLE, 1, struct.pack(">d", value))
+
+
+def waiting(circuit: tcp.Circuit, sub: tcp.Subscription) -> list[bytes]:
+    """The updates of ``sub`` waiting in the circuit's queue, in order."""
+    return [message for message, owner in circuit.events if owner is sub and message is not None]
+
+
+def sent(chunk: bytes) -> list[tuple[int, float]]:
+    """(subscription id, value) of every DBR_DOUBLE update in ``chunk``."""
+    updates, pos = [], 0
+    while pos < len(chunk):
+        command, size, _, _, _, subscriptionid = struct.unpack_from(">HHHHII", chunk, pos)
+        if command == Command.EVENT_ADD and size == 8:
+            updates.append((subscriptionid, struct.unpack_from(">d", chunk, pos + 16)[0]))
+        pos += 16 + size
+    return updates
 
 
 def test_a_lagging_subscription_queues_while_the_ring_has_room_then_coalesces(tmp_path):
@@ -70,9 +86,9 @@ def test_a_lagging_subscription_queues_while_the_ring_has_room_then_coalesces(tm
         put(db, value)
     sub = circuit.subscriptions[0]
     room = tcp.EVENT_RING - tcp.EVENTS_PER_RING
-    assert len(sub.queue) == circuit.queued == room
+    assert len(waiting(circuit, sub)) == len(circuit.events) == room
     # the first update and the earliest puts kept in order; the newest value in the last place
-    values = [value_of(m) for m in sub.queue]
+    values = [value_of(m) for m in waiting(circuit, sub)]
     assert values[:-1] == list(range(room - 1))
     assert values[-1] == 500
     assert sub.coalesced == 500 + 1 - room
@@ -82,8 +98,8 @@ def test_subscriptions_share_the_ring_and_more_of_them_get_more_rings(tmp_path):
     db, circuit = subscribed_circuit(tmp_path, subscriptions=10)
     for value in range(1, 101):
         put(db, value)
-    assert circuit.queued == tcp.EVENT_RING - tcp.EVENTS_PER_RING
-    assert all(value_of(sub.queue[-1]) == 100 for sub in circuit.subscriptions.values())
+    assert len(circuit.events) == tcp.EVENT_RING - tcp.EVENTS_PER_RING
+    assert all(value_of(waiting(circuit, sub)[-1]) == 100 for sub in circuit.subscriptions.values())
     _, many = subscribed_circuit(tmp_path, subscriptions=tcp.SUBSCRIPTIONS_PER_RING + 1)
     assert many.coalesce_from == 2 * tcp.EVENT_RING - tcp.EVENTS_PER_RING
 
@@ -94,24 +110,43 @@ def test_events_off_keeps_one_waiting_update_per_subscription(tmp_path):
     for value in range(1, 50):
         put(db, value)
     sub = circuit.subscriptions[0]
-    assert [value_of(m) for m in sub.queue] == [49.0]
+    assert [value_of(m) for m in waiting(circuit, sub)] == [49.0]
     # EVENTS_ON sends it
     feed(circuit, header(Command.EVENTS_ON, 0, 0, 0, 0, 0))
     chunk = circuit._collect()
     assert value_of(chunk[chunk.index(header(Command.EVENT_ADD, 8, DOUBLE, 1, 1, 0)):]) == 49.0
-    assert circuit.queued == 0
+    assert not circuit.events
 
 
-def test_cancelling_a_subscription_releases_its_share(tmp_path):
+def test_updates_of_different_subscriptions_are_sent_in_the_order_they_were_posted(tmp_path):
+    """As rsrv's one event ring per client: a camonitor of several PVs prints them in post order."""
+    path = tmp_path / "two.db"
+    path.write_text('record(ao, "a") { field(VAL, "0") }\nrecord(ao, "b") { field(VAL, "0") }\n')
+    db = Database.from_config(load_config(path))
+    circuit = tcp.Circuit(_NoStream(), db, 5064)
+    feed(circuit, header(Command.VERSION, 0, 0, 13, 0, 0) + header(Command.CREATE_CHAN, 8, 0, 0, 1, 13)
+         + b"a\0\0\0\0\0\0\0" + header(Command.CREATE_CHAN, 8, 0, 0, 2, 13) + b"b\0\0\0\0\0\0\0")
+    sid_a, sid_b = (served.sid for served in sorted(circuit.channels.values(), key=lambda c: c.cid))
+    feed(circuit, event_add(sid_a, 10) + event_add(sid_b, 20))
+    for value, pv in ((1, "a"), (1, "b"), (2, "a"), (3, "a"), (2, "b")):
+        put(db, value, pv)
+    assert sent(circuit._collect()) == [(10, 0), (20, 0), (10, 1), (20, 1), (10, 2), (10, 3), (20, 2)]
+
+
+def test_a_cancelled_subscription_sends_none_of_its_waiting_updates(tmp_path):
     db, circuit = subscribed_circuit(tmp_path, subscriptions=2)
     for value in range(1, 11):
         put(db, value)
-    assert circuit.queued == 22
+    first, second = circuit.subscriptions[0], circuit.subscriptions[1]
+    assert len(waiting(circuit, first)) == len(waiting(circuit, second)) == 11
     sid = next(iter(circuit.channels))
     feed(circuit, header(Command.EVENT_CANCEL, 0, DOUBLE, 1, sid, 0))
-    assert circuit.queued == 11
+    assert waiting(circuit, first) == [] and len(waiting(circuit, second)) == 11
+    chunk = circuit._collect()
+    assert [subscriptionid for subscriptionid, _ in sent(chunk)] == [1] * 11
+    assert not circuit.events and second.pending == 0
     feed(circuit, header(Command.CLEAR_CHANNEL, 0, 0, 0, sid, 7))
-    assert circuit.queued == 0 and not circuit.subscriptions
+    assert not circuit.subscriptions
 
 
 async def test_a_client_that_reads_nothing_is_dropped_after_the_stall_limit(tmp_path, autojump_clock):
