@@ -445,3 +445,22 @@ def test_numeric_values_keep_their_storage_types(tmp_path):
     put(db, "wave", list(np.arange(4.0)))
     assert db.records["wave"].VAL.dtype == np.float64
     assert isinstance(db.records["count"].VAL, int)
+
+
+NEW_TYPES_YAML = """
+records:
+  - name: bits_in
+    type: mbbiDirect
+    fields: {INP: bits_out, NOBT: 4}
+  - name: bits_out
+    type: mbboDirect
+    fields: {B1: 1, B3: 1}
+"""
+
+
+def test_yaml_declares_the_record_types_added_since(tmp_path):
+    db = build(tmp_path, NEW_TYPES_YAML)
+    assert db.records["bits_out"].VAL == 10
+    put(db, "bits_in.PROC", 1, ChannelType.CHAR)
+    bits_in = db.records["bits_in"]
+    assert (bits_in.VAL, bits_in.B1, bits_in.B2, bits_in.B3) == (10, 1, 0, 1)

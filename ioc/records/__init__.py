@@ -99,6 +99,7 @@ def _load_builtin() -> None:
         long,
         lstring,
         mbb,
+        mbbdirect,
         motor,
         seq,
         string,
