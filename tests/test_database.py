@@ -455,6 +455,12 @@ records:
   - name: bits_out
     type: mbboDirect
     fields: {B1: 1, B3: 1}
+  - name: arr_in
+    type: aai
+    fields: {FTVL: DOUBLE, NELM: 4, INP: arr_out}
+  - name: arr_out
+    type: aao
+    fields: {FTVL: LONG, NELM: 3, OMSL: closed_loop, DOL: "[4, 5, 6]"}
 """
 
 
@@ -464,3 +470,5 @@ def test_yaml_declares_the_record_types_added_since(tmp_path):
     put(db, "bits_in.PROC", 1, ChannelType.CHAR)
     bits_in = db.records["bits_in"]
     assert (bits_in.VAL, bits_in.B1, bits_in.B2, bits_in.B3) == (10, 1, 0, 1)
+    put(db, "arr_in.PROC", 1, ChannelType.CHAR)
+    assert list(db.records["arr_in"].VAL[:db.records["arr_in"].NORD]) == [4.0, 5.0, 6.0]

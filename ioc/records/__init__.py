@@ -89,6 +89,7 @@ def _load_builtin() -> None:
     # ioc.alarms and friends, which import ioc.database's side of this package.
     global _builtin_loaded
     from . import (  # noqa: F401
+        aa,
         analog,
         binary,
         calc,

@@ -80,6 +80,8 @@ MENUS: dict[str, tuple[str, ...]] = {
     ),
     "menuSimm": ("NO", "YES", "RAW"),
     "menuYesNo": ("NO", "YES"),
+    "aaiPOST": ("Always", "On Change"),
+    "aaoPOST": ("Always", "On Change"),
     "aoOIF": ("Full", "Incremental"),
     "longoutOOPT": (
         "Every Time",
