@@ -461,6 +461,9 @@ records:
   - name: arr_out
     type: aao
     fields: {FTVL: LONG, NELM: 3, OMSL: closed_loop, DOL: "[4, 5, 6]"}
+  - name: pick
+    type: sel
+    fields: {SELM: Median Signal, INPA: 1, INPB: 7, INPC: bits_out}
 """
 
 
@@ -472,3 +475,5 @@ def test_yaml_declares_the_record_types_added_since(tmp_path):
     assert (bits_in.VAL, bits_in.B1, bits_in.B2, bits_in.B3) == (10, 1, 0, 1)
     put(db, "arr_in.PROC", 1, ChannelType.CHAR)
     assert list(db.records["arr_in"].VAL[:db.records["arr_in"].NORD]) == [4.0, 5.0, 6.0]
+    put(db, "pick.PROC", 1, ChannelType.CHAR)
+    assert (db.records["pick"].VAL, db.records["pick"].SELN) == (7.0, 3)

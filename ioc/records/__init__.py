@@ -102,6 +102,7 @@ def _load_builtin() -> None:
         mbb,
         mbbdirect,
         motor,
+        sel,
         seq,
         string,
         waveform,

@@ -91,6 +91,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Transition To Zero",
         "Transition To Non-zero",
     ),
+    "selSELM": ("Specified", "High Signal", "Low Signal", "Median Signal"),
     "stringinPOST": ("On Change", "Always"),
     "stringoutPOST": ("On Change", "Always"),
     "waveformPOST": ("Always", "On Change"),
