@@ -464,6 +464,9 @@ records:
   - name: pick
     type: sel
     fields: {SELM: Median Signal, INPA: 1, INPB: 7, INPC: bits_out}
+  - name: part
+    type: subArray
+    fields: {FTVL: LONG, MALM: 3, NELM: 2, INDX: 1, INP: arr_out}
 """
 
 
@@ -477,3 +480,5 @@ def test_yaml_declares_the_record_types_added_since(tmp_path):
     assert list(db.records["arr_in"].VAL[:db.records["arr_in"].NORD]) == [4.0, 5.0, 6.0]
     put(db, "pick.PROC", 1, ChannelType.CHAR)
     assert (db.records["pick"].VAL, db.records["pick"].SELN) == (7.0, 3)
+    put(db, "part.PROC", 1, ChannelType.CHAR)
+    assert read(db, "part", ChannelType.LONG)[0].tolist() == [5, 6]

@@ -105,6 +105,7 @@ def _load_builtin() -> None:
         sel,
         seq,
         string,
+        subarray,
         waveform,
     )
     _builtin_loaded = True
