@@ -3,17 +3,16 @@ changes it), INP/DOL/OUT soft channel links to arrays and scalars, constant arra
 (epicsMemHash of the valid elements), simulation through SIOL, and every field's metadata."""
 from __future__ import annotations
 
-import difflib
-
 from differential import Pair, serve_both
 from test_calcout_differential import assert_same_field_tables
-from test_processing_differential import MASKS, finish_monitors, start_monitors
+from test_mbbdirect_differential import event_differences, watched
 
 DB = r"""
 record(waveform, "A:wf") { field(FTVL, "DOUBLE") field(NELM, "8") field(INP, "[1, 2, 3, 4]") }
 record(waveform, "A:strwf") { field(FTVL, "STRING") field(NELM, "4") field(INP, "[\"ab\", \"cd\"]") }
 record(ao, "A:ao") { field(VAL, "3.7") field(HIGH, "5") field(HSV, "MINOR") }
 record(ao, "A:ao2") { }
+record(ao, "A:ao3") { field(VAL, "3") }
 record(waveform, "A:sink") { field(FTVL, "DOUBLE") field(NELM, "8") }
 record(waveform, "A:sink2") { field(FTVL, "LONG") field(NELM, "4") }
 record(aai, "A:in") { field(FTVL, "DOUBLE") field(NELM, "8") field(INP, "A:wf") field(PREC, "2")
@@ -36,6 +35,7 @@ record(aao, "A:cdol") { field(FTVL, "DOUBLE") field(NELM, "3") field(OMSL, "clos
 record(aao, "A:sdol") { field(FTVL, "DOUBLE") field(NELM, "3") field(DOL, "[4, 5, 6]") }
 record(aao, "A:toscalar") { field(FTVL, "DOUBLE") field(NELM, "4") field(OUT, "A:ao2 PP") }
 record(aao, "A:empty") { field(FTVL, "DOUBLE") }
+record(aao, "A:zero") { field(FTVL, "DOUBLE") field(NELM, "4") field(OUT, "A:ao3 PP") }
 record(aao, "A:ochange") { field(FTVL, "SHORT") field(NELM, "4") field(MPST, "On Change")
                             field(APST, "On Change") }
 record(aao, "A:osim") { field(FTVL, "DOUBLE") field(NELM, "4") field(SIMM, "YES") field(SIOL, "A:sink PP") }
@@ -43,7 +43,8 @@ record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") fie
 """
 
 VALUES = ["A:in", "A:const", "A:onchange", "A:scalar", "A:uchar", "A:none", "A:sim", "A:out", "A:dol",
-          "A:cdol", "A:sdol", "A:toscalar", "A:empty", "A:ochange", "A:osim", "A:sink", "A:sink2", "A:ao2"]
+          "A:cdol", "A:sdol", "A:toscalar", "A:empty", "A:ochange", "A:osim", "A:sink", "A:sink2", "A:ao2",
+          "A:ao3", "A:zero"]
 KEY_FIELDS = [f"{rec}.{fld}" for rec in VALUES[:15]
               for fld in ("NORD", "NELM", "HASH", "UDF")]
 MONITORED = ["A:in", "A:in.NORD", "A:onchange", "A:onchange.HASH", "A:out", "A:out.NORD", "A:sink",
@@ -58,7 +59,7 @@ PUTS = [
     ("-a", "A:out", "3", "1", "2", "3"), ("-a", "A:out", "3", "1", "2", "3"), ("A:out.PROC", "1"),
     ("-a", "A:out", "5", "5", "4", "3", "2", "1"), ("A:out", "9"),
     ("A:dol.PROC", "1"), ("A:cdol.PROC", "1"), ("A:sdol.PROC", "1"),
-    ("-a", "A:toscalar", "2", "5", "6"), ("A:empty.PROC", "1"), ("A:empty", "7"),
+    ("A:zero.PROC", "1"), ("-a", "A:toscalar", "2", "5", "6"), ("A:empty.PROC", "1"), ("A:empty", "7"),
     ("-a", "A:ochange", "2", "1", "2"), ("-a", "A:ochange", "2", "1", "2"),
     ("-a", "A:ochange", "2", "1", "3"),
     ("-a", "A:osim", "2", "8", "9"), ("A:osim.SIMM", "NO"), ("A:osim.PROC", "1"),
@@ -90,20 +91,15 @@ def compare_reads(pair: Pair) -> list[str]:
 def test_aai_aao_match_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
         failures = compare_reads(pair)
-        monitors = {"C": start_monitors(pair.reference, MONITORED),
-                    "ours": start_monitors(pair.ours, MONITORED)}
-        for put in PUTS:
-            try:
-                pair.assert_same("caput", "-w", "5", *put)
-            except AssertionError as error:
-                failures.append(str(error))
-        pair.assert_same("caput", "-w", "5", "P:end", "1")
-        pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-        events = {side: finish_monitors(m) for side, m in monitors.items()}
-        for event_mask, ref, ours in zip(MASKS, events["C"], events["ours"], strict=True):
-            if ref != ours:
-                diff = "\n".join(difflib.unified_diff(ref, ours, "C softIoc", "ours", lineterm="", n=1))
-                failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
+        with watched(pair, MONITORED) as monitors:
+            for put in PUTS:
+                try:
+                    pair.assert_same("caput", "-w", "5", *put)
+                except AssertionError as error:
+                    failures.append(str(error))
+            pair.assert_same("caput", "-w", "5", "P:end", "1")
+            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
+            failures += event_differences(monitors)
         failures += compare_reads(pair)
         assert not failures, "\n\n".join(failures)
 

@@ -3,11 +3,9 @@ out), SELN from NVL, constant inputs, a SELN past L, the limit alarms with HYST,
 and SELN are posted, and every field's metadata."""
 from __future__ import annotations
 
-import difflib
-
 from differential import Pair, serve_both
 from test_calcout_differential import assert_same_field_tables
-from test_processing_differential import MASKS, finish_monitors, start_monitors
+from test_mbbdirect_differential import event_differences, watched
 
 DB = r"""
 record(ao, "S:a") { field(VAL, "3") field(PREC, "2") field(EGU, "mm") field(HOPR, "9") }
@@ -73,20 +71,15 @@ def compare_reads(pair: Pair) -> list[str]:
 def test_sel_matches_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
         failures = compare_reads(pair)
-        monitors = {"C": start_monitors(pair.reference, MONITORED),
-                    "ours": start_monitors(pair.ours, MONITORED)}
-        for pv, value in PUTS:
-            try:
-                pair.assert_same("caput", "-w", "5", pv, value)
-            except AssertionError as error:
-                failures.append(str(error))
-        pair.assert_same("caput", "-w", "5", "P:end", "1")
-        pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-        events = {side: finish_monitors(m) for side, m in monitors.items()}
-        for event_mask, ref, ours in zip(MASKS, events["C"], events["ours"], strict=True):
-            if ref != ours:
-                diff = "\n".join(difflib.unified_diff(ref, ours, "C softIoc", "ours", lineterm="", n=1))
-                failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
+        with watched(pair, MONITORED) as monitors:
+            for pv, value in PUTS:
+                try:
+                    pair.assert_same("caput", "-w", "5", pv, value)
+                except AssertionError as error:
+                    failures.append(str(error))
+            pair.assert_same("caput", "-w", "5", "P:end", "1")
+            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
+            failures += event_differences(monitors)
         failures += compare_reads(pair)
         assert not failures, "\n\n".join(failures)
 

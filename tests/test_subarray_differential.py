@@ -3,11 +3,9 @@ a scalar, a constant array reloaded at each processing, an empty INP shifting wh
 MALM clamping NELM and INDX, NORD and UDF when nothing is left, a put to VAL, and every field's metadata."""
 from __future__ import annotations
 
-import difflib
-
 from differential import Pair, serve_both
 from test_calcout_differential import assert_same_field_tables
-from test_processing_differential import MASKS, finish_monitors, start_monitors
+from test_mbbdirect_differential import event_differences, watched
 
 DB = r"""
 record(waveform, "W:src") { field(FTVL, "DOUBLE") field(NELM, "10") field(INP, "[1, 2, 3, 4, 5, 6, 7, 8]") }
@@ -64,20 +62,15 @@ def compare_reads(pair: Pair) -> list[str]:
 def test_subarray_matches_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
         failures = compare_reads(pair)
-        monitors = {"C": start_monitors(pair.reference, MONITORED),
-                    "ours": start_monitors(pair.ours, MONITORED)}
-        for put in PUTS:
-            try:
-                pair.assert_same("caput", "-w", "5", *put)
-            except AssertionError as error:
-                failures.append(str(error))
-        pair.assert_same("caput", "-w", "5", "P:end", "1")
-        pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-        events = {side: finish_monitors(m) for side, m in monitors.items()}
-        for event_mask, ref, ours in zip(MASKS, events["C"], events["ours"], strict=True):
-            if ref != ours:
-                diff = "\n".join(difflib.unified_diff(ref, ours, "C softIoc", "ours", lineterm="", n=1))
-                failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
+        with watched(pair, MONITORED) as monitors:
+            for put in PUTS:
+                try:
+                    pair.assert_same("caput", "-w", "5", *put)
+                except AssertionError as error:
+                    failures.append(str(error))
+            pair.assert_same("caput", "-w", "5", "P:end", "1")
+            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
+            failures += event_differences(monitors)
         failures += compare_reads(pair)
         assert not failures, "\n\n".join(failures)
 
