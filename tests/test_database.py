@@ -445,3 +445,40 @@ def test_numeric_values_keep_their_storage_types(tmp_path):
     put(db, "wave", list(np.arange(4.0)))
     assert db.records["wave"].VAL.dtype == np.float64
     assert isinstance(db.records["count"].VAL, int)
+
+
+NEW_TYPES_YAML = """
+records:
+  - name: bits_in
+    type: mbbiDirect
+    fields: {INP: bits_out, NOBT: 4}
+  - name: bits_out
+    type: mbboDirect
+    fields: {B1: 1, B3: 1}
+  - name: arr_in
+    type: aai
+    fields: {FTVL: DOUBLE, NELM: 4, INP: arr_out}
+  - name: arr_out
+    type: aao
+    fields: {FTVL: LONG, NELM: 3, OMSL: closed_loop, DOL: "[4, 5, 6]"}
+  - name: pick
+    type: sel
+    fields: {SELM: Median Signal, INPA: 1, INPB: 7, INPC: bits_out}
+  - name: part
+    type: subArray
+    fields: {FTVL: LONG, MALM: 3, NELM: 2, INDX: 1, INP: arr_out}
+"""
+
+
+def test_yaml_declares_the_record_types_added_since(tmp_path):
+    db = build(tmp_path, NEW_TYPES_YAML)
+    assert db.records["bits_out"].VAL == 10
+    put(db, "bits_in.PROC", 1, ChannelType.CHAR)
+    bits_in = db.records["bits_in"]
+    assert (bits_in.VAL, bits_in.B1, bits_in.B2, bits_in.B3) == (10, 1, 0, 1)
+    put(db, "arr_in.PROC", 1, ChannelType.CHAR)
+    assert list(db.records["arr_in"].VAL[:db.records["arr_in"].NORD]) == [4.0, 5.0, 6.0]
+    put(db, "pick.PROC", 1, ChannelType.CHAR)
+    assert (db.records["pick"].VAL, db.records["pick"].SELN) == (7.0, 3)
+    put(db, "part.PROC", 1, ChannelType.CHAR)
+    assert read(db, "part", ChannelType.LONG)[0].tolist() == [5, 6]

@@ -93,6 +93,7 @@ def _load_builtin() -> None:
     # ioc.alarms and friends, which import ioc.database's side of this package.
     global _builtin_loaded
     from . import (  # noqa: F401
+        aa,
         analog,
         binary,
         calc,
@@ -103,9 +104,12 @@ def _load_builtin() -> None:
         long,
         lstring,
         mbb,
+        mbbdirect,
         motor,
+        sel,
         seq,
         string,
+        subarray,
         waveform,
     )
     _builtin_loaded = True

@@ -80,6 +80,8 @@ MENUS: dict[str, tuple[str, ...]] = {
     ),
     "menuSimm": ("NO", "YES", "RAW"),
     "menuYesNo": ("NO", "YES"),
+    "aaiPOST": ("Always", "On Change"),
+    "aaoPOST": ("Always", "On Change"),
     "aoOIF": ("Full", "Incremental"),
     "longoutOOPT": (
         "Every Time",
@@ -89,6 +91,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Transition To Zero",
         "Transition To Non-zero",
     ),
+    "selSELM": ("Specified", "High Signal", "Low Signal", "Median Signal"),
     "stringinPOST": ("On Change", "Always"),
     "stringoutPOST": ("On Change", "Always"),
     "waveformPOST": ("Always", "On Change"),

@@ -1,7 +1,6 @@
 """waveform: an array of NELM elements of type FTVL, NORD of them valid (waveformRecord.c)."""
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,10 +80,10 @@ def init_waveform(rec: Record) -> None:
     entry = rec._links.get("INP")
     if entry is not None and entry[1] is None and entry[0].value is not None:
         values = entry[0].value if isinstance(entry[0].value, list) else [entry[0].value]
-        _load_constant(rec, values)
+        load_constant(rec, values)
 
 
-def _load_constant(rec: Record, values: list) -> None:
+def load_constant(rec: Record, values: list) -> None:
     dbf = element_type(rec)
     values = values[:rec.NELM]
     try:
@@ -99,24 +98,24 @@ def _load_constant(rec: Record, values: list) -> None:
     rec.UDF = 0
 
 
-def _cvt_dbaddr(rec: Record, fld: Field) -> tuple[DBF, int] | None:
+def array_cvt_dbaddr(rec: Record, fld: Field) -> tuple[DBF, int] | None:
     if fld.name == "VAL":
         return element_type(rec), rec.NELM
     return None
 
 
-def _array_count(rec: Record, fld: Field) -> int:
+def array_count(rec: Record, fld: Field) -> int:
     return rec.NORD
 
 
-def _put_array_count(rec: Record, fld: Field, count: int) -> None:
+def put_array_count(rec: Record, fld: Field, count: int) -> None:
     nord = rec.NORD
     rec.NORD = min(count, rec.NELM)
     if nord != rec.NORD:
         rec.post("NORD", DBE_VALUE | DBE_LOG)
 
 
-def _get_elements(rec: Record, link: str) -> list | np.ndarray | None:
+def get_elements(rec: Record, link: str) -> list | np.ndarray | None:
     """dbGetLink of up to NELM elements through ``link`` (None when it failed)."""
     values = rec.get_link(link, element_type(rec), count=rec.NELM)
     if values is None or rec.NELM > 1:
@@ -127,7 +126,7 @@ def _get_elements(rec: Record, link: str) -> list | np.ndarray | None:
 def _read_waveform(rec: Record) -> int | None:
     if rec.link_is_constant("INP"):
         return None
-    values = _get_elements(rec, "INP")
+    values = get_elements(rec, "INP")
     if values is None:
         return -1
     n = len(values)
@@ -156,7 +155,7 @@ def _read_value(rec: Record) -> int | None:
     if rec.link_is_constant("SIOL"):
         count = 0       # a constant link delivers no elements
     else:
-        values = _get_elements(rec, "SIOL")
+        values = get_elements(rec, "SIOL")
         if values is None:
             count = rec.NELM    # the request count, untouched by the failed read
             status = -1
@@ -169,12 +168,55 @@ def _read_value(rec: Record) -> int | None:
     return status
 
 
-def _content_hash(rec: Record) -> int:
+def mem_hash(data: bytes) -> int:
+    """epicsMemHash with seed 0: the C IOC's HASH of an array's bytes (its ``char`` is signed on the
+    platforms softIoc runs on, so bytes from 128 up enter as negative numbers)."""
+    mask = 0xFFFFFFFF
+    h = 0
+    signed = [b - 256 if b > 127 else b for b in data]
+    n = len(signed)
+    i = 0
+    while i < n:
+        h ^= ~((h << 11) ^ signed[i] ^ (h >> 5)) & mask
+        h &= mask
+        i += 1
+        if i >= n:
+            break
+        h ^= ((h << 7) ^ signed[i] ^ (h >> 3)) & mask
+        h &= mask
+        i += 1
+    return h
+
+
+def content_hash(rec: Record) -> int:
+    """HASH: epicsMemHash of the NORD valid elements as stored (strings in MAX_STRING_SIZE slots)."""
     if element_type(rec) is DBF.STRING:
-        data = "\0".join(rec.VAL[:rec.NORD]).encode("utf-8", "surrogateescape")
+        data = b"".join(v.encode("utf-8", "surrogateescape")[:39].ljust(40, b"\0")
+                        for v in rec.VAL[:rec.NORD])
     else:
         data = rec.VAL[:rec.NORD].tobytes()
-    return zlib.crc32(data)
+    return mem_hash(data)
+
+
+def monitor_array(rec: Record, on_change: int) -> None:
+    """VAL posted every processing (MPST/APST Always) or when its contents' hash changed (``on_change``,
+    the index of "On Change" in the record's POST menu)."""
+    mask = alarms.reset_alarms(rec)
+    if rec.MPST != on_change:
+        mask |= DBE_VALUE
+    if rec.APST != on_change:
+        mask |= DBE_LOG
+    if on_change in (rec.MPST, rec.APST):
+        digest = content_hash(rec)
+        if digest != rec.HASH:
+            if rec.MPST == on_change:
+                mask |= DBE_VALUE
+            if rec.APST == on_change:
+                mask |= DBE_LOG
+            rec.HASH = digest
+            rec.post("HASH", DBE_VALUE)
+    if mask:
+        rec.post("VAL", mask)
 
 
 def process_waveform(rec: Record) -> int | None:
@@ -190,22 +232,7 @@ def process_waveform(rec: Record) -> int | None:
     stamp_simm(rec, siol=True)
     if nord != rec.NORD:
         rec.post("NORD", DBE_VALUE | DBE_LOG)
-    mask = alarms.reset_alarms(rec)
-    if rec.MPST == _POST_ALWAYS:
-        mask |= DBE_VALUE
-    if rec.APST == _POST_ALWAYS:
-        mask |= DBE_LOG
-    if _POST_ON_CHANGE in (rec.MPST, rec.APST):
-        digest = _content_hash(rec)
-        if digest != rec.HASH:
-            if rec.MPST == _POST_ON_CHANGE:
-                mask |= DBE_VALUE
-            if rec.APST == _POST_ON_CHANGE:
-                mask |= DBE_LOG
-            rec.HASH = digest
-            rec.post("HASH", DBE_VALUE)
-    if mask:
-        rec.post("VAL", mask)
+    monitor_array(rec, on_change=_POST_ON_CHANGE)
     rec.fwd_link()
     rec.PACT = 0
     return status
@@ -215,13 +242,13 @@ def special_waveform(rec: Record, fld: Field, after: bool) -> None:
     special_simm(rec, fld, after)
 
 
-def _units(rec: Record, fld: Field) -> str:
+def array_units(rec: Record, fld: Field) -> str:
     if fld.name == "VAL" and element_type(rec) in (DBF.STRING, DBF.ENUM):
         return ""
     return rec.EGU if fld.name in ("VAL", "HOPR", "LOPR") else ""
 
 
-def _limits(rec: Record, fld: Field) -> tuple[float, float] | None:
+def array_limits(rec: Record, fld: Field) -> tuple[float, float] | None:
     if fld.name == "VAL":
         return rec.HOPR, rec.LOPR
     if fld.name == "BUSY":
@@ -237,11 +264,11 @@ register(RecordType(
     process=process_waveform,
     init=init_waveform,
     special=special_waveform,
-    cvt_dbaddr=_cvt_dbaddr,
-    get_array_count=_array_count,
-    put_array_count=_put_array_count,
-    units=_units,
+    cvt_dbaddr=array_cvt_dbaddr,
+    get_array_count=array_count,
+    put_array_count=put_array_count,
+    units=array_units,
     precision=analog_precision,
-    graphic=_limits,
-    control=_limits,
+    graphic=array_limits,
+    control=array_limits,
 ))

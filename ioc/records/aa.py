@@ -1,0 +1,245 @@
+"""aai and aao: array input and array output records, NELM elements of type FTVL with NORD of them valid
+(aaiRecord.c, aaoRecord.c, devAaiSoft.c, devAaoSoft.c)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
+
+from . import RecordType, register
+from .common import (
+    COMMON_FIELDS,
+    SIMM_NO,
+    SIMM_YES,
+    analog_precision,
+    device_time,
+    get_simm,
+    init_simm,
+    require_soft_device,
+    simulate_now,
+    special_simm,
+    stamp_simm,
+)
+from .fields import DBF, SPC, Field
+from .menus import MENUS
+from .waveform import (
+    FTVL_TYPES,
+    array_count,
+    array_cvt_dbaddr,
+    array_limits,
+    array_units,
+    element_type,
+    get_elements,
+    load_constant,
+    monitor_array,
+    new_array,
+    put_array_count,
+)
+
+if TYPE_CHECKING:
+    from ioc.database import Record
+
+_SIMULATION_FIELDS: tuple[Field, ...] = (
+    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
+    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
+    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
+    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+)
+_ARRAY_FIELDS: tuple[Field, ...] = (
+    Field("NELM", DBF.ULONG, initial="1", special=SPC.NOMOD),
+    Field("FTVL", DBF.MENU, menu="menuFtype", special=SPC.NOMOD),
+    Field("NORD", DBF.ULONG, special=SPC.NOMOD),
+    Field("BPTR", DBF.NOACCESS, special=SPC.NOMOD),
+)
+_DISPLAY_FIELDS: tuple[Field, ...] = (
+    Field("EGU", DBF.STRING, size=16, prop=True),
+    Field("HOPR", DBF.DOUBLE, prop=True),
+    Field("LOPR", DBF.DOUBLE, prop=True),
+)
+
+AAI_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
+    Field("VAL", DBF.NOACCESS, special=SPC.DBADDR, pp=True),
+    Field("PREC", DBF.SHORT, prop=True),
+    Field("INP", DBF.INLINK),
+) + _DISPLAY_FIELDS + _ARRAY_FIELDS + (
+    Field("SIML", DBF.INLINK),
+    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
+    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
+    Field("SIOL", DBF.INLINK),
+) + _SIMULATION_FIELDS + (
+    Field("MPST", DBF.MENU, menu="aaiPOST"),
+    Field("APST", DBF.MENU, menu="aaiPOST"),
+    Field("HASH", DBF.ULONG),
+)
+
+AAO_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
+    Field("VAL", DBF.NOACCESS, special=SPC.DBADDR, pp=True),
+    Field("PREC", DBF.SHORT, prop=True),
+    Field("OUT", DBF.OUTLINK),
+    Field("DOL", DBF.INLINK),
+    Field("OMSL", DBF.MENU, menu="menuOmsl"),
+) + _DISPLAY_FIELDS + _ARRAY_FIELDS + (
+    Field("SIML", DBF.INLINK),
+    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
+    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
+    Field("SIOL", DBF.OUTLINK),
+) + _SIMULATION_FIELDS + (
+    Field("MPST", DBF.MENU, menu="aaoPOST"),
+    Field("APST", DBF.MENU, menu="aaoPOST"),
+    Field("HASH", DBF.ULONG),
+)
+
+_POST_ON_CHANGE = 1         # aaiPOST / aaoPOST: Always, On Change
+_OMSL_CLOSED_LOOP = 1
+
+
+def init_array(rec: Record) -> None:
+    """Pass 0 of both: NELM at least 1, an FTVL past ENUM read as UCHAR, the buffer, NORD."""
+    if rec.NELM <= 0:
+        rec.NELM = 1
+    if rec.FTVL >= len(FTVL_TYPES):
+        rec.FTVL = MENUS["menuFtype"].index("UCHAR")
+    rec.VAL = new_array(element_type(rec), rec.NELM)
+    rec.NORD = 1 if rec.NELM == 1 else 0
+
+
+def _load_link_array(rec: Record, link: str) -> None:
+    """dbLoadLinkArray of a constant link (a scalar or a JSON array) into VAL, setting NORD."""
+    entry = rec._links.get(link)
+    if entry is None or entry[1] is not None or entry[0].value is None:
+        return
+    value = entry[0].value
+    load_constant(rec, value if isinstance(value, list) else [value])
+
+
+def _read_into_val(rec: Record, link: str) -> bool:
+    """dbGetLink of up to NELM elements into VAL; NORD is what came."""
+    values = get_elements(rec, link)
+    if values is None:
+        return False
+    n = len(values)
+    rec.VAL[:n] = values
+    rec.NORD = n
+    rec.UDF = 0
+    return True
+
+
+# --- aai -------------------------------------------------------------------------------------------------
+
+def init_aai(rec: Record) -> None:
+    require_soft_device(rec, ("Soft Channel",))
+    init_array(rec)
+    _load_link_array(rec, "INP")
+    init_simm(rec)
+
+
+def _read_aai(rec: Record) -> None:
+    """read_aai of devAaiSoft: through SIOL in simulation, else INP; a constant link reads nothing."""
+    link = "SIOL" if rec.SIMM == SIMM_YES else "INP"
+    if rec.link_is_constant(link):
+        return
+    nord = rec.NORD
+    if _read_into_val(rec, link):
+        device_time(rec, link)
+        if nord != rec.NORD:
+            rec.post("NORD", DBE_VALUE | DBE_LOG)
+
+
+def process_aai(rec: Record) -> None:
+    pact = rec.PACT
+    if not pact:
+        get_simm(rec)
+        if rec.SIMM == SIMM_YES:
+            rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+            if not simulate_now(rec):
+                return      # SDLY: processing completes later
+        elif rec.SIMM != SIMM_NO:
+            rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    if rec.SIMM in (SIMM_NO, SIMM_YES) or pact:
+        _read_aai(rec)
+    rec.PACT = 1
+    rec.UDF = 0
+    stamp_simm(rec, siol=True)
+    monitor_array(rec, on_change=_POST_ON_CHANGE)
+    rec.fwd_link()
+    rec.PACT = 0
+
+
+register(RecordType(
+    name="aai",
+    fields=AAI_FIELDS,
+    process=process_aai,
+    init=init_aai,
+    special=special_simm,
+    cvt_dbaddr=array_cvt_dbaddr,
+    get_array_count=array_count,
+    put_array_count=put_array_count,
+    units=array_units,
+    precision=analog_precision,
+    graphic=array_limits,
+    control=array_limits,
+))
+
+
+# --- aao -------------------------------------------------------------------------------------------------
+
+def init_aao(rec: Record) -> None:
+    require_soft_device(rec, ("Soft Channel",))
+    init_array(rec)
+    if rec.link_is_constant("OUT"):
+        rec.NORD = 0
+    init_simm(rec)
+    if rec.OMSL == _OMSL_CLOSED_LOOP:
+        _load_link_array(rec, "DOL")
+
+
+def _write_aao(rec: Record) -> None:
+    """writeValue: the NORD valid elements to OUT, or to SIOL in simulation."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        rec.put_link("OUT", element_type(rec), rec.VAL[:rec.NORD])
+    elif simm == SIMM_YES:
+        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+        if simulate_now(rec):
+            rec.put_link("SIOL", element_type(rec), rec.VAL[:rec.NORD])
+            rec.PACT = 0
+    else:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+
+
+def process_aao(rec: Record) -> None:
+    pact = rec.PACT
+    if not pact:
+        rec.UDF = 0
+        if (rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL")
+                and not _read_into_val(rec, "DOL")):
+            return      # as aaoRecord.c: a failed DOL read ends the processing there
+        # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
+        stamp_simm(rec, siol=False)
+    _write_aao(rec)
+    if not pact and rec.PACT:
+        return      # SDLY: processing completes later
+    rec.PACT = 1
+    if pact:
+        stamp_simm(rec, siol=False)
+    monitor_array(rec, on_change=_POST_ON_CHANGE)
+    rec.fwd_link()
+    rec.PACT = 0
+
+
+register(RecordType(
+    name="aao",
+    fields=AAO_FIELDS,
+    process=process_aao,
+    init=init_aao,
+    special=special_simm,
+    cvt_dbaddr=array_cvt_dbaddr,
+    get_array_count=array_count,
+    put_array_count=put_array_count,
+    units=array_units,
+    precision=analog_precision,
+    graphic=array_limits,
+    control=array_limits,
+))
