@@ -19,6 +19,7 @@ from .common import (
     simulate_now,
     special_simm,
     stamp_simm,
+    write_value,
 )
 from .fields import DBF, SPC, Field
 from .menus import MENUS
@@ -194,19 +195,10 @@ def init_aao(rec: Record) -> None:
 
 
 def _write_aao(rec: Record) -> None:
-    """writeValue: the NORD valid elements to OUT, or to SIOL in simulation."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        rec.put_link("OUT", element_type(rec), rec.VAL[:rec.NORD])
-    elif simm == SIMM_YES:
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        if simulate_now(rec):
-            rec.put_link("SIOL", element_type(rec), rec.VAL[:rec.NORD])
-            rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    """writeValue: the NORD valid elements to OUT, or to SIOL in simulation (its status is not the
+    processing's)."""
+    write_value(rec, lambda rec: rec.put_link("OUT", element_type(rec), rec.VAL[:rec.NORD]),
+                lambda rec, simm: rec.put_link("SIOL", element_type(rec), rec.VAL[:rec.NORD]))
 
 
 def process_aao(rec: Record) -> None:

@@ -28,6 +28,7 @@ from .common import (
     simulated_time,
     special_simm,
     value_alarm_limits,
+    write_value,
 )
 from .fields import DBF, SPC, Field, FieldValueError
 
@@ -399,27 +400,20 @@ def _convert_ao(rec: Record, value: float) -> None:
 
 
 def _write_ao(rec: Record) -> int | None:
-    """writeValue: the device's write, or OVAL (RAW: RVAL) to SIOL in simulation. With SDLY the first
-    pass only sets PACT; the second writes. Returns the write's failure status, or None."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        if device(rec) == "Raw Soft Channel":
-            return rec.put_link("OUT", DBF.LONG, rec.RVAL)
-        return rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
-    if simm == SIMM_YES or simm == SIMM_RAW:
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        status = None
-        if simulate_now(rec):
-            if simm == SIMM_YES:
-                status = rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
-            else:
-                status = rec.put_link("SIOL", DBF.LONG, rec.RVAL)
-            rec.PACT = 0
-        return status
-    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    return -1
+    """writeValue: the device's write, or OVAL (RAW: RVAL) to SIOL in simulation; the failure status."""
+    return write_value(rec, _write_ao_device, _write_ao_siol, (SIMM_YES, SIMM_RAW))
+
+
+def _write_ao_device(rec: Record) -> int | None:
+    if device(rec) == "Raw Soft Channel":
+        return rec.put_link("OUT", DBF.LONG, rec.RVAL)
+    return rec.put_link("OUT", DBF.DOUBLE, rec.OVAL)
+
+
+def _write_ao_siol(rec: Record, simm: int) -> int | None:
+    if simm == SIMM_YES:
+        return rec.put_link("SIOL", DBF.DOUBLE, rec.OVAL)
+    return rec.put_link("SIOL", DBF.LONG, rec.RVAL)
 
 
 def process_ao(rec: Record) -> int | None:

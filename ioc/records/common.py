@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from caproto.constants import EPICS_EPOCH_OFFSET, AlarmStatus
+from caproto.constants import EPICS_EPOCH_OFFSET, AlarmSeverity, AlarmStatus
 
 from .fields import DBF, SPC, Field, FieldValueError
 
@@ -224,6 +225,36 @@ def simulate_now(rec: Record) -> bool:
     rec.PACT = 1
     rec.db.call_later(rec.SDLY, lambda: rec.db.resume(rec))
     return False
+
+
+def write_value(rec: Record, device_write: Callable[[Record], int | None],
+                siol_write: Callable[[Record, int], int | None],
+                modes: tuple[int, ...] = (SIMM_YES,)) -> int | None:
+    """writeValue of the output records: out of simulation the device's write; in simulation (a SIMM in
+    ``modes``) SIMM/SIMS raised and ``siol_write(rec, simm)`` on the pass that does the I/O (with SDLY
+    the second); any other SIMM raises SOFT/INVALID and fails. Returns the write's failure status or
+    None."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        return device_write(rec)
+    if simm not in modes:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return -1
+    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+    if not simulate_now(rec):
+        return None
+    status = siol_write(rec, simm)
+    rec.PACT = 0
+    return status
+
+
+def write_state_siol(rec: Record, simm: int) -> int | None:
+    """The SIOL write of bo and mbbo in simulation: VAL as an unsigned short, RAW: RVAL."""
+    if simm == SIMM_YES:
+        return rec.put_link("SIOL", DBF.USHORT, rec.VAL)
+    return rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
 
 
 def read_simulation_value(rec: Record) -> bool:

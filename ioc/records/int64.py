@@ -28,6 +28,7 @@ from .common import (
     special_simm,
     stamp_simm,
     unchecked_write,
+    write_value,
 )
 from .fields import DBF, SPC, Field
 
@@ -273,20 +274,8 @@ def init_int64out(rec: Record) -> None:
 def _write_int64out(rec: Record) -> int | None:
     """writeValue: VAL to OUT, or to SIOL in simulation (with SDLY: on the second pass); the failure
     status."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        return unchecked_write(rec, rec.put_link("OUT", DBF.INT64, rec.VAL))
-    if simm == SIMM_YES:
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        status = None
-        if simulate_now(rec):
-            status = rec.put_link("SIOL", DBF.INT64, rec.VAL)
-            rec.PACT = 0
-        return status
-    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    return -1
+    return write_value(rec, lambda rec: unchecked_write(rec, rec.put_link("OUT", DBF.INT64, rec.VAL)),
+                       lambda rec, simm: rec.put_link("SIOL", DBF.INT64, rec.VAL))
 
 
 def process_int64out(rec: Record) -> int | None:

@@ -27,6 +27,7 @@ from .common import (
     simulate_now,
     special_simm,
     stamp_simm,
+    write_value,
 )
 from .fields import DBF, SPC, Field
 
@@ -279,20 +280,8 @@ def init_lso(rec: Record) -> None:
 
 
 def _write_lso(rec: Record) -> int | None:
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        return _put_long_string(rec, "OUT")
-    if simm == SIMM_YES:
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        status = None
-        if simulate_now(rec):
-            status = _put_long_string(rec, "SIOL")
-            rec.PACT = 0
-        return status
-    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    return -1
+    return write_value(rec, lambda rec: _put_long_string(rec, "OUT"),
+                       lambda rec, simm: _put_long_string(rec, "SIOL"))
 
 
 def process_lso(rec: Record) -> int | None:

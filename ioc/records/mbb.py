@@ -22,6 +22,8 @@ from .common import (
     special_simm,
     stamp_simm,
     unchecked_write,
+    write_state_siol,
+    write_value,
 )
 from .fields import DBF, SPC, Field
 
@@ -431,23 +433,7 @@ def _write_mbbo(rec: Record) -> int | None:
 
 def _write_value_mbbo(rec: Record) -> int | None:
     """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation; the failure status."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        return _write_mbbo(rec)
-    if simm in (SIMM_YES, SIMM_RAW):
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        status = None
-        if simulate_now(rec):
-            if simm == SIMM_YES:
-                status = rec.put_link("SIOL", DBF.USHORT, rec.VAL)
-            else:
-                status = rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
-            rec.PACT = 0
-        return status
-    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    return -1
+    return write_value(rec, _write_mbbo, write_state_siol, (SIMM_YES, SIMM_RAW))
 
 
 def _prepare_mbbo(rec: Record) -> None:

@@ -24,6 +24,7 @@ from .common import (
     simulate_now,
     special_simm,
     stamp_simm,
+    write_value,
 )
 from .fields import DBF, SPC, Field
 
@@ -275,22 +276,15 @@ def _write_device(rec: Record) -> None:
 
 
 def _write_value(rec: Record) -> None:
-    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        _write_device(rec)
-    elif simm in (SIMM_YES, SIMM_RAW):
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        if simulate_now(rec):
-            if simm == SIMM_YES:
-                rec.put_link("SIOL", DBF.LONG, rec.VAL)
-            else:
-                rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
-            rec.PACT = 0
-    else:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation (its status is not the
+    processing's: mbboDirectRecord.c ignores it)."""
+    write_value(rec, _write_device, _write_siol, (SIMM_YES, SIMM_RAW))
+
+
+def _write_siol(rec: Record, simm: int) -> int | None:
+    if simm == SIMM_YES:
+        return rec.put_link("SIOL", DBF.LONG, rec.VAL)
+    return rec.put_link("SIOL", DBF.ULONG, rec.RVAL)
 
 
 def _prepare(rec: Record) -> None:
