@@ -9,16 +9,14 @@ from ioc import alarms
 from . import RecordType, register
 from .common import (
     COMMON_FIELDS,
-    SIMM_NO,
     SIMM_RAW,
     SIMM_YES,
     constant,
     device,
-    get_simm,
     init_simm,
     read_simulation_value,
+    read_value,
     require_soft_device,
-    simulate_now,
     special_simm,
     stamp_simm,
     write_state_siol,
@@ -181,28 +179,18 @@ def _read_bi(rec: Record) -> int:
 
 def _read_value_bi(rec: Record) -> int:
     """readValue: the device's read, or SIOL in simulation (0 = convert RVAL, 2 = VAL set, -1 = failed)."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        return _read_bi(rec)
-    if simm not in (SIMM_YES, SIMM_RAW):
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+    return read_value(rec, _read_bi, _read_bi_siol, (SIMM_YES, SIMM_RAW), pending=0)
+
+
+def _read_bi_siol(rec: Record, simm: int) -> int:
+    if not read_simulation_value(rec):
         return -1
-    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-    if not simulate_now(rec):
-        return 0
-    status = -1
-    if read_simulation_value(rec):
-        if simm == SIMM_YES:
-            rec.VAL = rec.SVAL & 0xFFFF
-            status = 2
-        else:
-            rec.RVAL = rec.SVAL & 0xFFFF
-            status = 0
-        rec.UDF = 0
-    rec.PACT = 0
-    return status
+    rec.UDF = 0
+    if simm == SIMM_YES:
+        rec.VAL = rec.SVAL & 0xFFFF
+        return 2
+    rec.RVAL = rec.SVAL & 0xFFFF
+    return 0
 
 
 def process_bi(rec: Record) -> int | None:

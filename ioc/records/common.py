@@ -227,6 +227,29 @@ def simulate_now(rec: Record) -> bool:
     return False
 
 
+def read_value(rec: Record, device_read: Callable[[Record], int | None],
+               siol_read: Callable[[Record, int], int | None],
+               modes: tuple[int, ...] = (SIMM_YES,), pending: int | None = None) -> int | None:
+    """readValue of the input records: out of simulation the device's read; in simulation (a SIMM in
+    ``modes``) SIMM/SIMS raised and ``siol_read(rec, simm)`` on the pass that does the I/O (with SDLY
+    the second; the first returns ``pending``); any other SIMM raises SOFT/INVALID and fails (-1).
+    Returns what the read returns: the record's status convention."""
+    if not rec.PACT:
+        get_simm(rec)
+    simm = rec.SIMM
+    if simm == SIMM_NO:
+        return device_read(rec)
+    if simm not in modes:
+        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        return -1
+    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
+    if not simulate_now(rec):
+        return pending
+    status = siol_read(rec, simm)
+    rec.PACT = 0
+    return status
+
+
 def write_value(rec: Record, device_write: Callable[[Record], int | None],
                 siol_write: Callable[[Record, int], int | None],
                 modes: tuple[int, ...] = (SIMM_YES,)) -> int | None:

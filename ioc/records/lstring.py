@@ -19,12 +19,9 @@ from ioc import alarms
 from . import RecordType, register
 from .common import (
     COMMON_FIELDS,
-    SIMM_NO,
-    SIMM_YES,
-    get_simm,
     init_simm,
+    read_value,
     require_soft_device,
-    simulate_now,
     special_simm,
     stamp_simm,
     write_value,
@@ -229,23 +226,14 @@ def init_lsi(rec: Record) -> None:
 def _read_lsi(rec: Record) -> int | None:
     """readValue: VAL from INP, or from SIOL in simulation (with SDLY: on the second pass); -1 when
     the read failed."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        return None if _get_long_string(rec, "INP") else -1
-    if simm == SIMM_YES:
-        rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-        status = None
-        if simulate_now(rec):
-            if _get_long_string(rec, "SIOL"):
-                rec.UDF = 0
-            else:
-                status = -1
-            rec.PACT = 0
-        return status
-    rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-    return -1
+    return read_value(rec, lambda rec: None if _get_long_string(rec, "INP") else -1, _read_lsi_siol)
+
+
+def _read_lsi_siol(rec: Record, simm: int) -> int | None:
+    if not _get_long_string(rec, "SIOL"):
+        return -1
+    rec.UDF = 0
+    return None
 
 
 def process_lsi(rec: Record) -> int | None:

@@ -11,17 +11,15 @@ from ioc import alarms
 from . import RecordType, register
 from .common import (
     COMMON_FIELDS,
-    SIMM_NO,
     SIMM_RAW,
     SIMM_YES,
     c_unsigned,
     constant,
     device,
     device_time,
-    get_simm,
     init_simm,
+    read_value,
     require_soft_device,
-    simulate_now,
     special_simm,
     stamp_simm,
     write_value,
@@ -165,33 +163,21 @@ def _read_device(rec: Record) -> int:
 
 def _read_value(rec: Record) -> int:
     """readValue: the device's read, or SVAL through SIOL in simulation."""
-    if not rec.PACT:
-        get_simm(rec)
-    simm = rec.SIMM
-    if simm == SIMM_NO:
-        return _read_device(rec)
-    if simm not in (SIMM_YES, SIMM_RAW):
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-        return -1
-    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-    if not simulate_now(rec):
-        return 0
-    status = 0
+    return read_value(rec, _read_device, _read_siol, (SIMM_YES, SIMM_RAW), pending=0)
+
+
+def _read_siol(rec: Record, simm: int) -> int:
     if not rec.link_is_constant("SIOL"):
         sval = _read_ulong(rec, "SIOL")
         if sval is None:
-            status = -1
-        else:
-            rec.SVAL = as_long(sval)
-    if status == 0:
-        if simm == SIMM_YES:
-            rec.VAL = rec.SVAL
-            status = 2
-        else:
-            rec.RVAL = rec.SVAL & _ULONG
-        rec.UDF = 0
-    rec.PACT = 0
-    return status
+            return -1
+        rec.SVAL = as_long(sval)
+    rec.UDF = 0
+    if simm == SIMM_YES:
+        rec.VAL = rec.SVAL
+        return 2
+    rec.RVAL = rec.SVAL & _ULONG
+    return 0
 
 
 def process_mbbidirect(rec: Record) -> None:

@@ -5,19 +5,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
+from caproto.constants import DBE_LOG, DBE_VALUE
 from ioc import alarms
 
 from . import RecordType, register
 from .common import (
     COMMON_FIELDS,
-    SIMM_NO,
-    SIMM_YES,
     analog_precision,
-    get_simm,
     init_simm,
+    read_value,
     require_soft_device,
-    simulate_now,
     special_simm,
     stamp_simm,
 )
@@ -141,16 +138,10 @@ def _read_waveform(rec: Record) -> int | None:
 
 def _read_value(rec: Record) -> int | None:
     """readValue: the device's read, or SIOL in simulation; -1 when it failed."""
-    if not rec.PACT:
-        get_simm(rec)
-    if rec.SIMM == SIMM_NO:
-        return _read_waveform(rec)
-    if rec.SIMM != SIMM_YES:
-        rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
-        return -1
-    rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
-    if not simulate_now(rec):
-        return None
+    return read_value(rec, _read_waveform, _read_siol)
+
+
+def _read_siol(rec: Record, simm: int) -> int | None:
     status = None
     if rec.link_is_constant("SIOL"):
         count = 0       # a constant link delivers no elements
@@ -164,7 +155,6 @@ def _read_value(rec: Record) -> int | None:
             rec.VAL[:count] = values
     # NORD is posted by process(), when it compares it with its value before the read
     rec.NORD = count
-    rec.PACT = 0
     return status
 
 
