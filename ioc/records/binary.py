@@ -14,7 +14,7 @@ from .common import (
     constant,
     device,
     init_simm,
-    read_simulation_value,
+    read_state_siol,
     read_value,
     require_soft_device,
     special_simm,
@@ -179,18 +179,8 @@ def _read_bi(rec: Record) -> int:
 
 def _read_value_bi(rec: Record) -> int:
     """readValue: the device's read, or SIOL in simulation (0 = convert RVAL, 2 = VAL set, -1 = failed)."""
-    return read_value(rec, _read_bi, _read_bi_siol, (SIMM_YES, SIMM_RAW), pending=0)
-
-
-def _read_bi_siol(rec: Record, simm: int) -> int:
-    if not read_simulation_value(rec):
-        return -1
-    rec.UDF = 0
-    if simm == SIMM_YES:
-        rec.VAL = rec.SVAL & 0xFFFF
-        return 2
-    rec.RVAL = rec.SVAL & 0xFFFF
-    return 0
+    return read_value(rec, _read_bi, lambda rec, simm: read_state_siol(rec, simm, raw_mask=0xFFFF),
+                      (SIMM_YES, SIMM_RAW), pending=0)
 
 
 def process_bi(rec: Record) -> int | None:

@@ -273,6 +273,19 @@ def write_value(rec: Record, device_write: Callable[[Record], int | None],
     return status
 
 
+def read_state_siol(rec: Record, simm: int, raw_mask: int = 0xFFFFFFFF) -> int:
+    """The SIOL read of bi and mbbi in simulation: SVAL, then VAL (YES: 2) or RVAL (RAW: 0) from it;
+    -1 when the link failed."""
+    if not read_simulation_value(rec):
+        return -1
+    rec.UDF = 0
+    if simm == SIMM_YES:
+        rec.VAL = rec.SVAL & 0xFFFF
+        return 2
+    rec.RVAL = rec.SVAL & raw_mask
+    return 0
+
+
 def write_state_siol(rec: Record, simm: int) -> int | None:
     """The SIOL write of bo and mbbo in simulation: VAL as an unsigned short, RAW: RVAL."""
     if simm == SIMM_YES:
