@@ -414,6 +414,12 @@ class DeferredPut(Completion):
                 queue[0]._turn.set()
 
 
+# lsi/lso get_array_info: the length of VAL and OVAL (with the NUL, 0 while never set) is their
+# element count for dbGet
+_STRING_LENGTH_FIELDS = {("lsi", "VAL"): "LEN", ("lsi", "OVAL"): "OLEN",
+                         ("lso", "VAL"): "LEN", ("lso", "OVAL"): "OLEN"}
+
+
 # --- channels ----------------------------------------------------------------------------------------------
 
 class FieldChannel:
@@ -525,7 +531,9 @@ class FieldChannel:
             table, fallback = self._enum_table() if self.native_type is ChannelType.ENUM else ((), None)
             converted = convert_values(values, self.native_type, data_type,
                                        precision=self._precision(for_string=True),
-                                       enum_strings=table, enum_fallback=fallback)
+                                       enum_strings=table, enum_fallback=fallback,
+                                       string_enum=self.native_type is ChannelType.STRING
+                                       and self._read_as_array(available))
         out_count = available if count == 0 else count
         if self.long_string and data_type in self._CHAR_TYPES:
             # dbGet of a long string as chars: NUL in the last element asked for; asked for "current
@@ -537,6 +545,14 @@ class FieldChannel:
                 out_count = int(np.flatnonzero(converted == 0)[0]) + 1
                 converted = converted[:out_count]
         return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
+
+    def _read_as_array(self, available: int) -> bool:
+        """Whether dbGet takes its array path (dbGetConvertRoutine) rather than the one-element fast
+        path: get_array_info gave another length than 1."""
+        if self._array:
+            return available != 1
+        length_field = _STRING_LENGTH_FIELDS.get((self.record.rtype.name, self._fname))
+        return length_field is not None and getattr(self.record, length_field) != 1
 
     @staticmethod
     def _link_value(data_type: int, text: str, size: int, current: bool) -> tuple[Any, int]:
