@@ -529,6 +529,10 @@ class FieldChannel:
             converted: Any = [rec.rtype.name]
         else:
             table, fallback = self._enum_table() if self.native_type is ChannelType.ENUM else ((), None)
+            if (available and self.dbf is DBF.ENUM and rec.rtype.enum_table is None
+                    and native_type(data_type) is ChannelType.STRING):
+                # dbGet names an ENUM through the record's get_enum_str; a waveform of ENUMs has none
+                raise CAError(ECA.GETFAIL, f"{self.name}: no enum strings to read as DBR_STRING")
             converted = convert_values(values, self.native_type, data_type,
                                        precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback,
