@@ -525,6 +525,10 @@ class FieldChannel:
             return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
         values = self.values()
         available = len(values)
+        if count == 0 and self.native_type is ChannelType.STRING and not self._array:
+            length_field = _STRING_LENGTH_FIELDS.get((rec.rtype.name, self._fname))
+            if length_field is not None and getattr(rec, length_field) == 0:
+                available = 0       # a long string never set: get_array_info gives no element
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
