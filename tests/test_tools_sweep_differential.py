@@ -378,7 +378,9 @@ class Monitor:
 
 
 MONITORED = ["S:ai", "S:ao", "S:calc", "S:bo", "S:mbbo", "S:li", "S:so", "S:wdouble", "S:wchar", "S:lsi",
-             "S:i64out"]
+             "S:i64out", "S:bi", "S:mbbi", "S:lo", "S:si", "S:wstring", "S:wshort", "S:wuint64", "S:calcout",
+             "S:seq", "S:dfanout", "S:i64in", "S:lso", "S:event", "S:ai.EGU", "S:ai.HIHI", "S:mbbo.ONST",
+             "S:ai.SEVR", "S:ao.DRVH"]
 MONITOR_PUTS = [
     ("S:ai", "3"), ("S:ai", "3.005"), ("S:ai", "3.2"), ("S:ai", "75"), ("S:ai", "95"), ("S:ai", "-45"),
     ("S:ai", "0"), ("S:ai.EGU", "K"), ("S:ai.HOPR", "150"), ("S:ao", "10"), ("S:ao", "47"), ("S:ao", "70"),
@@ -386,10 +388,16 @@ MONITOR_PUTS = [
     ("S:mbbo", "9"), ("S:mbbo.ONST", "Going"), ("S:li", "600"), ("S:li", "950"), ("S:li", "1"),
     ("S:so", "first"), ("S:so", "first"), ("S:so", "second"),
     ("S:lsi", "a long string value beyond forty characters, yes it is"),
-    ("S:i64out", "5000"), ("S:i64out", "-12"),
+    ("S:i64out", "5000"), ("S:i64out", "-12"), ("S:bi", "0"), ("S:bi", "On"), ("S:mbbi", "3"),
+    ("S:mbbi", "12"), ("S:lo", "55"), ("S:lo", "500"), ("S:si", "in text"), ("S:calcout", "4"),
+    ("S:calcout.PROC", "1"), ("S:seq.PROC", "1"), ("S:dfanout", "2.5"), ("S:i64in", "-77"),
+    ("S:lso", "long out text"), ("S:event", "ev3"), ("S:ai.HIHI", "80"), ("S:ao.DRVH", "40"),
+    ("S:ao", "45"), ("S:ai", "85"),
 ]
 MONITOR_ARRAY_PUTS = [["-a", "S:wdouble", "3", "1", "2", "3"], ["-a", "S:wdouble", "1", "7"],
-                      ["-S", "S:wchar", "chars!"]]
+                      ["-S", "S:wchar", "chars!"], ["-a", "S:wstring", "2", "one", "two"],
+                      ["-a", "S:wshort", "3", "1", "-2", "3"],
+                      ["-a", "S:wuint64", "1", "18446744073709551615"]]
 MONITOR_FLAGS = [["-m", "va"], ["-m", "l"], ["-m", "a"], ["-m", "p"], ["-t", "n"], ["-t", "s"], ["-t", "sI"],
                  ["-t", "cr"], ["-n"], ["-S"], ["-#", "2"], ["-e", "2"], ["-0x"], ["-F", ";"]]
 
