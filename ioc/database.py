@@ -159,6 +159,15 @@ def _as_float(unpack: Callable[[bytes], tuple]) -> Callable[[bytes], tuple]:
 
 _subscriber_keys = itertools.count()
 
+
+class ProcessFailed(CAError):
+    """A put whose value was stored but whose processing record support reported failed (dbPutField
+    returns process()'s status: an input link that could not be read). rsrv answers a WRITE with
+    ECA_PUTFAIL for it; a put-callback (dbNotify) ignores the status and completes normally."""
+
+    def __init__(self, rec: Record) -> None:
+        super().__init__(ECA.PUTFAIL, f"{rec.NAME}: processing failed")
+
 # Record internals with class-level defaults, given to the instance by _warm_up.
 _RECORD_INTERNALS = ("TIME", "_time_last", "_gen", "_chans", "_links", "_waiters", "_in_chain",
                      "_fwd_link_pending", "_notify_queue")
@@ -261,6 +270,8 @@ class Record:
     _fwd_link_pending: bool = False
     # Put-callbacks waiting for this busy record, in arrival order (dbNotify's restart list).
     _notify_queue: collections.deque[DeferredPut] | None = None
+    # Set by record support when its process() would return an error status (see ProcessFailed).
+    _process_failed: bool = False
     # False until the record first processes; then every field has a value in the instance dict (see
     # Database._warm_up).
     _warm: bool = False
@@ -405,7 +416,10 @@ class DeferredPut(Completion):
                     await done.wait()
                 else:
                     break
-            completion = chan.write(data_type, count, payload)
+            try:
+                completion = chan.write(data_type, count, payload)
+            except ProcessFailed:
+                completion = None       # dbNotify completes whatever process() returned
             if completion is not None:
                 await completion.wait()
         finally:
@@ -1262,13 +1276,19 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
+            rec._process_failed = False
             self.process(rec)
+            if rec._process_failed:
+                raise ProcessFailed(rec)
             if rec.PACT or rec._fwd_link_pending:
                 return self._completion(rec)
         return None
 
     def _process_for_put(self, rec: Record) -> Completion | None:
+        rec._process_failed = False
         self.process(rec)
+        if rec._process_failed:
+            raise ProcessFailed(rec)
         if not rec.PACT and not rec._fwd_link_pending:
             return None
         return self._completion(rec)

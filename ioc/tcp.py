@@ -22,6 +22,8 @@ from caproto.errors import CAError, FramingError, PayloadTooLarge
 from caproto.framing import NEED_DATA, StreamParser
 from caproto.messages import pack_header
 
+from .database import ProcessFailed
+
 log = logging.getLogger(__name__)
 
 # Events queued per subscription before coalescing starts (rsrv keeps a few per subscription, then
@@ -455,6 +457,8 @@ class Circuit:
             return
         try:
             completion = channel.write(data_type, data_count, payload, notify=True)
+        except ProcessFailed:
+            completion = None       # dbNotify completes whatever process() returned
         except CAError as exc:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, exc.eca, ioid)
             return

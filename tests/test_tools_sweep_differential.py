@@ -456,3 +456,38 @@ def _try(pair: Pair, *args: str) -> list[str]:
     except AssertionError as error:
         return [str(error)]
     return []
+
+
+# --- puts whose processing fails --------------------------------------------------------------------------
+
+FAILING_DB = r"""
+record(stringin, "F:text") { field(VAL, "hello") }
+record(ai, "F:ai") { field(INP, "F:text") }
+record(ai, "F:airaw") { field(INP, "F:text") field(DTYP, "Raw Soft Channel") }
+record(bi, "F:bi") { field(INP, "F:text") }
+record(mbbi, "F:mbbi") { field(INP, "F:text") }
+record(longin, "F:li") { field(INP, "F:text") }
+record(int64in, "F:i64") { field(INP, "F:text") }
+record(waveform, "F:wf") { field(INP, "F:text") field(FTVL, "DOUBLE") field(NELM, "3") }
+record(ai, "F:sim") { field(SIMM, "YES") field(SIOL, "F:text") }
+record(dfanout, "F:df") { field(DOL, "F:text") field(OMSL, "closed_loop") }
+record(calc, "F:calc") { field(INPA, "F:text") field(CALC, "A") }
+record(ao, "F:ao") { field(DOL, "F:text") field(OMSL, "closed_loop") }
+record(longout, "F:lo") { field(DOL, "F:text") field(OMSL, "closed_loop") }
+record(ai, "F:ok") { field(INP, "F:li.HOPR") }
+"""
+
+
+def test_puts_whose_processing_fails(tmp_path, repeater_port):
+    # dbPutField returns process()'s status: input records whose input link cannot be read (and dfanout's
+    # DOL) make rsrv answer a plain put with ECA_PUTFAIL, after the value is stored and the record processed;
+    # a put-callback completes normally, and output records' DOL failures are only an alarm.
+    with serve_both(FAILING_DB, tmp_path, repeater_port) as pair:
+        pvs = ["F:ai", "F:airaw", "F:bi", "F:mbbi", "F:li", "F:i64", "F:wf", "F:sim", "F:df", "F:calc",
+               "F:ao", "F:lo", "F:ok"]
+        for pv in pvs:
+            pair.assert_same("caput", "-w", "2", f"{pv}.PROC", "1")
+            pair.assert_same("caput", "-c", "-w", "2", f"{pv}.PROC", "1")
+        pair.assert_same("caput", "-w", "2", "F:ai", "5")
+        pair.assert_same("caput", "-w", "2", "F:mbbi", "1")
+        pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", *pvs)

@@ -277,6 +277,8 @@ def process_ai(rec: Record) -> None:
         status = _read_ai(rec)
         if status is None:
             return      # SDLY: processing completes later
+        if status < 0:
+            rec._process_failed = True
     else:
         status = 2
     rec.PACT = 1

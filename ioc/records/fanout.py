@@ -119,6 +119,8 @@ def process_dfanout(rec: Record) -> None:
         if val is not None:
             rec.VAL = val
             rec.UDF = int(math.isnan(val))
+        else:
+            rec._process_failed = True
     rec.PACT = 1
     rec.stamp()
     read_seln(rec)

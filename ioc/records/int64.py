@@ -232,6 +232,8 @@ def process_int64in(rec: Record) -> None:
     ok = _read_int64in(rec)
     if ok is None:
         return
+    if not ok:
+        rec._process_failed = True
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     if ok:

@@ -177,6 +177,8 @@ def process_longin(rec: Record) -> None:
         ok = _read_longin(rec)
         if ok is None:
             return      # SDLY: processing completes later
+        if not ok:
+            rec._process_failed = True
     else:
         ok = True
     rec.PACT = 1

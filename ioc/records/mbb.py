@@ -344,6 +344,8 @@ def process_mbbi(rec: Record) -> None:
     status = _read_value_mbbi(rec)
     if not pact and rec.PACT:
         return      # SDLY: processing completes later
+    if status < 0:
+        rec._process_failed = True
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     if status == 0:

@@ -129,6 +129,7 @@ def _read_waveform(rec: Record) -> None:
         return
     values = _get_elements(rec, "INP")
     if values is None:
+        rec._process_failed = True
         return
     n = len(values)
     rec.VAL[:n] = values
@@ -148,6 +149,7 @@ def _read_value(rec: Record) -> None:
         return
     if rec.SIMM != SIMM_YES:
         rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+        rec._process_failed = True
         return
     rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
     if not simulate_now(rec):
@@ -158,6 +160,7 @@ def _read_value(rec: Record) -> None:
         values = _get_elements(rec, "SIOL")
         if values is None:
             count = rec.NELM    # the request count, untouched by the failed read
+            rec._process_failed = True
         else:
             count = len(values)
             rec.VAL[:count] = values
