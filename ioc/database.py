@@ -78,6 +78,12 @@ _FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
 _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
 # Links that the C IOC makes Channel Access links (dbCa), even to a record of the same IOC.
 _CA_LINKS = frozenset({Process.CA, Process.CP, Process.CPP})
+# Record types whose soft device support returns dbPutLink's status from its write, which process()
+# returns: a put processing one whose OUT write fails is answered ECA_PUTFAIL. The soft supports of
+# mbbo, longout and int64out return 0 (their "Async Soft Channel" ones the status); calcout, seq, fanout
+# and dfanout return 0 whatever happens.
+_OUTPUT_STATUS_TYPES = frozenset({"ao", "bo", "stringout", "lso"})
+_ASYNC_OUTPUT_STATUS_TYPES = frozenset({"mbbo", "longout", "int64out"})
 # Link text as a CHAR array ("REC.INP$"): PVLINK_STRINGSZ.
 LINK_STRING_SIZE = 1024
 # dbProcess: how many times a busy record may be asked to process before it raises SCAN/INVALID.
@@ -1206,6 +1212,12 @@ class Database:
         """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
+            self._output_failed(rec)
+            return
+        if tfield is _RTYP or tfield.read_only or tfield.is_link:
+            # dbPut refuses the record type (an attribute), SPC_NOMOD fields and link fields
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            self._output_failed(rec)
             return
         chan = self._channel_for(target, tfield, long_string=False)
         if isinstance(value, str):
@@ -1218,6 +1230,7 @@ class Database:
             self.put(chan, NATIVE_DBR[dbf], values)
         except CAError:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            self._output_failed(rec)
             return
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
@@ -1225,6 +1238,14 @@ class Database:
         if tfield.name == "PROC" or (target.SCAN == PASSIVE and (
                 link.pp or (tfield.pp and link.process in _CA_LINKS))):
             self.process_target(rec, target)
+
+    @staticmethod
+    def _output_failed(rec: Record) -> None:
+        # the output records return their device write's status (dbPutLink's) from process()
+        rtype = rec.rtype
+        if rtype.name in _OUTPUT_STATUS_TYPES or (
+                rtype.name in _ASYNC_OUTPUT_STATUS_TYPES and rtype.devices[rec.DTYP] == "Async Soft Channel"):
+            rec._process_failed = True
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
     def put_field(self, chan: FieldChannel, data_type: int, values: Any,

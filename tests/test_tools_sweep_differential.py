@@ -475,6 +475,20 @@ record(calc, "F:calc") { field(INPA, "F:text") field(CALC, "A") }
 record(ao, "F:ao") { field(DOL, "F:text") field(OMSL, "closed_loop") }
 record(longout, "F:lo") { field(DOL, "F:text") field(OMSL, "closed_loop") }
 record(ai, "F:ok") { field(INP, "F:li.HOPR") }
+record(calc, "F:target") { field(CALC, "1") }
+record(ao, "F:to_name") { field(OUT, "F:target.NAME") }
+record(ao, "F:to_stat") { field(OUT, "F:target.STAT") }
+record(ao, "F:to_udf") { field(OUT, "F:target.UDF") }
+record(bo, "F:to_rtyp") { field(OUT, "F:target.RTYP") }
+record(stringout, "F:to_calc") { field(OUT, "F:target.CALC") }
+record(stringout, "F:to_link") { field(OUT, "F:target.INPA") }
+record(lso, "F:lso") { field(OUT, "F:target.CALC") }
+record(longout, "F:lo_name") { field(OUT, "F:target.NAME") }
+record(longout, "F:lo_async") { field(OUT, "F:target.NAME") field(DTYP, "Async Soft Channel") }
+record(mbbo, "F:mbbo_name") { field(OUT, "F:target.NAME") }
+record(int64out, "F:i64_name") { field(OUT, "F:target.NAME") }
+record(calcout, "F:co_name") { field(CALC, "1") field(OUT, "F:target.NAME") }
+record(seq, "F:seq_name") { field(DOL1, "1") field(LNK1, "F:target.NAME") }
 """
 
 
@@ -491,3 +505,20 @@ def test_puts_whose_processing_fails(tmp_path, repeater_port):
         pair.assert_same("caput", "-w", "2", "F:ai", "5")
         pair.assert_same("caput", "-w", "2", "F:mbbi", "1")
         pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", *pvs)
+
+
+def test_puts_whose_output_link_write_fails(tmp_path, repeater_port):
+    # dbPut through a link refuses NAME (SPC_NOMOD), STAT, RTYP and link fields: LINK/INVALID for the
+    # writer, and ECA_PUTFAIL for the put that processed it where the soft device support returns
+    # dbPutLink's status (ao, bo, stringout, lso; longout/mbbo/int64out only as "Async Soft Channel")
+    with serve_both(FAILING_DB, tmp_path, repeater_port) as pair:
+        puts = [("F:to_name", "1"), ("F:to_stat", "1"), ("F:to_udf", "1"), ("F:to_rtyp", "1"),
+                ("F:to_calc", "A+"), ("F:to_link", "F:text"), ("F:lso", "A+"), ("F:lo_name", "2"),
+                ("F:lo_async", "2"), ("F:mbbo_name", "1"), ("F:i64_name", "1"), ("F:co_name.PROC", "1"),
+                ("F:seq_name.PROC", "1")]
+        for pv, value in puts:
+            pair.assert_same("caput", "-w", "2", pv, value)
+            pair.assert_same("caput", "-c", "-w", "2", pv, value)
+        pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", *(pv.split(".")[0] for pv, _ in puts),
+                         "F:target.NAME", "F:target.STAT", "F:target.UDF", "F:target.CALC")
+        pair.assert_same("caget", "-w", "2", "F:target.INPA")
