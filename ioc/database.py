@@ -324,6 +324,8 @@ class Record:
             tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
             if tse is not None:
                 self.TSE = tse
+        elif entry is not None and entry[0].is_pv:
+            self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
         if self.TSE != -2:
             ns = time.time_ns()    # epics_now(), inline: every processing stamps
             self.TIME = (ns // 1_000_000_000 - EPICS_EPOCH_OFFSET, ns % 1_000_000_000)
@@ -351,7 +353,7 @@ class Record:
 
     def link_is_constant(self, name: str) -> bool:
         entry = self._links.get(name)
-        return entry is None or entry[1] is None
+        return entry is None or entry[0].is_constant
 
     def get_link(self, name: str, dbf: DBF, count: int = 1) -> Any:
         """dbGetLink: the value through input link ``name`` as ``dbf`` (a list when count > 1).
@@ -361,6 +363,9 @@ class Record:
         """
         entry = self._links.get(name)
         if entry is None or entry[1] is None:
+            if entry is not None and entry[0].is_pv:
+                # a PV link whose record is not here: a CA link that never connects (dbCaGetLink)
+                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return None
         link, source, sfield = entry
         return self.db.read_link(self, link, source, sfield, dbf, count)
@@ -369,6 +374,10 @@ class Record:
         """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``."""
         entry = self._links.get(name)
         if entry is None or entry[1] is None:
+            if entry is not None and entry[0].is_pv:
+                # a PV link whose record is not here: a CA link that never connects (dbCaPutLink)
+                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                self.db._output_failed(self)
             return
         link, target, tfield = entry
         self.db.write_link(self, link, target, tfield, dbf, value)
@@ -907,13 +916,18 @@ class Database:
         if links:
             rec._links = links
 
-    def _resolve(self, fld: Field, link: Link) -> tuple[Link, Record | None, Field | None]:
+    def _resolve(self, fld: Field, link: Link, external: bool = False) -> tuple[Link, Record | None,
+                                                                               Field | None]:
+        """(link, target record, target field); ``external``: a PV this IOC does not serve is a CA link
+        that never connects, (link, None, None), instead of an error."""
         if link.is_constant:
             if fld.dbf is DBF.FWDLINK and link.value is not None:
                 raise LinkError(f"forward link {link.text!r} must name a record")
             return link, None, None
         name = self.aliases.get(link.record, link.record)
         target = self.records.get(name)
+        if target is None and external:
+            return link, None, None
         if target is None:
             raise LinkError(f"link {link.text!r}: no record named {link.record!r}")
         field_name = link.field.rstrip("$")
@@ -921,6 +935,8 @@ class Database:
         if fld.name == "TSEL" and field_name == "TIME":
             return link, target, tfield     # TSEL may name a record's TIME: take its timestamp
         if tfield is None or (tfield.dbf is DBF.NOACCESS and target.rtype.cvt_dbaddr is None):
+            if external:
+                return link, None, None
             raise LinkError(f"link {link.text!r}: {target.rtype.name} record {name} has no field "
                             f"{field_name}")
         return link, target, tfield
@@ -1109,8 +1125,8 @@ class Database:
             return
         rec.LCNT = 0
         entry = rec._links.get("SDIS") if rec._links else None
-        if entry is not None and entry[1] is not None:
-            disa = self.read_link(rec, entry[0], entry[1], entry[2], DBF.SHORT, 1)
+        if entry is not None:
+            disa = rec.get_link("SDIS", DBF.SHORT)
             if disa is not None:
                 rec.DISA = disa
         if rec.DISA == rec.DISV:
@@ -1390,11 +1406,12 @@ class Database:
         return values_for_put(values, data_type, chan.native_type, array_field=chan._array, **kwargs)
 
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
-        """dbPutFieldLink: a new link text; a PV link must name a record of this IOC."""
+        """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
         text = values_for_put(values, data_type, ChannelType.STRING)[0]
         try:
-            entry = self._resolve(fld, parse_link(text))
+            # dbPutFieldLink: a PV this IOC does not have becomes a CA link (softIoc's dbCa)
+            entry = self._resolve(fld, parse_link(text), external=True)
         except (LinkError, ValueError) as exc:
             raise CAError(ECA.PUTFAIL, f"{chan.name}: {exc}") from None
         self._scan.remove(rec)

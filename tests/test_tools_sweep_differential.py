@@ -522,3 +522,55 @@ def test_puts_whose_output_link_write_fails(tmp_path, repeater_port):
         pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", *(pv.split(".")[0] for pv, _ in puts),
                          "F:target.NAME", "F:target.STAT", "F:target.UDF", "F:target.CALC")
         pair.assert_same("caget", "-w", "2", "F:target.INPA")
+
+
+# --- links to PVs this IOC does not serve -----------------------------------------------------------------
+
+EXTERNAL_DB = r"""
+record(ai, "E:ai") { field(VAL, "1") }
+record(ao, "E:ao") { field(VAL, "2") }
+record(calc, "E:calc") { field(INPA, "E:ai") field(CALC, "A+1") }
+record(calcout, "E:co") { field(INPA, "E:ai") field(CALC, "A+1") field(OUT, "E:ao PP") }
+record(longin, "E:li") { }
+record(stringin, "E:si") { }
+record(bo, "E:bo") { }
+record(lsi, "E:lsi") { }
+record(lso, "E:lso") { }
+record(event, "E:ev") { }
+record(waveform, "E:wf") { field(NELM, "3") }
+record(mbbi, "E:mbbi") { }
+record(dfanout, "E:df") { field(OMSL, "closed_loop") }
+record(seq, "E:seq") { }
+record(fanout, "E:fan") { }
+record(ai, "E:tsel") { }
+record(ai, "E:sdis") { }
+"""
+EXTERNAL_PUTS = [
+    ("E:ai.INP", "nowhere"), ("E:ai.PROC", "1"), ("E:ao.FLNK", "S:bogus"), ("E:ao", "4"),
+    ("E:ao.OUT", "nowhere.VAL PP"), ("E:ao", "5"), ("E:calc.INPB", "nowhere CP MS"), ("E:calc.PROC", "1"),
+    ("E:co.INPB", "nowhere"), ("E:co.OUT", "nowhere"), ("E:co.PROC", "1"), ("E:li.INP", "E:ai.NOFIELD"),
+    ("E:li.PROC", "1"), ("E:si.INP", "nowhere"), ("E:si.PROC", "1"), ("E:bo.OUT", "nowhere"), ("E:bo", "1"),
+    ("E:lsi.INP", "nowhere"), ("E:lsi.PROC", "1"), ("E:lso.OUT", "nowhere"), ("E:lso", "x"),
+    ("E:ev.INP", "nowhere"), ("E:ev.PROC", "1"), ("E:wf.INP", "nowhere"), ("E:wf.PROC", "1"),
+    ("E:mbbi.INP", "nowhere"), ("E:mbbi.PROC", "1"), ("E:df.DOL", "nowhere"), ("E:df.OUTA", "nowhere"),
+    ("E:df.PROC", "1"), ("E:seq.LNK1", "nowhere"), ("E:seq.DOL1", "nowhere"), ("E:seq.PROC", "1"),
+    ("E:fan.LNK1", "nowhere"), ("E:fan.SELL", "nowhere"), ("E:fan.PROC", "1"), ("E:tsel.TSEL", "nowhere"),
+    ("E:tsel.PROC", "1"), ("E:sdis.SDIS", "nowhere"), ("E:sdis.PROC", "1"),
+]
+
+
+def test_links_put_to_pvs_not_served_here(tmp_path, repeater_port):
+    # softIoc makes them CA links that never connect: the text reads back as written (flags spelled
+    # out), reading or writing through one raises LINK/INVALID, and a put that processes a record whose
+    # process() returns that failure is answered ECA_PUTFAIL (lsi and lso's long-string links excepted)
+    with serve_both(EXTERNAL_DB, tmp_path, repeater_port) as pair:
+        for pv, value in EXTERNAL_PUTS:
+            pair.assert_same("caput", "-w", "2", pv, value)
+        records = sorted({pv.split(".")[0] for pv, _ in EXTERNAL_PUTS})
+        pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", *records)
+        pair.assert_same("caget", "-w", "2", *(pv for pv, _ in EXTERNAL_PUTS if not pv.endswith(".PROC")))
+        pair.assert_same("caget", "-w", "2", "E:co.INAV", "E:co.INBV", "E:co.OUTV", "E:ai.INP$")
+        # a link put back to a record of this IOC works again
+        pair.assert_same("caput", "-w", "2", "E:ai.INP", "E:ao")
+        pair.assert_same("caput", "-w", "2", "E:ai.PROC", "1")
+        pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", "E:ai")

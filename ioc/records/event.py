@@ -70,6 +70,8 @@ def _read_event(rec: Record) -> None:
         if value is not None:
             rec.VAL = value
             rec.UDF = 0
+        else:
+            rec._process_failed = True      # process() returns readValue's status
     elif simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
         if not simulate_now(rec):

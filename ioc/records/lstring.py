@@ -226,7 +226,8 @@ def _read_lsi(rec: Record) -> None:
         get_simm(rec)
     simm = rec.SIMM
     if simm == SIMM_NO:
-        _get_long_string(rec, "INP")
+        if not _get_long_string(rec, "INP"):
+            rec._process_failed = True      # process() returns readValue's status
     elif simm == SIMM_YES:
         rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
         if simulate_now(rec):

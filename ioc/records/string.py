@@ -105,6 +105,8 @@ def _read_stringin(rec: Record) -> None:
     if value is not None:
         rec.VAL = value
         rec.UDF = 0
+    else:
+        rec._process_failed = True      # process() returns readValue's status
 
 
 def process_stringin(rec: Record) -> None:
