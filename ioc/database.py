@@ -908,11 +908,17 @@ class Database:
             if not text:
                 continue
             located = spec.fields.get(fld.name) or Located(text, spec.file, spec.line)
+            # A database file means what it means to softIoc, where a PV not served here is a CA link
+            # (to another IOC); a YAML configuration is checked strictly (a typo in a name is an error).
+            external = not str(located.file).endswith((".yaml", ".yml"))
             try:
-                links[fld.name] = self._resolve(fld, parse_link(text))
+                entry = links[fld.name] = self._resolve(fld, parse_link(text), external=external)
             except (LinkError, ValueError) as exc:
                 raise ConfigError(located.file, located.line, fld.name,
                                   f"record {spec.name}: {exc}") from None
+            if entry[1] is None and entry[0].is_pv:
+                log.warning("%s:%s: record %s: %s %r names no PV of this IOC: a CA link that never connects",
+                            located.file, located.line, spec.name, fld.name, text)
         if links:
             rec._links = links
 

@@ -111,8 +111,18 @@ def test_calc_syntax_error_names_record_and_position(tmp_path):
 
 def test_db_file_errors_point_into_the_db_file(tmp_path):
     with pytest.raises(ConfigError) as info:
-        build(tmp_path, 'record(ai, "a") {\n  field(FLNK, "nowhere")\n}\n', "x.db")
-    assert (info.value.field, info.value.line) == ("FLNK", 2)
+        build(tmp_path, 'record(ai, "a") {\n  field(INP, "a.VAL WEIRD")\n}\n', "x.db")
+    assert (info.value.field, info.value.line) == ("INP", 2)
+
+
+def test_db_file_links_to_pvs_not_served_here_never_connect(tmp_path):
+    # as in softIoc, where they are CA links to other IOCs; YAML names must resolve (see above)
+    text = 'record(ai, "a") {\n  field(INP, "other:ioc:pv CP MS")\n  field(FLNK, "nowhere")\n}\n'
+    db = build(tmp_path, text, "x.db")
+    assert read(db, "a.INP", ChannelType.STRING)[0] == ["other:ioc:pv CP MS"]
+    with pytest.raises(CAError):
+        put(db, "a.PROC", 1, ChannelType.LONG)
+    assert read(db, "a.SEVR", ChannelType.STRING)[0] == ["INVALID"]
 
 
 # --- lookup ------------------------------------------------------------------------------------------------

@@ -544,6 +544,9 @@ record(seq, "E:seq") { }
 record(fanout, "E:fan") { }
 record(ai, "E:tsel") { }
 record(ai, "E:sdis") { }
+record(ai, "E:loaded") { field(INP, "other:ioc:pv CP MS") field(FLNK, "nowhere") field(PREC, "2") }
+record(ao, "E:loaded_out") { field(OUT, "other:ioc:pv.VAL PP") field(DOL, "far:away CA") field(PINI, "YES") }
+record(calc, "E:loaded_calc") { field(INPA, "other:pv") field(INPB, "1.5") field(CALC, "A+B") }
 """
 EXTERNAL_PUTS = [
     ("E:ai.INP", "nowhere"), ("E:ai.PROC", "1"), ("E:ao.FLNK", "S:bogus"), ("E:ao", "4"),
@@ -555,15 +558,21 @@ EXTERNAL_PUTS = [
     ("E:mbbi.INP", "nowhere"), ("E:mbbi.PROC", "1"), ("E:df.DOL", "nowhere"), ("E:df.OUTA", "nowhere"),
     ("E:df.PROC", "1"), ("E:seq.LNK1", "nowhere"), ("E:seq.DOL1", "nowhere"), ("E:seq.PROC", "1"),
     ("E:fan.LNK1", "nowhere"), ("E:fan.SELL", "nowhere"), ("E:fan.PROC", "1"), ("E:tsel.TSEL", "nowhere"),
-    ("E:tsel.PROC", "1"), ("E:sdis.SDIS", "nowhere"), ("E:sdis.PROC", "1"),
+    ("E:tsel.PROC", "1"), ("E:sdis.SDIS", "nowhere"), ("E:sdis.PROC", "1"), ("E:loaded.PROC", "1"),
+    ("E:loaded_out", "3"), ("E:loaded_calc.PROC", "1"),
 ]
 
 
-def test_links_put_to_pvs_not_served_here(tmp_path, repeater_port):
-    # softIoc makes them CA links that never connect: the text reads back as written (flags spelled
-    # out), reading or writing through one raises LINK/INVALID, and a put that processes a record whose
-    # process() returns that failure is answered ECA_PUTFAIL (lsi and lso's long-string links excepted)
+def test_links_to_pvs_not_served_here(tmp_path, repeater_port):
+    # loaded from the .db or put later, softIoc makes them CA links that never connect: the text reads
+    # back as written (flags spelled out), reading or writing through one raises LINK/INVALID, and a put
+    # that processes a record whose process() returns that failure is answered ECA_PUTFAIL (lsi and lso's
+    # long-string links excepted)
     with serve_both(EXTERNAL_DB, tmp_path, repeater_port) as pair:
+        loaded = ["E:loaded", "E:loaded_out", "E:loaded_calc"]
+        pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", *loaded)
+        pair.assert_same("caget", "-w", "2", "E:loaded.INP", "E:loaded.FLNK", "E:loaded_out.OUT",
+                         "E:loaded_out.DOL", "E:loaded_calc.INPA", "E:loaded_calc.INPB")
         for pv, value in EXTERNAL_PUTS:
             pair.assert_same("caput", "-w", "2", pv, value)
         records = sorted({pv.split(".")[0] for pv, _ in EXTERNAL_PUTS})
