@@ -389,7 +389,8 @@ def _numbers_to_strings(values: np.ndarray, precision: int) -> list[str]:
 
 
 def convert_values(values: Any, from_type: int, to_type: int, *, precision: int = 0,
-                   enum_strings: Sequence[str] = (), enum_fallback: str | None = None) -> Values:
+                   enum_strings: Sequence[str] = (), enum_fallback: str | None = None,
+                   string_enum: bool = False) -> Values:
     """What a read of ``to_type`` returns from a field of native type ``from_type`` holding ``values``.
 
     ``values`` is the field's value sequence: a numpy array whose dtype is the field's C type (int8 for
@@ -402,6 +403,9 @@ def convert_values(values: Any, from_type: int, to_type: int, *, precision: int 
     ``None`` gives the index in decimal (menu fields), a string gives that string (bi/bo answer
     "Illegal_Value", mbbi/mbbo "Illegal Value" above state 15).
 
+    A STRING field read as ENUM fails, unless ``string_enum``: dbGet converts strings of an array (a
+    waveform's, or a long string whose length is not 1) as decimal unsigned shorts (getStringUshort).
+
     Raises CAError(ECA.GETFAIL) where the C IOC's read fails (a string that is not a number, a string
     field read as ENUM).
     """
@@ -411,8 +415,9 @@ def convert_values(values: Any, from_type: int, to_type: int, *, precision: int 
         strings = _as_strings(values)
         if target is ChannelType.STRING:
             return strings
-        if target is ChannelType.ENUM:
-            # dbGet uses the record's put_enum_str, which string-valued records do not have
+        if target is ChannelType.ENUM and not string_enum:
+            # dbGet of one string goes through the record's put_enum_str, which string-valued records
+            # do not have
             raise CAError(ECA.GETFAIL, "a string field cannot be read as DBR_ENUM")
         dtype = NATIVE_DTYPES[target]
         if target is ChannelType.CHAR and family(to_type) in ("plain", "time"):

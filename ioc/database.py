@@ -81,6 +81,10 @@ _FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
 _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
 # Links that the C IOC makes Channel Access links (dbCa), even to a record of the same IOC.
 _CA_LINKS = frozenset({Process.CA, Process.CP, Process.CPP})
+# Record types whose soft device support returns dbPutLink's status from its write, which process()
+# returns: a put processing one whose OUT write fails is answered ECA_PUTFAIL. The soft supports of
+# mbbo, longout and int64out return 0 (their "Async Soft Channel" ones the status); calcout, seq, fanout
+# and dfanout return 0 whatever happens.
 # Link text as a CHAR array ("REC.INP$"): PVLINK_STRINGSZ.
 LINK_STRING_SIZE = 1024
 # dbProcess: how many times a busy record may be asked to process before it raises SCAN/INVALID.
@@ -174,6 +178,7 @@ def _as_float(unpack: Callable[[bytes], tuple]) -> Callable[[bytes], tuple]:
 
 
 _subscriber_keys = itertools.count()
+
 
 # Record internals with class-level defaults, given to the instance by _warm_up.
 _RECORD_INTERNALS = ("TIME", "_time_last", "_gen", "_chans", "_links", "_waiters", "_in_chain",
@@ -350,6 +355,8 @@ class Record:
             tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
             if tse is not None:
                 self.TSE = tse
+        elif entry is not None and entry[0].is_pv:
+            self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
         if self.TSE != -2:
             secs, nsec = divmod(_time_ns(), 1_000_000_000)     # epics_now(), inline: every processing stamps
             self.TIME = (secs - EPICS_EPOCH_OFFSET, nsec)
@@ -377,7 +384,7 @@ class Record:
 
     def link_is_constant(self, name: str) -> bool:
         entry = self._links.get(name)
-        return entry is None or entry[1] is None
+        return entry is None or entry[0].is_constant
 
     def get_link(self, name: str, dbf: DBF, count: int = 1) -> Any:
         """dbGetLink: the value through input link ``name`` as ``dbf`` (a list when count > 1).
@@ -387,6 +394,9 @@ class Record:
         """
         entry = self._links.get(name)
         if entry is None or entry[1] is None:
+            if entry is not None and entry[0].is_pv:
+                # a PV link whose record is not here: a CA link that never connects (dbCaGetLink)
+                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return None
         link, source, sfield = entry
         return self.db.read_link(self, link, source, sfield, dbf, count)
@@ -397,6 +407,10 @@ class Record:
         link takes the write and succeeds."""
         entry = self._links.get(name)
         if entry is None or entry[1] is None:
+            if entry is not None and entry[0].is_pv:
+                # a PV link whose record is not here: a CA link that never connects (dbCaPutLink)
+                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                return -1
             return None
         link, target, tfield = entry
         return self.db.write_link(self, link, target, tfield, dbf, value)
@@ -471,6 +485,8 @@ class DeferredPut(Completion):
             queue.remove(self)
             if queue:
                 queue[0]._turn.set()
+
+
 
 
 # --- channels ----------------------------------------------------------------------------------------------
@@ -643,9 +659,15 @@ class FieldChannel:
             converted: Any = [rec.rtype.name]
         else:
             table, fallback = self._enum_table() if self.native_type is ChannelType.ENUM else ((), None)
+            if (available and self.dbf is DBF.ENUM and rec.rtype.enum_table is None
+                    and native_type(data_type) is ChannelType.STRING):
+                # dbGet names an ENUM through the record's get_enum_str; a waveform of ENUMs has none
+                raise CAError(ECA.GETFAIL, f"{self.name}: no enum strings to read as DBR_STRING")
             converted = convert_values(values, self.native_type, data_type,
                                        precision=self._precision(for_string=True),
-                                       enum_strings=table, enum_fallback=fallback)
+                                       enum_strings=table, enum_fallback=fallback,
+                                       string_enum=self.native_type is ChannelType.STRING
+                                       and self._read_as_array(available))
         out_count = available if count == 0 else count
         if count == 0 and data_type == ChannelType.CLASS_NAME:
             # dbGet answers DBR_CLASS_NAME without counting elements: rsrv sends the field's capacity
@@ -663,6 +685,13 @@ class FieldChannel:
                 out_count = int(np.flatnonzero(converted == 0)[0]) + 1
                 converted = converted[:out_count]
         return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
+
+    def _read_as_array(self, available: int) -> bool:
+        """Whether dbGet takes its array path (dbGetConvertRoutine) rather than the one-element fast
+        path: get_array_info gave another length than 1."""
+        if self._array:
+            return available != 1
+        return self._string_count is not None and self._string_count(self.record, self.field) != 1
 
     @staticmethod
     def _link_value(data_type: int, text: str, size: int, current: bool) -> tuple[Any, int]:
@@ -980,21 +1009,32 @@ class Database:
             if not text:
                 continue
             located = spec.fields.get(fld.name) or Located(text, spec.file, spec.line)
+            # A database file means what it means to softIoc, where a PV not served here is a CA link
+            # (to another IOC); a YAML configuration is checked strictly (a typo in a name is an error).
+            external = not str(located.file).endswith((".yaml", ".yml"))
             try:
-                links[fld.name] = self._resolve(fld, parse_link(text))
+                entry = links[fld.name] = self._resolve(fld, parse_link(text), external=external)
             except (LinkError, ValueError) as exc:
                 raise ConfigError(located.file, located.line, fld.name,
                                   f"record {spec.name}: {exc}") from None
+            if entry[1] is None and entry[0].is_pv:
+                log.warning("%s:%s: record %s: %s %r names no PV of this IOC: a CA link that never connects",
+                            located.file, located.line, spec.name, fld.name, text)
         if links:
             rec._links = links
 
-    def _resolve(self, fld: Field, link: Link) -> tuple[Link, Record | None, Field | None]:
+    def _resolve(self, fld: Field, link: Link, external: bool = False) -> tuple[Link, Record | None,
+                                                                               Field | None]:
+        """(link, target record, target field); ``external``: a PV this IOC does not serve is a CA link
+        that never connects, (link, None, None), instead of an error."""
         if link.is_constant:
             if fld.dbf is DBF.FWDLINK and link.value is not None:
                 raise LinkError(f"forward link {link.text!r} must name a record")
             return link, None, None
         name = self.aliases.get(link.record, link.record)
         target = self.records.get(name)
+        if target is None and external:
+            return link, None, None
         if target is None:
             raise LinkError(f"link {link.text!r}: no record named {link.record!r}")
         field_name = link.field.rstrip("$")
@@ -1002,6 +1042,8 @@ class Database:
         if fld.name == "TSEL" and field_name == "TIME":
             return link, target, tfield     # TSEL may name a record's TIME: take its timestamp
         if tfield is None or (tfield.dbf is DBF.NOACCESS and target.rtype.cvt_dbaddr is None):
+            if external:
+                return link, None, None
             raise LinkError(f"link {link.text!r}: {target.rtype.name} record {name} has no field "
                             f"{field_name}")
         return link, target, tfield
@@ -1205,8 +1247,8 @@ class Database:
             return None
         rec.LCNT = 0
         entry = rec._links.get("SDIS") if rec._links else None
-        if entry is not None and entry[1] is not None:
-            disa = self.read_link(rec, entry[0], entry[1], entry[2], DBF.SHORT, 1)
+        if entry is not None:
+            disa = rec.get_link("SDIS", DBF.SHORT)
             if disa is not None:
                 rec.DISA = disa
             elif rec.DISA == rec.DISV:
@@ -1334,8 +1376,9 @@ class Database:
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
             return -1
-        if tfield.is_link:
-            # dbPut has no conversion into a link field ("$" or not): only a CA put (dbPutFieldLink) can
+        if tfield is _RTYP or tfield.read_only or tfield.is_link:
+            # dbPut refuses the record type (an attribute), SPC_NOMOD fields and link fields ("$" or
+            # not: only a CA put, dbPutFieldLink, converts into a link)
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1
@@ -1503,11 +1546,12 @@ class Database:
         return values_for_put(values, data_type, chan.native_type, array_field=chan._array, **kwargs)
 
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
-        """dbPutFieldLink: a new link text; a PV link must name a record of this IOC."""
+        """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
         text = values_for_put(values, data_type, ChannelType.STRING)[0]
         try:
-            entry = self._resolve(fld, parse_link(text))
+            # dbPutFieldLink: a PV this IOC does not have becomes a CA link (softIoc's dbCa)
+            entry = self._resolve(fld, parse_link(text), external=True)
         except (LinkError, ValueError) as exc:
             raise CAError(ECA.PUTFAIL, f"{chan.name}: {exc}") from None
         self._scan.remove(rec)

@@ -91,6 +91,10 @@ class ScanLists:
             self._lists[scan][rec] = None
             self._sorted[scan] = None
             self._wakeups[scan].set()
+        elif scan == IO_INTR:
+            # scanAdd: no device support here has get_ioint_info, so softIoc sets such a record Passive
+            log.error("%s: scanAdd: I/O Intr not valid (no get_ioint_info)", rec.NAME)
+            rec.SCAN = PASSIVE
         elif scan == EVENT:
             name = event_name(rec.EVNT)
             if name is not None:

@@ -241,6 +241,12 @@ def test_string_field_read_as_enum_fails():
     assert info.value.eca == ECA.GETFAIL
 
 
+def test_string_array_read_as_enum_converts_like_ushort():
+    assert convert_values(["1", "", "-1"], T.STRING, T.CTRL_ENUM, string_enum=True).tolist() == [1, 0, 65535]
+    with pytest.raises(CAError):
+        convert_values(["70000"], T.STRING, T.ENUM, string_enum=True)
+
+
 def test_one_bad_string_fails_the_whole_array_read():
     with pytest.raises(CAError):
         convert_values(["1.5", "abc", ""], T.STRING, T.DOUBLE)

@@ -111,8 +111,18 @@ def test_calc_syntax_error_names_record_and_position(tmp_path):
 
 def test_db_file_errors_point_into_the_db_file(tmp_path):
     with pytest.raises(ConfigError) as info:
-        build(tmp_path, 'record(ai, "a") {\n  field(FLNK, "nowhere")\n}\n', "x.db")
-    assert (info.value.field, info.value.line) == ("FLNK", 2)
+        build(tmp_path, 'record(ai, "a") {\n  field(INP, "a.VAL WEIRD")\n}\n', "x.db")
+    assert (info.value.field, info.value.line) == ("INP", 2)
+
+
+def test_db_file_links_to_pvs_not_served_here_never_connect(tmp_path):
+    # as in softIoc, where they are CA links to other IOCs; YAML names must resolve (see above)
+    text = 'record(ai, "a") {\n  field(INP, "other:ioc:pv CP MS")\n  field(FLNK, "nowhere")\n}\n'
+    db = build(tmp_path, text, "x.db")
+    assert read(db, "a.INP", ChannelType.STRING)[0] == ["other:ioc:pv CP MS"]
+    with pytest.raises(CAError):
+        put(db, "a.PROC", 1, ChannelType.LONG)
+    assert read(db, "a.SEVR", ChannelType.STRING)[0] == ["INVALID"]
 
 
 # --- lookup ------------------------------------------------------------------------------------------------
@@ -233,6 +243,16 @@ def test_enums_take_an_index_or_a_state_name(tmp_path):
     assert read(db, "mode", ChannelType.STRING)[0] == ["Run"]
 
 
+def test_a_link_put_to_a_pv_not_served_here_never_connects(tmp_path):
+    db = build(tmp_path, YAML)
+    put(db, "temp.INP", "nowhere", ChannelType.STRING)
+    assert read(db, "temp.INP", ChannelType.STRING)[0] == ["nowhere NPP NMS"]
+    with pytest.raises(CAError) as info:      # ai's process() returns the failed read's status
+        put(db, "temp.PROC", 1, ChannelType.LONG)
+    assert info.value.eca == ECA.PUTFAIL
+    assert read(db, "temp.STAT", ChannelType.STRING)[0] == ["LINK"]
+
+
 @pytest.mark.parametrize("pv, value, data_type, code", [
     ("temp", "abc", ChannelType.STRING, ECA.PUTFAIL),
     ("sw", "Maybe", ChannelType.STRING, ECA.PUTFAIL),
@@ -241,7 +261,6 @@ def test_enums_take_an_index_or_a_state_name(tmp_path):
     ("wave.NORD", 3, ChannelType.DOUBLE, ECA.NOWTACCESS),
     ("temp", "ai", ChannelType.CLASS_NAME, ECA.PUTFAIL),
     ("temp", "1.0", ChannelType.TIME_STRING, ECA.PUTFAIL),
-    ("temp.INP", "nowhere", ChannelType.STRING, ECA.PUTFAIL),
 ])
 def test_bad_puts_raise_the_c_ioc_code_and_change_nothing(tmp_path, pv, value, data_type, code):
     db = build(tmp_path, YAML)
