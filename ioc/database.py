@@ -489,6 +489,12 @@ class DeferredPut(Completion):
 
 
 
+# lsi/lso get_array_info: the length of VAL and OVAL (with the NUL, 0 while never set) is their
+# element count for dbGet
+_STRING_LENGTH_FIELDS = {("lsi", "VAL"): "LEN", ("lsi", "OVAL"): "OLEN",
+                         ("lso", "VAL"): "LEN", ("lso", "OVAL"): "OLEN"}
+
+
 # --- channels ----------------------------------------------------------------------------------------------
 
 class FieldChannel:
@@ -691,7 +697,8 @@ class FieldChannel:
         path: get_array_info gave another length than 1."""
         if self._array:
             return available != 1
-        return self._string_count is not None and self._string_count(self.record, self.field) != 1
+        length_field = _STRING_LENGTH_FIELDS.get((self.record.rtype.name, self._fname))
+        return length_field is not None and getattr(self.record, length_field) != 1
 
     @staticmethod
     def _link_value(data_type: int, text: str, size: int, current: bool) -> tuple[Any, int]:
