@@ -3,9 +3,9 @@ changes it), INP/DOL/OUT soft channel links to arrays and scalars, constant arra
 (epicsMemHash of the valid elements), simulation through SIOL, and every field's metadata."""
 from __future__ import annotations
 
-from differential import Pair, serve_both
+from differential import serve_both
+from record_differential import assert_put_sequence_matches, caget
 from test_calcout_differential import assert_same_field_tables
-from test_mbbdirect_differential import event_differences, watched
 
 DB = r"""
 record(waveform, "A:wf") { field(FTVL, "DOUBLE") field(NELM, "8") field(INP, "[1, 2, 3, 4]") }
@@ -66,42 +66,19 @@ PUTS = [
 ]
 
 
-def compare_reads(pair: Pair) -> list[str]:
-    failures = []
-    for dbr, pvs in (("DBR_TIME_DOUBLE", VALUES), ("DBR_CTRL_DOUBLE", VALUES), ("DBR_TIME_STRING", VALUES),
-                     ("DBR_CTRL_LONG", VALUES), ("DBR_TIME_CHAR", ["A:uchar", "A:const"]),
-                     ("DBR_TIME_DOUBLE", KEY_FIELDS), ("DBR_TIME_STRING", ["A:str", "A:str.NORD"])):
-        try:
-            pair.assert_same("caget", "-w", "5", "-d", dbr, *pvs)
-        except AssertionError as error:
-            failures.append(str(error))
-    try:
-        # %.0f: HASH is a 32-bit number, which %g would round to 6 digits
-        pair.assert_same("caget", "-w", "5", "-f", "0", *KEY_FIELDS)
-    except AssertionError as error:
-        failures.append(str(error))
-    for count in ("1", "3", "10"):
-        try:
-            pair.assert_same("caget", "-w", "5", "-#", count, "A:in", "A:out", "A:const")
-        except AssertionError as error:
-            failures.append(str(error))
-    return failures
+READS = [caget(dbr, pvs) for dbr, pvs in (
+    ("DBR_TIME_DOUBLE", VALUES), ("DBR_CTRL_DOUBLE", VALUES), ("DBR_TIME_STRING", VALUES),
+    ("DBR_CTRL_LONG", VALUES),
+    ("DBR_TIME_CHAR", ["A:uchar", "A:const"]), ("DBR_TIME_DOUBLE", KEY_FIELDS),
+    ("DBR_TIME_STRING", ["A:str", "A:str.NORD"]))] + [
+    # %.0f: HASH is a 32-bit number, which %g would round to 6 digits
+    ("caget", "-w", "5", "-f", "0", *KEY_FIELDS)] + [
+    ("caget", "-w", "5", "-#", count, "A:in", "A:out", "A:const") for count in ("1", "3", "10")]
 
 
 def test_aai_aao_match_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
-        failures = compare_reads(pair)
-        with watched(pair, MONITORED) as monitors:
-            for put in PUTS:
-                try:
-                    pair.assert_same("caput", "-w", "5", *put)
-                except AssertionError as error:
-                    failures.append(str(error))
-            pair.assert_same("caput", "-w", "5", "P:end", "1")
-            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-            failures += event_differences(monitors)
-        failures += compare_reads(pair)
-        assert not failures, "\n\n".join(failures)
+        assert_put_sequence_matches(pair, READS, MONITORED, PUTS)
 
 
 def test_aai_aao_field_tables_match_softioc(tmp_path, repeater_port):

@@ -3,13 +3,9 @@
 refused), RVAL/ORAW, UDF and link alarms, IVOA, and which bits are posted to monitors."""
 from __future__ import annotations
 
-import contextlib
-import difflib
-from collections.abc import Iterator
-
-from differential import Pair, serve_both
+from differential import serve_both
+from record_differential import assert_put_sequence_matches, caget
 from test_calcout_differential import assert_same_field_tables
-from test_processing_differential import MASKS, finish_monitors, start_monitors
 
 DB = r"""
 record(ao, "D:src") { field(VAL, "5") }
@@ -65,59 +61,15 @@ PUTS = [
 ]
 
 
-@contextlib.contextmanager
-def watched(pair: Pair, pvs: list[str]) -> Iterator[dict[str, list]]:
-    """camonitor of ``pvs`` with each event mask against both IOCs; every camonitor is stopped on the way
-    out, also when the test fails before finish_monitors (which would leave them running)."""
-    monitors: dict[str, list] = {}
-    try:
-        for side, env in (("C", pair.reference), ("ours", pair.ours)):
-            monitors[side] = start_monitors(env, pvs)
-        yield monitors
-    finally:
-        for monitor in (m for side in monitors.values() for m in side):
-            if monitor.proc.poll() is None:
-                monitor.proc.terminate()
-                monitor.proc.wait(timeout=5)
-
-
-def event_differences(monitors: dict[str, list]) -> list[str]:
-    """finish_monitors on both sides: one failure message per event mask whose events differ."""
-    events = {side: finish_monitors(m) for side, m in monitors.items()}
-    failures = []
-    for event_mask, ref, ours in zip(MASKS, events["C"], events["ours"], strict=True):
-        if ref != ours:
-            diff = "\n".join(difflib.unified_diff(ref, ours, "C softIoc", "ours", lineterm="", n=1))
-            failures.append(f"camonitor -m {event_mask} events differ:\n{diff}")
-    return failures
-
-
-def compare_reads(pair: Pair) -> list[str]:
-    failures = []
-    for dbr, pvs in (("DBR_TIME_DOUBLE", VALUES), ("DBR_TIME_LONG", VALUES), ("DBR_CTRL_LONG", VALUES),
-                     ("DBR_TIME_STRING", VALUES), ("DBR_TIME_CHAR", KEY_FIELDS),
-                     ("DBR_CTRL_DOUBLE", KEY_FIELDS), ("DBR_STS_STRING", ["D:in.AMSG", "D:none.AMSG"])):
-        try:
-            pair.assert_same("caget", "-w", "5", "-d", dbr, *pvs)
-        except AssertionError as error:
-            failures.append(str(error))
-    return failures
+READS = [caget(dbr, pvs) for dbr, pvs in (
+    ("DBR_TIME_DOUBLE", VALUES), ("DBR_TIME_LONG", VALUES), ("DBR_CTRL_LONG", VALUES),
+    ("DBR_TIME_STRING", VALUES), ("DBR_TIME_CHAR", KEY_FIELDS), ("DBR_CTRL_DOUBLE", KEY_FIELDS),
+    ("DBR_STS_STRING", ["D:in.AMSG", "D:none.AMSG"]))]
 
 
 def test_mbbdirect_matches_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
-        failures = compare_reads(pair)
-        with watched(pair, MONITORED) as monitors:
-            for pv, value in PUTS:
-                try:
-                    pair.assert_same("caput", "-w", "5", pv, value)
-                except AssertionError as error:
-                    failures.append(str(error))
-            pair.assert_same("caput", "-w", "5", "P:end", "1")
-            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-            failures += event_differences(monitors)
-        failures += compare_reads(pair)
-        assert not failures, "\n\n".join(failures)
+        assert_put_sequence_matches(pair, READS, MONITORED, PUTS)
 
 
 def test_mbbdirect_field_tables_match_softioc(tmp_path, repeater_port):

@@ -3,9 +3,9 @@ out), SELN from NVL, constant inputs, a SELN past L, the limit alarms with HYST,
 and SELN are posted, and every field's metadata."""
 from __future__ import annotations
 
-from differential import Pair, serve_both
+from differential import serve_both
+from record_differential import assert_put_sequence_matches, caget
 from test_calcout_differential import assert_same_field_tables
-from test_mbbdirect_differential import event_differences, watched
 
 DB = r"""
 record(ao, "S:a") { field(VAL, "3") field(PREC, "2") field(EGU, "mm") field(HOPR, "9") }
@@ -57,31 +57,14 @@ PUTS = (
 )
 
 
-def compare_reads(pair: Pair) -> list[str]:
-    failures = []
-    for dbr, pvs in (("DBR_TIME_DOUBLE", READ), ("DBR_CTRL_DOUBLE", RECORDS), ("DBR_TIME_STRING", RECORDS),
-                     ("DBR_CTRL_LONG", RECORDS), ("DBR_TIME_STRING", [f"{rec}.SELM" for rec in RECORDS])):
-        try:
-            pair.assert_same("caget", "-w", "5", "-d", dbr, *pvs)
-        except AssertionError as error:
-            failures.append(str(error))
-    return failures
+READS = [caget(dbr, pvs) for dbr, pvs in (
+    ("DBR_TIME_DOUBLE", READ), ("DBR_CTRL_DOUBLE", RECORDS), ("DBR_TIME_STRING", RECORDS),
+    ("DBR_CTRL_LONG", RECORDS), ("DBR_TIME_STRING", [f"{rec}.SELM" for rec in RECORDS]))]
 
 
 def test_sel_matches_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
-        failures = compare_reads(pair)
-        with watched(pair, MONITORED) as monitors:
-            for pv, value in PUTS:
-                try:
-                    pair.assert_same("caput", "-w", "5", pv, value)
-                except AssertionError as error:
-                    failures.append(str(error))
-            pair.assert_same("caput", "-w", "5", "P:end", "1")
-            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-            failures += event_differences(monitors)
-        failures += compare_reads(pair)
-        assert not failures, "\n\n".join(failures)
+        assert_put_sequence_matches(pair, READS, MONITORED, PUTS)
 
 
 def test_sel_field_table_and_metadata_match_softioc(tmp_path, repeater_port):

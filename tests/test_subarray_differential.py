@@ -3,9 +3,9 @@ a scalar, a constant array reloaded at each processing, an empty INP shifting wh
 MALM clamping NELM and INDX, NORD and UDF when nothing is left, a put to VAL, and every field's metadata."""
 from __future__ import annotations
 
-from differential import Pair, serve_both
+from differential import serve_both
+from record_differential import assert_put_sequence_matches, caget
 from test_calcout_differential import assert_same_field_tables
-from test_mbbdirect_differential import event_differences, watched
 
 DB = r"""
 record(waveform, "W:src") { field(FTVL, "DOUBLE") field(NELM, "10") field(INP, "[1, 2, 3, 4, 5, 6, 7, 8]") }
@@ -42,37 +42,16 @@ PUTS = (
 )
 
 
-def compare_reads(pair: Pair) -> list[str]:
-    failures = []
-    for dbr, pvs in (("DBR_TIME_DOUBLE", RECORDS), ("DBR_CTRL_DOUBLE", RECORDS), ("DBR_TIME_STRING", RECORDS),
-                     ("DBR_CTRL_LONG", RECORDS), ("DBR_TIME_DOUBLE", FIELDS),
-                     ("DBR_TIME_STRING", ["W:strs", "W:strs.NORD"])):
-        try:
-            pair.assert_same("caget", "-w", "5", "-d", dbr, *pvs)
-        except AssertionError as error:
-            failures.append(str(error))
-    for count in ("1", "4", "12"):
-        try:
-            pair.assert_same("caget", "-w", "5", "-#", count, "W:mid", "W:empty", "W:const")
-        except AssertionError as error:
-            failures.append(str(error))
-    return failures
+READS = [caget(dbr, pvs) for dbr, pvs in (
+    ("DBR_TIME_DOUBLE", RECORDS), ("DBR_CTRL_DOUBLE", RECORDS), ("DBR_TIME_STRING", RECORDS),
+    ("DBR_CTRL_LONG", RECORDS), ("DBR_TIME_DOUBLE", FIELDS),
+    ("DBR_TIME_STRING", ["W:strs", "W:strs.NORD"]))] + [
+    ("caget", "-w", "5", "-#", count, "W:mid", "W:empty", "W:const") for count in ("1", "4", "12")]
 
 
 def test_subarray_matches_softioc(tmp_path, repeater_port):
     with serve_both(DB, tmp_path, repeater_port) as pair:
-        failures = compare_reads(pair)
-        with watched(pair, MONITORED) as monitors:
-            for put in PUTS:
-                try:
-                    pair.assert_same("caput", "-w", "5", *put)
-                except AssertionError as error:
-                    failures.append(str(error))
-            pair.assert_same("caput", "-w", "5", "P:end", "1")
-            pair.assert_same("caput", "-w", "5", "P:end.EGU", "done")
-            failures += event_differences(monitors)
-        failures += compare_reads(pair)
-        assert not failures, "\n\n".join(failures)
+        assert_put_sequence_matches(pair, READS, MONITORED, PUTS)
 
 
 def test_subarray_field_table_and_metadata_match_softioc(tmp_path, repeater_port):
