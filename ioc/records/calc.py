@@ -10,7 +10,14 @@ from ioc import alarms
 from ioc.calc import INPUT_NAMES, CalcSyntaxError, compile_calc
 
 from . import RecordType, register
-from .common import ANALOG_LIMITED, COMMON_FIELDS, analog_precision, constant, value_alarm_limits
+from .common import (
+    ANALOG_LIMITED,
+    COMMON_FIELDS,
+    analog_precision,
+    constant,
+    limit_alarm_fields,
+    value_alarm_limits,
+)
 from .fields import DBF, SPC, Field, FieldValueError, max_range
 
 if TYPE_CHECKING:
@@ -35,14 +42,7 @@ CALC_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("PREC", DBF.SHORT, prop=True),
     Field("HOPR", DBF.DOUBLE, prop=True),
     Field("LOPR", DBF.DOUBLE, prop=True),
-    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
-    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
-    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    *limit_alarm_fields(DBF.DOUBLE),
     Field("AFTC", DBF.DOUBLE),
     Field("AFVL", DBF.DOUBLE, special=SPC.NOMOD),
     Field("HYST", DBF.DOUBLE),

@@ -16,7 +16,7 @@ from . import (
     calc,  # noqa: F401  (registers calc, whose metadata hooks calcout shares)
     register,
 )
-from .common import COMMON_FIELDS, constant
+from .common import COMMON_FIELDS, constant, limit_alarm_fields
 from .fields import DBF, SPC, Field, FieldValueError, max_range
 from .menus import MENUS
 
@@ -77,14 +77,7 @@ CALCOUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("PREC", DBF.SHORT, prop=True),
     Field("HOPR", DBF.DOUBLE, prop=True),
     Field("LOPR", DBF.DOUBLE, prop=True),
-    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
-    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
-    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    *limit_alarm_fields(DBF.DOUBLE),
     Field("HYST", DBF.DOUBLE),
     Field("ADEL", DBF.DOUBLE),
     Field("MDEL", DBF.DOUBLE),

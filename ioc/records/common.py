@@ -67,6 +67,14 @@ COMMON_FIELDS: tuple[Field, ...] = (
 
 # --- helpers shared by the record families ---------------------------------------------------------------
 
+def limit_alarm_fields(dbf: DBF, severity_prop: bool = True) -> tuple[Field, ...]:
+    """HIHI, LOLO, HIGH, LOW (of ``dbf``) and their severities HHSV ... LSV, as every record type with
+    limit alarms declares them, in this order (the integer records' severities post no DBE_PROPERTY)."""
+    limits = tuple(Field(name, dbf, pp=True, prop=True) for name in ("HIHI", "LOLO", "HIGH", "LOW"))
+    return limits + tuple(Field(name, DBF.MENU, menu="menuAlarmSevr", pp=True, prop=severity_prop)
+                          for name in ("HHSV", "LLSV", "HSV", "LSV"))
+
+
 SOFT_DEVICES = ("Soft Channel", "Raw Soft Channel", "Async Soft Channel")
 # Fields of the analog records whose display/control limits are those of VAL.
 ANALOG_LIMITED = frozenset({"VAL", "HIHI", "HIGH", "LOW", "LOLO", "LALM", "ALST", "MLST", "SVAL"})

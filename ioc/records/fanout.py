@@ -10,7 +10,7 @@ from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
 from ioc import alarms
 
 from . import RecordType, register
-from .common import COMMON_FIELDS, analog_precision, constant, value_alarm_limits
+from .common import COMMON_FIELDS, analog_precision, constant, limit_alarm_fields, value_alarm_limits
 from .fields import DBF, SPC, Field
 from .menus import MENUS
 
@@ -44,14 +44,7 @@ DFANOUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("PREC", DBF.SHORT, prop=True),
     Field("HOPR", DBF.DOUBLE, prop=True),
     Field("LOPR", DBF.DOUBLE, prop=True),
-    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
-    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
-    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    *limit_alarm_fields(DBF.DOUBLE),
     Field("HYST", DBF.DOUBLE),
     Field("ADEL", DBF.DOUBLE),
     Field("MDEL", DBF.DOUBLE),

@@ -23,6 +23,7 @@ from .common import (
     constant,
     get_simm,
     init_simm,
+    limit_alarm_fields,
     require_soft_device,
     simulate_now,
     special_simm,
@@ -46,14 +47,7 @@ _SIMULATION_FIELDS: tuple[Field, ...] = (
 )
 
 _LIMIT_FIELDS: tuple[Field, ...] = (
-    Field("HIHI", DBF.INT64, pp=True, prop=True),
-    Field("LOLO", DBF.INT64, pp=True, prop=True),
-    Field("HIGH", DBF.INT64, pp=True, prop=True),
-    Field("LOW", DBF.INT64, pp=True, prop=True),
-    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
-    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
-    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
-    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    *limit_alarm_fields(DBF.INT64, severity_prop=False),
     Field("HYST", DBF.INT64),
 )
 

@@ -22,7 +22,7 @@ from caproto.errors import CAError
 from ioc import alarms
 
 from . import RecordType, record_type, register
-from .common import COMMON_FIELDS
+from .common import COMMON_FIELDS, limit_alarm_fields
 from .fields import DBF, SPC, Field, FieldValueError
 from .menus import MENUS
 
@@ -98,14 +98,7 @@ MOTOR_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("LLS", DBF.SHORT, special=SPC.NOMOD),
     Field("RHLS", DBF.SHORT, special=SPC.NOMOD),
     Field("RLLS", DBF.SHORT, special=SPC.NOMOD),
-    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
-    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
-    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
-    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
-    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
-    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
+    *limit_alarm_fields(DBF.DOUBLE, severity_prop=False),
     Field("HLSV", DBF.MENU, menu="menuAlarmSevr", pp=True),
     Field("RDBD", DBF.DOUBLE, special=SPC.MOD),
     Field("SPDB", DBF.DOUBLE, special=SPC.MOD),

@@ -11,7 +11,14 @@ from ioc.calc import INPUT_NAMES
 
 from . import RecordType, register
 from .calc import INPUT_LINKS, LAST_VALUES
-from .common import COMMON_FIELDS, analog_precision, c_unsigned, constant, value_alarm_limits
+from .common import (
+    COMMON_FIELDS,
+    analog_precision,
+    c_unsigned,
+    constant,
+    limit_alarm_fields,
+    value_alarm_limits,
+)
 from .fields import DBF, SPC, Field
 
 if TYPE_CHECKING:
@@ -27,14 +34,7 @@ SEL_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("EGU", DBF.STRING, size=16, prop=True),
     Field("HOPR", DBF.DOUBLE, prop=True),
     Field("LOPR", DBF.DOUBLE, prop=True),
-    Field("HIHI", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOLO", DBF.DOUBLE, pp=True, prop=True),
-    Field("HIGH", DBF.DOUBLE, pp=True, prop=True),
-    Field("LOW", DBF.DOUBLE, pp=True, prop=True),
-    Field("HHSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LLSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("HSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
-    Field("LSV", DBF.MENU, menu="menuAlarmSevr", pp=True, prop=True),
+    *limit_alarm_fields(DBF.DOUBLE),
     Field("HYST", DBF.DOUBLE),
     Field("ADEL", DBF.DOUBLE),
     Field("MDEL", DBF.DOUBLE),
