@@ -247,3 +247,29 @@ def test_python_m_entry_points_run_the_tools(module, args, env):
                             capture_output=True, text=True, timeout=60)
     c = run_tool({"get": "caget", "info": "cainfo", "put": "caput"}[module], *args, env=env)
     assert (result.returncode, result.stdout) == (c.returncode, c.stdout), result.stderr
+
+
+_INTERRUPTED_IN_A_CHILD_TASK = """
+import os, signal, trio
+from caproto.commandline.options import run
+
+async def main():
+    async def busy():
+        while True:
+            sum(range(10000))
+            await trio.sleep(0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(busy)
+        await trio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+        await trio.sleep(10)
+
+run(main)
+"""
+
+
+def test_a_tool_interrupted_inside_a_nursery_dies_of_sigint_as_the_c_tools_do():
+    # trio delivers the KeyboardInterrupt to whichever task runs, and out of a nursery it comes grouped
+    script = [sys.executable, "-c", _INTERRUPTED_IN_A_CHILD_TASK]
+    done = subprocess.run(script, capture_output=True, timeout=30)
+    assert done.returncode == -2, done.stderr.decode()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import getopt
+import logging
 import os
 import signal
 import sys
@@ -150,9 +151,11 @@ def parse(tool: str, argv: list[str], shortopts: str, *, permute: bool = True
 
 def run(function: Callable[..., Awaitable[int | None]], *args: object) -> int:
     """Run a tool's trio main; on Ctrl-C die of SIGINT as the C tools do, so the caller sees it."""
+    # a Ctrl-C that lands inside a nursery's child task arrives wrapped in an exception group
     try:
         return trio.run(function, *args) or 0
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        return 130
+    except* KeyboardInterrupt:
+        logging.getLogger(__name__).debug("interrupted")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    return 130

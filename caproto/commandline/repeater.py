@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     groups = [host for host, _ in parse_address_list(beacon_list, settings.repeater_port)]
     try:
         trio.run(lambda: run_repeater(settings.repeater_port, multicast_groups=groups))
-    except RepeaterAlreadyRunning:
+    except* RepeaterAlreadyRunning:
         # as caRepeater: another repeater already serves this host, which is what the caller wanted
         logging.getLogger(__name__).info("a repeater already runs on port %d", settings.repeater_port)
-        return 0
-    except KeyboardInterrupt:
-        return 0
+    except* KeyboardInterrupt:
+        # Ctrl-C is how a repeater is meant to stop; it may land inside a nursery's task
+        logging.getLogger(__name__).info("stopped by Ctrl-C")
     return 0
 
 
