@@ -157,7 +157,11 @@ _FLOAT = re.compile(
 
 # Texts that strtod and float() read alike, with no ERANGE possible (caput's usual "12.5"): no
 # whitespace, exponent, hex, inf or nan, and too few digits to overflow or underflow.
-_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,17}\.?[0-9]{0,17}|\.[0-9]{1,17})").fullmatch
+_PLAIN_DECIMAL_PATTERN = r"[+-]?(?:[0-9]{1,17}\.?[0-9]{0,17}|\.[0-9]{1,17})"
+_PLAIN_DECIMAL = re.compile(_PLAIN_DECIMAL_PATTERN).fullmatch
+#: The same test on the bytes of a DBR_STRING (``match(data, start, end)``): such text needs no decoding,
+#: ``float()`` reads the bytes.
+plain_decimal_bytes = re.compile(_PLAIN_DECIMAL_PATTERN.encode()).fullmatch
 _ULONG_MAX = (1 << 64) - 1
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 

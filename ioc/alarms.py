@@ -111,7 +111,14 @@ def limit_alarms(rec: Record, filtered: bool = True) -> None:
         if filtered:
             rec.AFVL = 0.0
         return
-    val, hyst, lalm = rec.VAL, rec.HYST, rec.LALM
+    val = rec.VAL
+    if not (rec.HHSV or rec.LLSV or rec.HSV or rec.LSV or (filtered and rec.AFTC > 0)):
+        # No limit has a severity and no filter runs (most records): what the full rule ends with.
+        if filtered:
+            rec.AFVL = 0.0
+        rec.LALM = val
+        return
+    hyst, lalm = rec.HYST, rec.LALM
     alarm_range, asev, alev = _NORMAL, 0, val
     # The checks in the C order (HIHI, LOLO, HIGH, LOW); the first limit hit wins.
     if (sevr := rec.HHSV) and (val >= (level := rec.HIHI) or (lalm == level and val >= level - hyst)):

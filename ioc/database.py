@@ -38,7 +38,14 @@ from caproto.constants import (
     AlarmSeverity,
     AlarmStatus,
 )
-from caproto.convert import chars_to_string, convert_values, parse_double, string_to_chars, values_for_put
+from caproto.convert import (
+    chars_to_string,
+    convert_values,
+    parse_double,
+    plain_decimal_bytes,
+    string_to_chars,
+    values_for_put,
+)
 from caproto.dbr import (
     ChannelType,
     Metadata,
@@ -201,11 +208,6 @@ def _warm_up(rec: Record) -> None:
 # bit, instead of a type, so that put always fails in the C IOC).
 _UNPUTTABLE = frozenset({ChannelType.STSACK_STRING, ChannelType.CLASS_NAME, ChannelType.TIME_STRING})
 
-# Texts put into DOUBLE fields, parsed: clients put the same few texts over and over (caput, a GUI's
-# entry field), and parsing one the C way costs more than the rest of the put.
-_TEXT_DOUBLES: dict[bytes, float] = {}
-_TEXT_DOUBLES_SIZE = 4096
-
 # A DOUBLE field stores floats whatever numeric type the put carried.
 _TO_DOUBLE_UNPACK: dict[int, Callable[[bytes], tuple]] = {
     ChannelType.DOUBLE: struct.Struct(">d").unpack_from,
@@ -346,17 +348,18 @@ class Record:
     def stamp(self) -> None:
         """recGblGetTimeStamp: TIME := now, unless TSE asks for the device's own time (-2)."""
         self._time_last = self.TIME
-        entry = self._links.get("TSEL") if self._links else None
-        if entry is not None and entry[1] is not None:
+        if self._links and (entry := self._links.get("TSEL")) is not None:
             link, source, sfield = entry
-            if sfield is None:          # TSEL names the source's TIME: share its timestamp
+            if source is None:
+                if link.is_pv:
+                    self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
+            elif sfield is None:        # TSEL names the source's TIME: share its timestamp
                 self.TIME = source.TIME
                 return
-            tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
-            if tse is not None:
-                self.TSE = tse
-        elif entry is not None and entry[0].is_pv:
-            self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
+            else:
+                tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
+                if tse is not None:
+                    self.TSE = tse
         if self.TSE != -2:
             secs, nsec = divmod(_time_ns(), 1_000_000_000)     # epics_now(), inline: every processing stamps
             self.TIME = (secs - EPICS_EPOCH_OFFSET, nsec)
@@ -370,8 +373,7 @@ class Record:
 
     def fwd_link(self) -> None:
         """recGblFwdLink: process the FLNK target, complete put-callbacks, honour RPRO."""
-        entry = self._links.get("FLNK") if self._links else None
-        if entry is not None and entry[1] is not None:
+        if self._links and (entry := self._links.get("FLNK")) is not None and entry[1] is not None:
             self.db.scan_passive(self, entry[1])
         if self._waiters:
             for event in self._waiters:
@@ -799,18 +801,17 @@ class FieldChannel:
             if data_type == _DBR_STRING and self._text_double:
                 # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
                 # takes the general path below, which raises the C IOC's error for it.
-                key = payload if type(payload) is bytes else bytes(payload)
-                value = _TEXT_DOUBLES.get(key)
-                if value is None:
-                    text = decode_strings(payload, 1)[0]
+                text = payload if type(payload) is bytes else bytes(payload)
+                end = text.find(0)
+                if end < 0:
+                    end = min(len(text), MAX_STRING_SIZE)
+                if end and plain_decimal_bytes(text, 0, end):
+                    value = float(text[:end])
+                else:
                     try:
-                        value = parse_double(text) if text else 0.0
+                        value = parse_double(decode_strings(text, 1)[0]) if end else 0.0
                     except ValueError:
                         value = None
-                    else:
-                        if len(_TEXT_DOUBLES) >= _TEXT_DOUBLES_SIZE:
-                            _TEXT_DOUBLES.clear()
-                        _TEXT_DOUBLES[key] = value
                 if value is not None:
                     if self._plain:
                         return self._db.put_scalar(self, value)
@@ -948,7 +949,10 @@ class Database:
             warm = dict(attrs)
             warm.update((name, getattr(Record, name)) for name in _RECORD_INTERNALS)
             warm["_warm"] = True
-            attrs.update(rtype=rtype, db=self, _warm_defaults=warm)
+            # record support's process() in the instance dict too: CPython 3.11 specialises neither a
+            # class attribute read through an instance nor a method call on a dataclass's field
+            warm["_process"] = rtype.process
+            attrs.update(rtype=rtype, db=self, _warm_defaults=warm, _process=rtype.process)
             cls = type(f"{rtype.name}Record", (Record,), attrs)
             self._classes[rtype.name] = cls
         return cls
@@ -1253,8 +1257,7 @@ class Database:
             rec.post("VAL", mask | DBE_VALUE | DBE_LOG)
             return None
         rec.LCNT = 0
-        entry = rec._links.get("SDIS") if rec._links else None
-        if entry is not None:
+        if rec._links and "SDIS" in rec._links:
             disa = rec.get_link("SDIS", DBF.SHORT)
             if disa is not None:
                 rec.DISA = disa
@@ -1266,8 +1269,9 @@ class Database:
             self._disabled(rec)
             return None
         rec._in_chain = True
+        process = rec._process      # read, then called: a method-call form would defeat specialisation
         try:
-            status = rec.rtype.process(rec)
+            status = process(rec)
         except Exception:
             # A bug in record support must not leave the record busy forever or stop the scan task.
             log.exception("processing %s failed", rec.NAME)

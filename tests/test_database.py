@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from caproto.constants import DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, ECA, EPICS_EPOCH_OFFSET
 from caproto.dbr import ChannelType, decode_payload, encode_payload
@@ -501,3 +503,44 @@ def test_yaml_declares_the_record_types_added_since(tmp_path):
     assert (db.records["pick"].VAL, db.records["pick"].SELN) == (7.0, 3)
     put(db, "part.PROC", 1, ChannelType.CHAR)
     assert read(db, "part", ChannelType.LONG)[0].tolist() == [5, 6]
+
+
+_TEXTS = st.one_of(
+    st.from_regex(r"[+-]?(?:[0-9]{1,19}\.?[0-9]{0,19}|\.[0-9]{1,19})(?:[eE][+-]?[0-9]{1,3})?",
+                  fullmatch=True),
+    st.text(alphabet=" +-.0123456789eExXabinfINFt_\t", max_size=12),
+)
+
+
+@given(text=_TEXTS, padding=st.integers(0, 40))
+@settings(max_examples=300, deadline=None)
+def test_a_string_put_into_a_double_stores_what_the_general_conversion_stores(tmp_path_factory, text,
+                                                                              padding):
+    # The put path reads plain decimals straight from the payload's bytes; every other text takes the
+    # general conversion. Both must store what the general conversion stores, or refuse alike.
+    db = _strings_db(tmp_path_factory)
+    payload = (text.encode() + bytes(padding))[:40]
+    payload += bytes(-len(payload) % 8)
+    chan = db.lookup("target")
+    try:
+        values, _ = decode_payload(ChannelType.STRING, 1, payload)
+        expected = db._convert_for_put(chan, ChannelType.STRING, values)[0]
+    except CAError as exc:
+        with pytest.raises(CAError) as raised:
+            chan.write(ChannelType.STRING, 1, payload)
+        assert raised.value.eca == exc.eca
+        return
+    chan.write(ChannelType.STRING, 1, payload)
+    stored = db.records["target"].VAL
+    assert stored == expected or (math.isnan(stored) and math.isnan(expected))
+    assert math.copysign(1, stored) == math.copysign(1, expected)
+
+
+_STRINGS_DB: dict[str, Database] = {}
+
+
+def _strings_db(tmp_path_factory) -> Database:
+    if "db" not in _STRINGS_DB:
+        _STRINGS_DB["db"] = build(tmp_path_factory.mktemp("strings"),
+                                  "records:\n  - {name: target, type: ao}\n")
+    return _STRINGS_DB["db"]
