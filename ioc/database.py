@@ -535,8 +535,9 @@ class FieldChannel:
             self.dbf = fld.dbf
             self.native_type = NATIVE_DBR[fld.dbf]
             self.max_count = 1
-        self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
-        self._writable = not fld.read_only
+        read_only = fld.read_only or (rtype.read_only is not None and rtype.read_only(record, fld))
+        self.access = AccessRights.READ if read_only else AccessRights.READ_WRITE
+        self._writable = not read_only
         # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
         self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
         self._unpack = None if long_string or self._array else _SCALAR_UNPACK.get(self.dbf)

@@ -40,6 +40,9 @@ class RecordType:
     # cvt_dbaddr: (storage type, element count) of a field whose type the record decides (arrays, mbbo
     # VAL), or None to keep the table's type.
     cvt_dbaddr: Callable[[Record, Field], tuple[DBF, int] | None] | None = None
+    # Whether cvt_dbaddr makes a field SPC_NOMOD for this record (compress VAL in LIFO mode): rsrv then
+    # reports the channel unwritable. Asked once per channel, when a client first names the field.
+    read_only: Callable[[Record, Field], bool] | None = None
     # Array fields (SPC_DBADDR): current element count (get_array_info) and the hook after a put
     # of n elements (put_array_info).
     get_array_count: Callable[[Record, Field], int] | None = None
@@ -98,6 +101,7 @@ def _load_builtin() -> None:
         binary,
         calc,
         calcout,
+        compress,
         event,
         fanout,
         int64,
