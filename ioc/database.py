@@ -865,6 +865,7 @@ class Database:
         self._once: collections.deque[Record] = collections.deque()
         self._once_wakeup = trio.Event()
         self._pini: list[Record] = []
+        self._started: list[Record] = []     # records whose type has a start hook
         self._monitored: list[tuple[Record, Link]] = []
         # dbCaRun: CA/CP/CPP links connect only once PINI processing is over (iocBuild, then iocRun)
         self._ca_links_connected = False
@@ -1069,6 +1070,8 @@ class Database:
                 raise ConfigError(located.file, located.line, exc.field,
                                   f"record {spec.name}: {exc}") from None
         self._scan.add(rec)
+        if rec.rtype.start is not None:
+            self._started.append(rec)
         if rec.PINI == 1:
             self._pini.append(rec)
         for name, (link, source, sfield) in rec._links.items():
@@ -1180,6 +1183,8 @@ class Database:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             try:
+                for rec in self._started:
+                    rec.rtype.start(rec)
                 for rec in sorted(self._pini, key=lambda r: r.PHAS):
                     self.process(rec)
                 self._ca_links_connected = True

@@ -64,6 +64,9 @@ class RecordType:
     # put_enum_str: the strings a put of text matches, by index (else a decimal index below the
     # enum_strs count is accepted).
     put_enum_table: Callable[[Record, Field], tuple[str, ...]] | None = None
+    # Started once per record when the database starts running (iocRun): timers that init_record
+    # requests (the histogram's SDEL watchdog), which cannot run before then.
+    start: Callable[[Record], None] | None = None
     # Extra per-record state (not fields) the type keeps, with its initial value.
     state: dict[str, Any] = field(default_factory=dict)
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
@@ -104,6 +107,7 @@ def _load_builtin() -> None:
         compress,
         event,
         fanout,
+        histogram,
         int64,
         long,
         lstring,

@@ -92,6 +92,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Circular Buffer",
         "N to 1 Median",
     ),
+    "histogramCMD": ("Read", "Clear", "Start", "Stop"),
     "longoutOOPT": (
         "Every Time",
         "On Change",
