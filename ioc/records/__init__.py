@@ -114,6 +114,7 @@ def _load_builtin() -> None:
         mbb,
         mbbdirect,
         motor,
+        permissive,
         sel,
         seq,
         string,
