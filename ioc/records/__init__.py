@@ -117,6 +117,7 @@ def _load_builtin() -> None:
         permissive,
         sel,
         seq,
+        state,
         string,
         subarray,
         waveform,
