@@ -489,10 +489,10 @@ class DeferredPut(Completion):
 
 
 
-# lsi/lso get_array_info: the length of VAL and OVAL (with the NUL, 0 while never set) is their
+# lsi/lso/printf get_array_info: the length of VAL and OVAL (with the NUL, 0 while never set) is their
 # element count for dbGet
 _STRING_LENGTH_FIELDS = {("lsi", "VAL"): "LEN", ("lsi", "OVAL"): "OLEN",
-                         ("lso", "VAL"): "LEN", ("lso", "OVAL"): "OLEN"}
+                         ("lso", "VAL"): "LEN", ("lso", "OVAL"): "OLEN", ("printf", "VAL"): "LEN"}
 
 
 # --- channels ----------------------------------------------------------------------------------------------

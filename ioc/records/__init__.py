@@ -115,6 +115,7 @@ def _load_builtin() -> None:
         mbbdirect,
         motor,
         permissive,
+        printf,
         sel,
         seq,
         state,
