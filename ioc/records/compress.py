@@ -89,15 +89,18 @@ def _put_values(rec: Record, values: np.ndarray) -> None:
     """put_value: FIFO appends after the newest, LIFO prepends before it; NUSE grows up to NSAM."""
     nsam = rec.NSAM
     offset = rec.OFF
-    fifo = rec.BALG == _FIFO
-    for value in values:
-        if not fifo:
-            offset = (offset + nsam - 1) % nsam
-        rec._ring[offset] = value
-        if fifo:
-            offset = (offset + 1) % nsam
-    rec.OFF = offset
-    rec.NUSE = min(rec.NUSE + len(values), nsam)
+    n = len(values)
+    # value k goes to OFF + k (FIFO) or OFF - 1 - k (LIFO), modulo NSAM: of more than NSAM values only
+    # the last NSAM stay, so only they are written
+    skip = max(0, n - nsam)
+    steps = np.arange(n - skip)
+    if rec.BALG == _FIFO:
+        rec._ring[(offset + skip + steps) % nsam] = values[skip:]
+        rec.OFF = (offset + n) % nsam
+    else:
+        rec._ring[(offset - skip - 1 - steps) % nsam] = values[skip:]
+        rec.OFF = (offset - n) % nsam
+    rec.NUSE = min(rec.NUSE + n, nsam)
     _refresh(rec)
 
 
