@@ -1389,9 +1389,10 @@ class Database:
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
             return -1
-        if tfield is _RTYP or tfield.read_only or tfield.is_link:
-            # dbPut refuses the record type (an attribute), SPC_NOMOD fields and link fields ("$" or
-            # not: only a CA put, dbPutFieldLink, converts into a link)
+        if tfield is _RTYP or tfield.read_only or tfield.is_link or (
+                target.rtype.read_only is not None and target.rtype.read_only(target, tfield)):
+            # dbPut refuses the record type (an attribute), SPC_NOMOD fields (also those cvt_dbaddr
+            # makes so) and link fields ("$" or not: only a CA put, dbPutFieldLink, converts into a link)
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1

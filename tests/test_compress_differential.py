@@ -36,12 +36,15 @@ record(compress, "C:slowp") { field(ALG, "N to 1 Low Value") field(N, "3") field
 record(compress, "C:const") { field(INP, "5") field(NSAM, "3") }
 record(compress, "C:none") { }
 record(compress, "C:put") { field(ALG, "Circular Buffer") field(NSAM, "4") }
+record(ao, "C:tolifo") { field(OUT, "C:lifo PP") }
+record(ao, "C:tofifo") { field(OUT, "C:put PP") }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
 RECORDS = ["C:circ", "C:wrap", "C:lifo", "C:low", "C:high", "C:avg", "C:med", "C:mean", "C:slow",
            "C:slowp", "C:const", "C:none", "C:put"]
-FIELDS = [f"{rec}.{fld}" for rec in RECORDS for fld in ("NUSE", "OFF", "INX", "CVB", "INPN", "UDF", "N")]
+FIELDS = [f"{rec}.{fld}" for rec in RECORDS for fld in ("NUSE", "OFF", "INX", "CVB", "INPN", "UDF", "N")] \
+    + ["C:tolifo.SEVR", "C:tolifo.STAT", "C:tofifo.SEVR"]
 MONITORED = ["C:circ", "C:circ.NUSE", "C:wrap", "C:lifo", "C:low", "C:high", "C:avg", "C:med", "C:mean",
              "C:slow", "C:slow.NUSE", "C:slowp", "C:const", "C:put", "C:put.NUSE", "P:end"]
 SCALAR = ["C:circ", "C:lifo", "C:slow", "C:slowp"]
@@ -59,7 +62,7 @@ PUTS = (
     + [("C:x", "4"), ("C:slow.PROC", "1"), ("C:circ.PROC", "1"), ("C:circ.PROC", "1")]
     + [("-a", "C:put", "3", "1", "2", "3"), ("-a", "C:put", "2", "4", "5"), ("C:put", "6"),
        ("-a", "C:put", "5", "7", "8", "9", "10", "11"), ("-a", "C:lifo", "2", "1", "2"),
-       ("C:put.N", "1"), ("C:put", "12")]
+       ("C:put.N", "1"), ("C:put", "12"), ("C:tolifo", "3"), ("C:tofifo", "4")]
 )
 
 READS = [caget(dbr, pvs) for dbr, pvs in (
@@ -161,3 +164,7 @@ def test_puts_to_val_write_from_the_oldest_element_and_lifo_refuses_them(tmp_pat
     assert values(db, "C:put") == [5.0, 3.0, 0.0, 4.0]
     with pytest.raises(CAError):
         put(db, "C:lifo", [1.0])
+    with pytest.raises(CAError):        # nor does a link write: the writer's processing fails
+        put(db, "C:tolifo", 3.0)
+    assert (db.records["C:tolifo"].STAT, db.records["C:tolifo"].SEVR) == (14, 3)
+    assert db.records["C:lifo"].NUSE == 0
