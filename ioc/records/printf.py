@@ -277,7 +277,9 @@ def format_value(rec: Record) -> bytes:
             text = _convert(directive, spec, inputs, vspace)
         except _BadLink:
             text = rec.IVLS.encode(STRING_ENCODING, "surrogateescape")
-        except _BadFormat:
+        except (_BadFormat, ValueError, OverflowError):
+            # ValueError: a directive Python's formatting refuses where glibc prints something of its
+            # own (a negative precision from '*'); it is printed as written
             text = directive
         out += text[:vspace]
         vspace -= min(len(text), vspace)
