@@ -491,10 +491,10 @@ class DeferredPut(Completion):
 
 
 
-# lsi/lso get_array_info: the length of VAL and OVAL (with the NUL, 0 while never set) is their
+# lsi/lso/printf get_array_info: the length of VAL and OVAL (with the NUL, 0 while never set) is their
 # element count for dbGet
 _STRING_LENGTH_FIELDS = {("lsi", "VAL"): "LEN", ("lsi", "OVAL"): "OLEN",
-                         ("lso", "VAL"): "LEN", ("lso", "OVAL"): "OLEN"}
+                         ("lso", "VAL"): "LEN", ("lso", "OVAL"): "OLEN", ("printf", "VAL"): "LEN"}
 
 
 # --- channels ----------------------------------------------------------------------------------------------
@@ -537,8 +537,9 @@ class FieldChannel:
             self.dbf = fld.dbf
             self.native_type = NATIVE_DBR[fld.dbf]
             self.max_count = 1
-        self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
-        self._writable = not fld.read_only
+        read_only = fld.read_only or (rtype.read_only is not None and rtype.read_only(record, fld))
+        self.access = AccessRights.READ if read_only else AccessRights.READ_WRITE
+        self._writable = not read_only
         # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
         self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
         self._unpack = None if long_string or self._array else _SCALAR_UNPACK.get(self.dbf)
@@ -865,6 +866,7 @@ class Database:
         self._once: collections.deque[Record] = collections.deque()
         self._once_wakeup = trio.Event()
         self._pini: list[Record] = []
+        self._started: list[Record] = []     # records whose type has a start hook
         self._monitored: list[tuple[Record, Link]] = []
         # dbCaRun: CA/CP/CPP links connect only once PINI processing is over (iocBuild, then iocRun)
         self._ca_links_connected = False
@@ -1072,6 +1074,8 @@ class Database:
                 raise ConfigError(located.file, located.line, exc.field,
                                   f"record {spec.name}: {exc}") from None
         self._scan.add(rec)
+        if rec.rtype.start is not None:
+            self._started.append(rec)
         if rec.PINI == 1:
             self._pini.append(rec)
         for name, (link, source, sfield) in rec._links.items():
@@ -1183,6 +1187,8 @@ class Database:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             try:
+                for rec in self._started:
+                    rec.rtype.start(rec)
                 for rec in sorted(self._pini, key=lambda r: r.PHAS):
                     self.process(rec)
                 self._ca_links_connected = True
@@ -1387,9 +1393,10 @@ class Database:
         if not self._ca_links_connected and link.process in _CA_LINKS:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
             return -1
-        if tfield is _RTYP or tfield.read_only or tfield.is_link:
-            # dbPut refuses the record type (an attribute), SPC_NOMOD fields and link fields ("$" or
-            # not: only a CA put, dbPutFieldLink, converts into a link)
+        if tfield is _RTYP or tfield.read_only or tfield.is_link or (
+                target.rtype.read_only is not None and target.rtype.read_only(target, tfield)):
+            # dbPut refuses the record type (an attribute), SPC_NOMOD fields (also those cvt_dbaddr
+            # makes so) and link fields ("$" or not: only a CA put, dbPutFieldLink, converts into a link)
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1

@@ -544,3 +544,38 @@ def _strings_db(tmp_path_factory) -> Database:
         _STRINGS_DB["db"] = build(tmp_path_factory.mktemp("strings"),
                                   "records:\n  - {name: target, type: ao}\n")
     return _STRINGS_DB["db"]
+
+
+LAST_TYPES_YAML = """
+records:
+  - name: src
+    type: waveform
+    fields: {FTVL: DOUBLE, NELM: 4, INP: "[1, 8, 3, 6]"}
+  - name: low
+    type: compress
+    fields: {ALG: N to 1 Low Value, N: 2, NSAM: 3, INP: src}
+  - name: hist
+    type: histogram
+    fields: {LLIM: 0, ULIM: 10, NELM: 2, SVL: 7}
+  - name: button
+    type: permissive
+    fields: {LABL: go, WFLG: 1}
+  - name: mode
+    type: state
+    fields: {VAL: idle}
+  - name: line
+    type: printf
+    fields: {FMT: "%.1f and %d", INP0: low, INP1: 5, SIZV: 20}
+"""
+
+
+def test_yaml_declares_compress_histogram_permissive_state_and_printf(tmp_path):
+    db = build(tmp_path, LAST_TYPES_YAML)
+    for name in ("src", "low", "hist", "line"):
+        put(db, f"{name}.PROC", 1, ChannelType.CHAR)
+    assert read(db, "low", ChannelType.DOUBLE)[0].tolist() == [1.0, 3.0]
+    assert read(db, "hist", ChannelType.LONG)[0].tolist() == [0, 1]
+    assert db.records["line"].VAL == "1.0 and 5"
+    put(db, "button", 1, ChannelType.LONG)
+    assert (db.records["button"].OVAL, db.records["button"].OFLG) == (1, 1)
+    assert read(db, "mode", ChannelType.STRING)[0] == ["idle"]

@@ -15,7 +15,8 @@ from ioc.records.menus import MENUS
 TYPES = ["ai", "ao", "bi", "bo", "mbbi", "mbbo", "longin", "longout", "stringin", "stringout", "waveform",
          "calc"]
 # types added later, whose field tables are compared with softIoc's in their own differential tests
-LATER_TYPES = ["mbbiDirect", "mbboDirect", "aai", "aao", "sel", "subArray"]
+LATER_TYPES = ["mbbiDirect", "mbboDirect", "aai", "aao", "sel", "subArray", "compress", "histogram",
+               "permissive", "state", "printf"]
 
 # One record of each type, with enough fields set that the metadata hooks have something to report.
 DB = """

@@ -85,15 +85,24 @@ record(int64in, "S:i64in") { field(VAL, "1234567890123") field(EGU, "ticks") fie
 record(int64out, "S:i64out") { field(VAL, "-99") field(DRVH, "1000") field(DRVL, "-1000") }
 record(lsi, "S:lsi") { field(SIZV, "64") }
 record(lso, "S:lso") { field(SIZV, "40") }
+record(compress, "S:compress") { field(ALG, "Circular Buffer") field(NSAM, "6") field(INP, "S:ao")
+                                 field(PREC, "2") field(EGU, "mm") field(HOPR, "9") field(PINI, "YES") }
+record(histogram, "S:histogram") { field(LLIM, "-10") field(ULIM, "10") field(NELM, "4") field(SVL, "S:ao")
+                                   field(PREC, "1") field(HOPR, "5") field(PINI, "YES") }
+record(permissive, "S:permissive") { field(VAL, "1") field(WFLG, "1") field(LABL, "go") }
+record(state, "S:state") { field(VAL, "ready") }
+record(printf, "S:printf") { field(FMT, "%.2f %s") field(INP0, "S:ao") field(INP1, "S:si")
+                             field(PINI, "YES") }
 record(ai, "S:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
 RECORDS = ["S:ai", "S:ao", "S:bi", "S:bo", "S:mbbi", "S:mbbo", "S:li", "S:lo", "S:si", "S:so", "S:wchar",
            "S:wuchar", "S:wshort", "S:wushort", "S:wlong", "S:wulong", "S:wint64", "S:wuint64", "S:wfloat",
            "S:wdouble", "S:wstring", "S:wenum", "S:calc", "S:calcout", "S:fanout", "S:dfanout", "S:seq",
-           "S:event", "S:i64in", "S:i64out", "S:lsi", "S:lso"]
+           "S:event", "S:i64in", "S:i64out", "S:lsi", "S:lso", "S:compress", "S:histogram", "S:permissive",
+           "S:state", "S:printf"]
 # Values that are text: read as numbers they fail in softIoc (ECA_GETFAIL), and caget then waits out -w.
-TEXT_RECORDS = ["S:si", "S:so", "S:event"]
+TEXT_RECORDS = ["S:si", "S:so", "S:event", "S:state", "S:printf"]
 NUMERIC_RECORDS = [pv for pv in RECORDS if pv not in TEXT_RECORDS]
 
 DBR_NAMES = [f"DBR_{family}{kind}" for family in ("", "STS_", "TIME_", "GR_", "CTRL_")

@@ -40,6 +40,9 @@ class RecordType:
     # cvt_dbaddr: (storage type, element count) of a field whose type the record decides (arrays, mbbo
     # VAL), or None to keep the table's type.
     cvt_dbaddr: Callable[[Record, Field], tuple[DBF, int] | None] | None = None
+    # Whether cvt_dbaddr makes a field SPC_NOMOD for this record (compress VAL in LIFO mode): rsrv then
+    # reports the channel unwritable. Asked once per channel, when a client first names the field.
+    read_only: Callable[[Record, Field], bool] | None = None
     # Array fields (SPC_DBADDR): current element count (get_array_info) and the hook after a put
     # of n elements (put_array_info).
     get_array_count: Callable[[Record, Field], int] | None = None
@@ -61,6 +64,9 @@ class RecordType:
     # put_enum_str: the strings a put of text matches, by index (else a decimal index below the
     # enum_strs count is accepted).
     put_enum_table: Callable[[Record, Field], tuple[str, ...]] | None = None
+    # Started once per record when the database starts running (iocRun): timers that init_record
+    # requests (the histogram's SDEL watchdog), which cannot run before then.
+    start: Callable[[Record], None] | None = None
     # Extra per-record state (not fields) the type keeps, with its initial value.
     state: dict[str, Any] = field(default_factory=dict)
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
@@ -98,16 +104,21 @@ def _load_builtin() -> None:
         binary,
         calc,
         calcout,
+        compress,
         event,
         fanout,
+        histogram,
         int64,
         long,
         lstring,
         mbb,
         mbbdirect,
         motor,
+        permissive,
+        printf,
         sel,
         seq,
+        state,
         string,
         subarray,
         waveform,

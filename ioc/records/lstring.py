@@ -169,7 +169,7 @@ def _get_long_string(rec: Record, name: str) -> bool:
     return True
 
 
-def _put_long_string(rec: Record, name: str) -> int | None:
+def put_long_string(rec: Record, name: str) -> int | None:
     """dbPutLinkLS from VAL: LEN chars into a CHAR array target, else the first 39 as a DBR_STRING;
     the failure status."""
     entry = rec._links.get(name)
@@ -268,8 +268,8 @@ def init_lso(rec: Record) -> None:
 
 
 def _write_lso(rec: Record) -> int | None:
-    return write_value(rec, lambda rec: _put_long_string(rec, "OUT"),
-                       lambda rec, simm: _put_long_string(rec, "SIOL"))
+    return write_value(rec, lambda rec: put_long_string(rec, "OUT"),
+                       lambda rec, simm: put_long_string(rec, "SIOL"))
 
 
 def process_lso(rec: Record) -> int | None:

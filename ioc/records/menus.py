@@ -83,6 +83,16 @@ MENUS: dict[str, tuple[str, ...]] = {
     "aaiPOST": ("Always", "On Change"),
     "aaoPOST": ("Always", "On Change"),
     "aoOIF": ("Full", "Incremental"),
+    "bufferingALG": ("FIFO Buffer", "LIFO Buffer"),
+    "compressALG": (
+        "N to 1 Low Value",
+        "N to 1 High Value",
+        "N to 1 Average",
+        "Average",
+        "Circular Buffer",
+        "N to 1 Median",
+    ),
+    "histogramCMD": ("Read", "Clear", "Start", "Stop"),
     "longoutOOPT": (
         "Every Time",
         "On Change",
