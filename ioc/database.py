@@ -61,6 +61,7 @@ from caproto.errors import CAError
 
 from . import alarms, scan
 from .config import ConfigError, IocConfig, Located, RecordSpec
+from .filters import FilteredChannel, FilterError, parse_suffix, split_field
 from .links import Link, LinkError, Process, parse_link
 from .records import RecordType, record_type
 from .records.fields import (
@@ -1121,19 +1122,16 @@ class Database:
         dot) names a record or alias and the field part, an identifier, names one of its fields (none
         means VAL). What follows the field name ("$", filters) is not looked at: a search may succeed
         for a name that CREATE_CHAN then refuses."""
-        from .filters import split_field
-
         record_name, _, rest = pv_name.partition(".")
         rec = self.records.get(self.aliases.get(record_name, record_name))
         if rec is None:
             return False
+        if not rest:
+            return "VAL" in rec.rtype.by_name
         field_name = split_field(rest)[0] or "VAL"
         return field_name == "RTYP" or field_name in rec.rtype.by_name
 
     def _resolve_name(self, pv_name: str) -> FieldChannel | None:
-        # imported here: name resolution is this module's only use of the filters
-        from .filters import FilteredChannel, FilterError, parse_suffix, split_field
-
         record_name, _, rest = pv_name.partition(".")
         record_name = self.aliases.get(record_name, record_name)
         rec = self.records.get(record_name)

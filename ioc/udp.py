@@ -9,13 +9,13 @@ a command other than VERSION and SEARCH.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import trio
 
 from caproto.constants import CA_MINOR_VERSION, Command, Role
 from caproto.errors import FramingError
-from caproto.framing import NEED_DATA, StreamParser
+from caproto.framing import StreamParser
 from caproto.messages import pack_header
 
 log = logging.getLogger(__name__)
@@ -26,11 +26,26 @@ _MAX_DATAGRAM = 0xFFFF
 # carry a sequence number (CA_V411): older clients get their search replies without the VERSION.
 _MIN_CLIENT_VERSION = 4
 _SEQUENCE_VERSION = 11
+_VERSION, _SEARCH = int(Command.VERSION), int(Command.SEARCH)     # plain ints: compared per message
 
 
 def requested_name(payload: bytes | memoryview) -> str:
     """The PV name of a SEARCH or CREATE_CHAN payload as rsrv reads it: its last byte is forced to NUL."""
     return bytes(payload[:-1]).split(b"\0", 1)[0].decode("latin-1")
+
+
+def _messages(parser: StreamParser) -> Iterator[tuple]:
+    """The datagram's messages in order, up to the first one that does not frame (rsrv stops reading
+    there and still answers what it found before)."""
+    while True:
+        try:
+            batch = parser.next_raws()
+        except FramingError as exc:
+            log.warning("bad search datagram: %s", exc)
+            return
+        if not batch:
+            return
+        yield from batch
 
 
 def search_replies(datagram: bytes, name_exists: Callable[[str], bool], tcp_port: int) -> bytes | None:
@@ -40,26 +55,18 @@ def search_replies(datagram: bytes, name_exists: Callable[[str], bool], tcp_port
     version = 0      # rsrv forgets the client's version between datagrams
     sequence = 0
     replies = []
-    while True:
-        try:
-            raw = parser.next_raw()
-        except FramingError as exc:
-            # rsrv stops reading there and still sends what it found before
-            log.warning("bad search datagram: %s", exc)
-            break
-        if raw is NEED_DATA:
-            break
+    reply_tail = CA_MINOR_VERSION.to_bytes(2, "big") + b"\0" * 6
+    for raw in _messages(parser):
         command, data_type, data_count, p1, p2, payload = raw
-        if command == Command.VERSION:
+        if command == _VERSION:
             version = data_count
             if version < _MIN_CLIENT_VERSION:
                 break
             sequence = p1 if version >= _SEQUENCE_VERSION else 0
-        elif command != Command.SEARCH or version < _MIN_CLIENT_VERSION or data_count < _MIN_CLIENT_VERSION:
+        elif command != _SEARCH or version < _MIN_CLIENT_VERSION or data_count < _MIN_CLIENT_VERSION:
             break
         elif len(payload) > 1 and name_exists(requested_name(payload)):
-            replies.append(pack_header(Command.SEARCH, 8, tcp_port, 0, 0xFFFFFFFF, p2)
-                           + CA_MINOR_VERSION.to_bytes(2, "big") + b"\0" * 6)
+            replies.append(pack_header(Command.SEARCH, 8, tcp_port, 0, 0xFFFFFFFF, p2) + reply_tail)
     if not replies:
         return None
     if version < _SEQUENCE_VERSION:
