@@ -89,6 +89,11 @@ _FLOAT_DBFS = frozenset({DBF.FLOAT, DBF.DOUBLE})
 _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
 # Links that the C IOC makes Channel Access links (dbCa), even to a record of the same IOC.
 _CA_LINKS = frozenset({Process.CA, Process.CP, Process.CPP})
+# dbPut's special() cases, as module constants: an Enum class's attribute read is slow in CPython 3.11
+_SPC_SCAN = SPC.SCAN
+_SPC_HOOKED = (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC)
+# A link write of one value that needs no conversion: the field's DBF and the Python type it stores
+_UNCONVERTED_SCALARS = {DBF.DOUBLE: float, DBF.LONG: int}
 # Record types whose soft device support returns dbPutLink's status from its write, which process()
 # returns: a put processing one whose OUT write fails is answered ECA_PUTFAIL. The soft supports of
 # mbbo, longout and int64out return 0 (their "Async Soft Channel" ones the status); calcout, seq, fanout
@@ -952,9 +957,10 @@ class Database:
             warm = dict(attrs)
             warm.update((name, getattr(Record, name)) for name in _RECORD_INTERNALS)
             warm["_warm"] = True
-            # record support's process() in the instance dict too: CPython 3.11 specialises neither a
-            # class attribute read through an instance nor a method call on a dataclass's field
-            warm["_process"] = rtype.process
+            # the record type, its database and record support's process() in the instance dict too:
+            # CPython 3.11 specialises neither a class attribute read through an instance nor a method
+            # call on a dataclass's field
+            warm.update(rtype=rtype, db=self, _process=rtype.process)
             attrs.update(rtype=rtype, db=self, _warm_defaults=warm, _process=rtype.process)
             cls = type(f"{rtype.name}Record", (Record,), attrs)
             self._classes[rtype.name] = cls
@@ -1399,14 +1405,18 @@ class Database:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1
         chan = self.link_channel(link, target, tfield)
-        if isinstance(value, str):
-            values: Any = [value]
+        converted = False
+        if type(value) is _UNCONVERTED_SCALARS.get(dbf) and chan.dbf is dbf and chan._plain:
+            values: Any = (value,)      # stored as it is (an ao's OVAL into an ai's VAL, say)
+            converted = True
+        elif isinstance(value, str):
+            values = [value]
         elif isinstance(value, (list, np.ndarray)):
             values = value
         else:
             values = np.array([value], dtype=DBF_DTYPES.get(dbf, np.float64))
         try:
-            self.put(chan, NATIVE_DBR[dbf], values)
+            self.put(chan, NATIVE_DBR[dbf], values, converted)
         except CAError:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return -1
@@ -1504,9 +1514,9 @@ class Database:
             return
         stored = values if converted else self._convert_for_put(chan, data_type, values)
         special = fld.special
-        if special is SPC.SCAN:
+        if special is _SPC_SCAN:
             self._scan.remove(rec)
-        elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
+        elif special in _SPC_HOOKED and rtype.special is not None:
             rtype.special(rec, fld, False)
         if chan._array:
             count = min(len(stored), chan.max_count)
@@ -1520,9 +1530,9 @@ class Database:
         else:
             first = stored[0]
             setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
-        if special is SPC.SCAN:
+        if special is _SPC_SCAN:
             self._scan.add(rec)
-        elif special in (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC) and rtype.special is not None:
+        elif special in _SPC_HOOKED and rtype.special is not None:
             try:
                 rtype.special(rec, fld, True)
             except CAError:

@@ -25,6 +25,8 @@ class MS(enum.IntEnum):
 
 
 class Process(enum.Enum):
+    __hash__ = object.__hash__      # as DBF's: tested against sets on every link read and write
+
     NPP = "NPP"   # no processing
     PP = "PP"     # process the target (or, for inputs, the source) if its SCAN is Passive
     CA = "CA"     # forced Channel Access link: no processing

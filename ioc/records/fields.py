@@ -10,6 +10,10 @@ from caproto.dbr import ChannelType
 
 
 class DBF(enum.Enum):
+    # Enum hashes a member by its name in Python code; members are only ever equal to themselves, so
+    # the identity hash is the same mapping at C speed (DBF keys many tables used per put and per link).
+    __hash__ = object.__hash__
+
     STRING = "STRING"
     CHAR = "CHAR"
     UCHAR = "UCHAR"
@@ -32,6 +36,8 @@ class DBF(enum.Enum):
 
 class SPC(enum.Enum):
     """The ``special()`` codes of a .dbd field."""
+    __hash__ = object.__hash__      # as DBF's
+
     NONE = "NONE"
     NOMOD = "NOMOD"        # read-only over CA
     DBADDR = "DBADDR"      # the record decides address/type at run time (arrays)
