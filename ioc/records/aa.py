@@ -187,6 +187,7 @@ register(RecordType(
     precision=analog_precision,
     graphic=array_limits,
     control=array_limits,
+    state={"hashed": None},     # see waveform.content_hash
 ))
 
 
@@ -251,4 +252,5 @@ register(RecordType(
     precision=analog_precision,
     graphic=array_limits,
     control=array_limits,
+    state={"hashed": None},     # see waveform.content_hash
 ))
