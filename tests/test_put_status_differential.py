@@ -4,8 +4,10 @@ request failed" warning), while a put-callback completes normally (dbNotify igno
 `caput -c` prints nothing). The failures come from links: a read or write that does not convert, a
 record processed through a PP link whose own processing failed, SIMM out of range, a failed SDIS read
 that leaves the record disabled. Soft device supports that ignore their write's status (longout, mbbo,
-int64out "Soft Channel") and records whose process() always succeeds (calc, calcout, fanout, seq) put
-without error.
+int64out "Soft Channel", aao, mbboDirect, mbbiDirect "Raw Soft Channel" reads) and records whose process()
+always succeeds (calc, calcout, fanout, seq, sel, subArray) put without error; aai and mbbiDirect fail with
+their read, aao with its DOL read, mbboDirect with its SIOL write in simulation, all with a SIMM out of
+range. (The motor record, which softIoc does not have, is tested in test_motorsim_model.py.)
 """
 from __future__ import annotations
 
