@@ -19,7 +19,7 @@ import yaml
 
 from .macros import MacroError, expand
 
-_TOP_KEYS = ("prefix", "records", "include", "devices")
+_TOP_KEYS = ("prefix", "records", "include", "devices", "external_pvs")
 _RECORD_KEYS = ("name", "type", "fields", "aliases", "info")
 _DEVICE_KEYS = ("type", "name", "fields", "sim")
 _INCLUDE_KEYS = ("file", "macros")
@@ -29,6 +29,7 @@ _SUBSTITUTION_SUFFIXES = (".substitutions", ".subs", ".substitution")
 MAX_NAME_LENGTH = 60
 # dbRecordNameValidate refuses these; "$" usually means an unexpanded macro.
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x20\"'.$]")
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*\$?")
 
 
 @dataclass(slots=True)
@@ -65,6 +66,8 @@ class DeviceSpec:
 class IocConfig:
     records: list[RecordSpec]
     devices: list[DeviceSpec]
+    # PVs served by other IOCs that links may name (YAML `external_pvs:`): "REC" or "REC.FIELD"
+    external_pvs: list[str] = field(default_factory=list)
 
 
 class ConfigError(Exception):
@@ -134,7 +137,7 @@ def load_config(path: str | os.PathLike[str], macros: Mapping[str, str] | None =
     finally:
         if collecting:
             gc.enable()
-    return IocConfig(loader.records, loader.devices)
+    return IocConfig(loader.records, loader.devices, loader.external_pvs)
 
 
 # Files from this size on (about 4,000 records of a .db file) are frozen out of the cyclic collector.
@@ -163,6 +166,7 @@ class _Loader:
     def __init__(self) -> None:
         self.records: list[RecordSpec] = []
         self.devices: list[DeviceSpec] = []
+        self.external_pvs: list[str] = []
         self.names: dict[str, _Name] = {}
         self.stack: list[str] = []          # real paths of the files being loaded, to catch cycles
 
@@ -366,7 +370,8 @@ class _YamlFile:
             raise self.error(events.node(), None, "the top level must be a mapping (key: value)")
         events.take()
         seen: dict[str, _Node] = {}
-        handlers = {"records": self.record, "devices": self.device, "include": self.include}
+        handlers = {"records": self.record, "devices": self.device, "include": self.include,
+                    "external_pvs": self.external_pv}
         while not events.next_is(yaml.MappingEndEvent):
             key = self.key(events.node(), "the top level", _TOP_KEYS, seen)
             if key in handlers and events.next_is(yaml.SequenceStartEvent):
@@ -446,6 +451,15 @@ class _YamlFile:
             for macro, (_, value) in self.entries(entries.get("macros"), "macros"):
                 macros[macro] = self.expand(value, None)
         self.declared.append(lambda: self.loader.include(self.path, name, macros, node.line))
+
+    def external_pv(self, node: _Node) -> None:
+        """A PV of another IOC that links may name: a record name, or NAME.FIELD (no prefix applies)."""
+        name = self.text(node)
+        record, dot, field_name = name.partition(".")
+        if not record or _BAD_NAME_CHARS.search(record) or (dot and not _FIELD_NAME.fullmatch(field_name)):
+            raise self.error(node, None, f"external_pvs: {name!r} is not a PV name (RECORD or RECORD.FIELD, "
+                                         f"without link flags)")
+        self.loader.external_pvs.append(f"{record}.{field_name.upper()}" if dot else record)
 
     def fields(self, pair: tuple[_Node, _Node] | None, what: str, upper: bool) -> dict[str, Located]:
         """Field values (or device settings) by name, each with its line."""
@@ -538,6 +552,9 @@ _PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_/<>;+.:()\[\]-]*(?: [A-Za-z0-9_/<>
 def dump_yaml(config: IocConfig, comment: str | None = None) -> str:
     """Write ``config`` in the YAML schema; ``load_config`` of the result gives the same specs."""
     out = [f"# {line}" for line in comment.splitlines()] if comment else []
+    if config.external_pvs:
+        out.append("external_pvs:")
+        out.extend(f"  - {_scalar(name)}" for name in config.external_pvs)
     out.append("records:" if config.records else "records: []")
     for record in config.records:
         out.append(f"  - name: {_scalar(record.name)}")

@@ -879,6 +879,8 @@ class Database:
         self._nursery: trio.Nursery | None = None
         self._parsed: dict[str, dict[tuple, object]] = {}   # record type -> (field, raw, type) -> value
         self._devices: list[Device] = []
+        # PVs that a YAML configuration declares as served by other IOCs (`external_pvs:`)
+        self._external_pvs: frozenset[str] = frozenset()
 
     # -- building -------------------------------------------------------------------------------------
     @classmethod
@@ -910,6 +912,7 @@ class Database:
             db._devices = [make_device(spec) for spec in config.devices]
         device_records = [spec for device in db._devices for spec in device.record_specs()]
         linked: list[tuple[Record, RecordSpec]] = []     # the records that may have links
+        db._external_pvs = frozenset(config.external_pvs)
         records, aliases = db.records, db.aliases
         # By type name as written: the record class, its link fields' names, whether any has a default.
         classes: dict[str, tuple[type[Record], frozenset[str], bool]] = {}
@@ -1030,23 +1033,37 @@ class Database:
                 continue
             located = spec.fields.get(fld.name) or Located(text, spec.file, spec.line)
             # A database file means what it means to softIoc, where a PV not served here is a CA link
-            # (to another IOC); a YAML configuration is checked strictly (a typo in a name is an error).
-            external = not str(located.file).endswith((".yaml", ".yml"))
+            # (to another IOC); a YAML configuration is checked strictly (a typo in a name is an error)
+            # unless the link names a PV declared in `external_pvs:` or, naming no record of this IOC,
+            # says it is a CA link.
+            from_db = not str(located.file).endswith((".yaml", ".yml"))
             try:
-                entry = links[fld.name] = self._resolve(fld, parse_link(text), external=external)
+                link = parse_link(text)
+                listed = self._is_external(link)
+                declared = listed or link.process is Process.CA
+                entry = links[fld.name] = self._resolve(fld, link, external=from_db or declared,
+                                                        external_field=from_db or listed)
             except (LinkError, ValueError) as exc:
                 raise ConfigError(located.file, located.line, fld.name,
                                   f"record {spec.name}: {exc}") from None
-            if entry[1] is None and entry[0].is_pv:
+            if entry[1] is None and entry[0].is_pv and not declared:
                 log.warning("%s:%s: record %s: %s %r names no PV of this IOC: a CA link that never connects",
                             located.file, located.line, spec.name, fld.name, text)
         if links:
             rec._links = links
 
-    def _resolve(self, fld: Field, link: Link, external: bool = False) -> tuple[Link, Record | None,
-                                                                               Field | None]:
+    def _is_external(self, link: Link) -> bool:
+        """Whether ``external_pvs:`` declares the link's PV (as written, or its whole record)."""
+        external = self._external_pvs
+        if not external:
+            return False
+        return link.record in external or link.pv in external
+
+    def _resolve(self, fld: Field, link: Link, external: bool = False,
+                 external_field: bool | None = None) -> tuple[Link, Record | None, Field | None]:
         """(link, target record, target field); ``external``: a PV this IOC does not serve is a CA link
-        that never connects, (link, None, None), instead of an error."""
+        that never connects, (link, None, None), instead of an error; ``external_field`` (default:
+        ``external``) the same for a field that a record served here cannot be linked to."""
         if link.is_constant:
             if fld.dbf is DBF.FWDLINK and link.value is not None:
                 raise LinkError(f"forward link {link.text!r} must name a record")
@@ -1061,8 +1078,8 @@ class Database:
         tfield = _RTYP if field_name == "RTYP" else target.rtype.by_name.get(field_name)
         if fld.name == "TSEL" and field_name == "TIME":
             return link, target, tfield     # TSEL may name a record's TIME: take its timestamp
-        if tfield is None or (tfield.dbf is DBF.NOACCESS and target.rtype.cvt_dbaddr is None):
-            if external:
+        if not target.rtype.links_here(field_name):
+            if external if external_field is None else external_field:
                 return link, None, None
             raise LinkError(f"link {link.text!r}: {target.rtype.name} record {name} has no field "
                             f"{field_name}")

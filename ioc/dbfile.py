@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from .config import ConfigError, IocConfig, Located, RecordSpec, dump_yaml, load_config, typed_value
+from .links import LinkError, Process, parse_link
 from .macros import MacroError, expand
 from .records import record_type
 
@@ -161,7 +162,44 @@ def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] |
                         ", ".join(f"{record.name} ({record.rtype})" for record in skipped))
         config = IocConfig([record for record in config.records if record.rtype in supported_types],
                            config.devices)
+    # softIoc makes a link to a PV it does not serve a CA link to another IOC; the YAML loader takes such
+    # a link only when the PV is declared, so that a typo in hand-written YAML stays an error.
+    config.external_pvs = external_pvs(config)
     return dump_yaml(config, comment=f"Converted from {os.fspath(path)}")
+
+
+def external_pvs(config: IocConfig) -> list[str]:
+    """The PVs that links of ``config``'s records name but none of its records serves (RECORD or
+    RECORD.FIELD as written), in order of first use. A link marked CA needs no declaration; a field of a
+    served record that cannot be linked to (softIoc: a CA link no server answers) is declared too."""
+    served: dict[str, RecordSpec] = {}
+    for spec in config.records:
+        served[spec.name] = spec
+        served.update(dict.fromkeys(spec.aliases, spec))
+    found: dict[str, None] = {}
+    for spec in config.records:
+        rtype = record_type(spec.rtype)
+        if rtype is None:
+            continue        # not loadable anyway
+        for name, located in spec.fields.items():
+            fld = rtype.by_name.get(name)
+            if fld is None or not fld.is_link:
+                continue
+            try:
+                link = parse_link(str(located.value))
+            except LinkError:
+                continue    # loading the YAML reports it, at its line
+            if link.is_constant or link.process is Process.CA or link.pv in found:
+                continue
+            target = served.get(link.record)
+            if target is not None:
+                target_type = record_type(target.rtype)
+                field_name = link.field.rstrip("$")
+                if (target_type is None or (fld.name == "TSEL" and field_name == "TIME")
+                        or target_type.links_here(field_name)):
+                    continue
+            found[link.pv] = None
+    return list(found)
 
 
 class _FieldNames(dict[str, str]):

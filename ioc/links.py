@@ -61,6 +61,11 @@ class Link:
         return bool(self.record)
 
     @property
+    def pv(self) -> str:
+        """The PV named, as written: ``REC`` or ``REC.FIELD`` (empty for a constant)."""
+        return f"{self.record}.{self.field}" if self.field_given else self.record
+
+    @property
     def pp(self) -> bool:
         return self.process is Process.PP
 

@@ -3,9 +3,17 @@ changes it), INP/DOL/OUT soft channel links to arrays and scalars, constant arra
 (epicsMemHash of the valid elements), simulation through SIOL, and every field's metadata."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from differential import serve_both
 from record_differential import assert_put_sequence_matches, caget
 from test_calcout_differential import assert_same_field_tables
+
+from caproto.constants import DBE_VALUE
+from caproto.dbr import ChannelType, encode_payload
+from ioc.config import IocConfig, Located, RecordSpec
+from ioc.database import Database
+from ioc.records.waveform import mem_hash
 
 DB = r"""
 record(waveform, "A:wf") { field(FTVL, "DOUBLE") field(NELM, "8") field(INP, "[1, 2, 3, 4]") }
@@ -87,3 +95,73 @@ def test_aai_aao_field_tables_match_softioc(tmp_path, repeater_port):
         pair.assert_same("caget", "-w", "5", "-d", "DBR_CTRL_ENUM", "A:in.DTYP", "A:out.DTYP", "A:in.MPST",
                          "A:out.APST", "A:in.FTVL", "A:out.OMSL")
         pair.assert_same("cainfo", "-w", "5", "A:in", "A:str", "A:out", "A:empty", "A:const")
+
+
+HASH_DB = r"""
+record(waveform, "H:wf") { field(FTVL, "DOUBLE") field(NELM, "3000") field(MPST, "On Change") }
+record(aai, "H:aai") { field(FTVL, "LONG") field(NELM, "3000") field(INP, "H:wf") field(APST, "On Change") }
+record(aao, "H:aao") { field(FTVL, "SHORT") field(NELM, "5001") field(MPST, "On Change") }
+"""
+
+
+def test_hash_of_large_arrays_matches_softioc(tmp_path, repeater_port):
+    # arrays of more than 4096 bytes take the blocked epicsMemHash (waveform.mem_hash): bytes from 128 up
+    # (negative numbers, exponents) and a length that is no multiple of the block
+    doubles = [f"{(-1) ** i * (i * 7.25 + 0.5):g}" for i in range(2999)]
+    shorts = [str((i * 40503) % 65536 - 32768) for i in range(5001)]
+    with serve_both(HASH_DB, tmp_path, repeater_port) as pair:
+        pair.assert_same("caput", "-w", "5", "-a", "H:wf", str(len(doubles)), *doubles)
+        pair.assert_same("caput", "-w", "5", "H:aai.PROC", "1")
+        pair.assert_same("caput", "-w", "5", "-a", "H:aao", str(len(shorts)), *shorts)
+        out = pair.assert_same("caget", "-w", "5", "-f", "0", "H:wf.HASH", "H:aai.HASH", "H:aao.HASH",
+                               "H:wf.NORD", "H:aai.NORD", "H:aao.NORD")
+        assert " 0\n" not in out, out       # each array was hashed
+
+
+def _byte_recurrence(data: bytes) -> int:
+    """epicsMemHash as epicsString.c states it: one signed char at a time, two alternating steps."""
+    h = 0
+    for i, byte in enumerate(data):
+        c = (byte - 256 if byte > 127 else byte) & 0xFFFFFFFF
+        if i % 2 == 0:
+            h ^= ~((h << 11) ^ c ^ (h >> 5)) & 0xFFFFFFFF
+        else:
+            h ^= ((h << 7) ^ c ^ (h >> 3)) & 0xFFFFFFFF
+        h &= 0xFFFFFFFF
+    return h
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 4095, 4096, 4097, 8193, 65537, 200_001])
+def test_blocked_mem_hash_equals_the_byte_recurrence(size):
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    assert mem_hash(data) == _byte_recurrence(data)
+    assert mem_hash(b"\xff" * size) == _byte_recurrence(b"\xff" * size)
+
+
+def _put_doubles(db: Database, pv: str, values: np.ndarray) -> None:
+    db.lookup(pv).write(ChannelType.DOUBLE, len(values),
+                        encode_payload(ChannelType.DOUBLE, values.astype(">f8"), None, len(values)))
+
+
+def test_on_change_posts_when_the_hash_differs_even_for_unchanged_contents():
+    spec = RecordSpec("w", "waveform", {k: Located(v, "t.db", 1) for k, v in
+                                        {"FTVL": "DOUBLE", "NELM": "10000", "MPST": "On Change"}.items()},
+                      "t.db", 1)
+    db = Database.from_config(IocConfig([spec], []))
+    rec = db.records["w"]
+    posts: list[int] = []
+    db.lookup("w").subscribe(lambda mask: posts.append(mask), mask=DBE_VALUE)
+    values = np.linspace(-1.0, 1.0, 10000)
+    _put_doubles(db, "w", values)
+    first = rec.HASH
+    assert first == _byte_recurrence(values.astype("<f8").tobytes()) and len(posts) == 1
+    db.process(rec)                                 # the same contents: no post
+    assert (rec.HASH, len(posts)) == (first, 1)
+    values[5000] = 2.0
+    _put_doubles(db, "w", values)
+    assert rec.HASH != first and len(posts) == 2
+    # a client may write HASH: the next processing posts VAL again although the contents did not change
+    zero = encode_payload(ChannelType.LONG, np.array([0], ">i4"), None, 1)
+    db.lookup("w.HASH").write(ChannelType.LONG, 1, zero)
+    db.process(rec)
+    assert rec.HASH == _byte_recurrence(values.astype("<f8").tobytes()) and len(posts) == 3

@@ -542,3 +542,36 @@ def test_loading_and_building_leave_no_reference_cycles(name):
     finally:
         if collecting:
             gc.enable()
+
+
+def test_external_pvs_are_read_with_macros_and_without_the_prefix(tmp_path):
+    path = write(tmp_path, "ioc.yaml", """
+        prefix: "X:"
+        external_pvs:
+          - $(OTHER)temp
+          - other:ioc:motor.rbv
+        records:
+          - {name: r, type: ai, fields: {INP: $(OTHER)temp CP}}
+        """)
+    config = load_config(path, {"OTHER": "Y:"})
+    # field names are upper-cased as in a link; the prefix is this file's, not the other IOC's
+    assert config.external_pvs == ["Y:temp", "other:ioc:motor.RBV"]
+
+
+@pytest.mark.parametrize("entry", ["other:pv CA", "other:pv.", "other:pv.1X", "'other pv'"])
+def test_external_pv_that_is_not_a_pv_name_is_an_error_at_its_line(tmp_path, entry):
+    path = write(tmp_path, "ioc.yaml", f"""
+        records: []
+        external_pvs:
+          - ok:pv
+          - {entry}
+        """)
+    assert_error(load_error(path), path, 4, None, "is not a PV name")
+
+
+def test_dump_then_load_keeps_external_pvs(tmp_path):
+    config = IocConfig([RecordSpec("r", "ai", {"INP": Located("o:p CP", "x", 1)}, "x", 1)], [],
+                       ["o:p", "o:q.EGU", "o:{x}r-1:"])
+    path = tmp_path / "out.yaml"
+    path.write_text(dump_yaml(config))
+    assert load_config(path).external_pvs == config.external_pvs

@@ -127,6 +127,39 @@ def test_db_file_links_to_pvs_not_served_here_never_connect(tmp_path):
     assert read(db, "a.SEVR", ChannelType.STRING)[0] == ["INVALID"]
 
 
+def test_yaml_link_marked_ca_may_name_a_pv_of_another_ioc(tmp_path):
+    text = "records:\n  - name: a\n    type: ai\n    fields: {INP: other:ioc:pv CA MS}\n"
+    db = build(tmp_path, text)
+    assert read(db, "a.INP", ChannelType.STRING)[0] == ["other:ioc:pv CA MS"]
+    with pytest.raises(CAError):        # a CA link that never connects: the read fails
+        put(db, "a.PROC", 1, ChannelType.LONG)
+    assert read(db, "a.SEVR", ChannelType.STRING)[0] == ["INVALID"]
+
+
+def test_yaml_link_to_a_declared_external_pv_keeps_its_flags(tmp_path):
+    text = ("external_pvs: [other:ioc:pv, other:x.PROC, other:whole]\n"
+            "records:\n  - name: a\n    type: ai\n"
+            "    fields: {INP: other:ioc:pv CP MS, FLNK: other:x.PROC, TSEL: other:whole.TIME}\n")
+    db = build(tmp_path, text)
+    assert read(db, "a.INP", ChannelType.STRING)[0] == ["other:ioc:pv CP MS"]
+    assert read(db, "a.FLNK", ChannelType.STRING)[0] == ["other:x.PROC"]
+    assert read(db, "a.TSEL", ChannelType.STRING)[0] == ["other:whole.TIME NPP NMS"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ("{INP: tmep CP}", "no record named 'tmep'"),          # CP is not a declaration: typos stay errors
+    ("{INP: other:ioc:pv.VAL}", "no record named 'other:ioc:pv'"),   # only .EGU is declared
+    ("{INP: temp.NOPE CA}", "has no field NOPE"),           # a record served here: its fields are known
+])
+def test_yaml_links_to_undeclared_pvs_are_still_errors(tmp_path, fields, message):
+    text = ("external_pvs: [other:ioc:pv.EGU]\n"
+            f"records:\n  - name: temp\n    type: ai\n    fields: {fields}\n")
+    with pytest.raises(ConfigError) as info:
+        build(tmp_path, text)
+    assert (info.value.field, info.value.line) == ("INP", 5), str(info.value)
+    assert message in info.value.message and info.value.file.endswith("test.yaml")
+
+
 # --- lookup ------------------------------------------------------------------------------------------------
 
 def test_lookup_resolves_record_field_alias_and_caches(tmp_path):

@@ -11,7 +11,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from peers import tool
 
+from caproto.dbr import ChannelType
+from caproto.errors import CAError
 from ioc.config import ConfigError, IocConfig, Located, RecordSpec, load_config, typed_value
+from ioc.database import Database
 from ioc.dbfile import DbAlias, DbInclude, convert_db_to_yaml, parse_db
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
@@ -281,6 +284,8 @@ def test_converted_yaml_is_readable(tmp_path):
         """)
     assert convert_db_to_yaml(path) == textwrap.dedent(f"""\
         # Converted from {path}
+        external_pvs:
+          - IOC:raw
         records:
           - name: IOC:temp
             type: ai
@@ -295,6 +300,69 @@ def test_converted_yaml_is_readable(tmp_path):
             info:
               autosaveFields: VAL
         """)
+
+
+OTHER_IOCS_DB = """
+    record(ai, "here:a") {
+        field(INP, "there:pv CP MS")
+        field(FLNK, "there:proc.PROC")
+        alias("here:alias")
+    }
+    record(ai, "here:b") { field(INP, "there:pv") field(TSEL, "here:a.TIME") }
+    record(ao, "here:c") {
+        field(OUT, "there:other.EGU PP")
+        field(DOL, "here:alias.NOPE")
+        field(SDIS, "elsewhere:pv CA")
+        field(FLNK, "here:b")
+    }
+    record(calc, "here:calc") { field(INPA, "here:alias CP") field(INPB, "there:pv NPP") field(CALC, "A+B") }
+    """
+
+
+def _served(db: Database) -> dict[str, object]:
+    """What a client reads of every field of every record, as DBR_STRING (or the error), and where each
+    link goes."""
+    seen: dict[str, object] = {}
+    for name, rec in db.records.items():
+        for fld in rec.rtype.fields:
+            chan = db.lookup(f"{name}.{fld.name}")
+            if chan is None:
+                continue
+            try:
+                seen[chan.name] = chan.read(ChannelType.STRING, 0)
+            except CAError as exc:
+                seen[chan.name] = exc.eca
+        for field, (link, target, tfield) in (rec._links or {}).items():
+            seen[f"{name}.{field} link"] = (link.text, target and target.NAME, tfield and tfield.name)
+    return seen
+
+
+def test_convert_declares_the_pvs_of_other_iocs_so_the_yaml_loads_and_serves_the_same(tmp_path):
+    # softIoc makes a link to a PV it does not serve a CA link (to another IOC); YAML loads such a link only
+    # for a PV listed in external_pvs (or a link marked CA), so convert lists them, links left as written
+    path = write(tmp_path, "x.db", OTHER_IOCS_DB)
+    text = convert_db_to_yaml(path)
+    assert text.startswith(f"# Converted from {path}\nexternal_pvs:\n  - there:pv\n  - there:proc.PROC\n"
+                           f"  - there:other.EGU\n  - here:alias.NOPE\nrecords:\n"), text
+    yaml_path = tmp_path / "x.yaml"
+    yaml_path.write_text(text)
+    from_db = Database.from_config(load_config(path))
+    from_yaml = Database.from_config(load_config(yaml_path))
+    assert values(load_config(yaml_path)) == values(load_config(path))
+    served = _served(from_db)
+    assert served["here:a.INP link"] == ("there:pv CP MS", None, None)
+    assert served["here:c.DOL link"] == ("here:alias.NOPE NPP NMS", None, None)
+    assert served["here:calc.INPA link"] == ("here:alias CP NMS", "here:a", "VAL")
+    assert _served(from_yaml) == served
+
+
+def test_convert_declares_the_names_of_skipped_records(tmp_path):
+    path = write(tmp_path, "x.db", 'record(ai, a) { field(INP, "m.RBV CP") }\nrecord(notARecordType, m)\n')
+    text = convert_db_to_yaml(path, skip_unsupported=True)
+    assert "external_pvs:\n  - m.RBV\n" in text
+    yaml_path = tmp_path / "x.yaml"
+    yaml_path.write_text(text)
+    assert Database.from_config(load_config(yaml_path)).records["a"]._links["INP"][1] is None
 
 
 def test_convert_can_skip_unsupported_record_types_with_a_warning(tmp_path, caplog):

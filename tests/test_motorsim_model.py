@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import trio
 
-from caproto.constants import DBE_PROPERTY
+from caproto.constants import DBE_PROPERTY, ECA
 from caproto.dbr import ChannelType, decode_payload, encode_payload
 from ioc.config import ConfigError, DeviceSpec, IocConfig, Located, RecordSpec, load_config
-from ioc.database import Database
+from ioc.database import Database, ProcessingFailed
 from ioc.devices.motorsim import Axis, plan_move, plan_velocity
 from ioc.records.motor import Msta
 
@@ -587,3 +587,34 @@ def test_motor_record_without_a_device_is_a_config_error():
     spec = RecordSpec("bare", "motor", {}, "test.yaml", 9)
     with pytest.raises(ConfigError, match="devices"):
         Database.from_config(IocConfig([spec], []))
+
+
+# --- the processing status a CA put reports ----------------------------------------------------------------
+
+def _rlnk_targets() -> list[RecordSpec]:
+    return [RecordSpec("t:text", "stringin", located({"VAL": "abc"}), "test.yaml", 20),
+            RecordSpec("t:num", "ai", {}, "test.yaml", 21),
+            # processing it fails: its input does not convert to a double
+            RecordSpec("t:ai", "ai", located({"INP": "t:text"}), "test.yaml", 22)]
+
+
+async def test_put_fails_when_the_rlnk_write_fails(autojump_clock):
+    # motorRecord.cc process() ends with `status = dbPutLink(&pmr->rlnk, ...)` and returns it, so a put
+    # that processes a motor at rest fails (ECA_PUTFAIL) when the target RLNK processes fails.
+    async with running(config({"RLNK": "t:ai PP"}, records=_rlnk_targets())) as m:
+        with pytest.raises(ProcessingFailed) as failed:
+            m.put("PROC", 1)
+        assert failed.value.eca == ECA.PUTFAIL
+        assert (m.db.records["t:ai"].VAL, m.DMOV) == (0.0, 1)
+
+
+async def test_put_succeeds_when_the_rlnk_write_does(autojump_clock):
+    async with running(config({"RLNK": "t:num PP"}, records=_rlnk_targets())) as m:
+        assert m.put("PROC", 1) is None
+        assert m.db.records["t:num"].VAL == m.RBV
+
+
+async def test_motor_without_rlnk_processes_successfully(autojump_clock):
+    # an empty RLNK is a constant link: dbPutLink to it succeeds
+    async with running(config()) as m:
+        assert m.put("PROC", 1) is None

@@ -76,6 +76,15 @@ class RecordType:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
         object.__setattr__(self, "link_fields", tuple(f for f in self.fields if f.is_link))
 
+    def links_here(self, field_name: str) -> bool:
+        """Whether a link naming field ``field_name`` (without "$") of a record of this type is a database
+        link: dbDbInitLink finds the field (RTYP, or one with storage: a NOACCESS field only when
+        cvt_dbaddr gives it some). Otherwise softIoc makes it a CA link, which no server answers."""
+        if field_name == "RTYP":
+            return True
+        fld = self.by_name.get(field_name)
+        return fld is not None and (fld.dbf is not DBF.NOACCESS or self.cvt_dbaddr is not None)
+
 
 RECORD_TYPES: dict[str, RecordType] = {}
 

@@ -134,36 +134,44 @@ def init_aai(rec: Record) -> None:
     init_simm(rec)
 
 
-def _read_aai(rec: Record) -> None:
-    """read_aai of devAaiSoft: through SIOL in simulation, else INP; a constant link reads nothing."""
+def _read_aai(rec: Record) -> int | None:
+    """read_aai of devAaiSoft: through SIOL in simulation, else INP; a constant link reads nothing.
+    -1 when the link read failed."""
     link = "SIOL" if rec.SIMM == SIMM_YES else "INP"
     if rec.link_is_constant(link):
-        return
+        return None
     nord = rec.NORD
-    if _read_into_val(rec, link):
-        device_time(rec, link)
-        if nord != rec.NORD:
-            rec.post("NORD", DBE_VALUE | DBE_LOG)
+    if not _read_into_val(rec, link):
+        return -1
+    device_time(rec, link)
+    if nord != rec.NORD:
+        rec.post("NORD", DBE_VALUE | DBE_LOG)
+    return None
 
 
-def process_aai(rec: Record) -> None:
+def process_aai(rec: Record) -> int | None:
+    """aaiRecord.c process(): the status is readValue's, so a failed read (or a SIMM out of range)
+    fails the processing, after the record has posted and fired its forward link."""
     pact = rec.PACT
+    status = None
     if not pact:
         get_simm(rec)
         if rec.SIMM == SIMM_YES:
             rec.set_sevr(AlarmStatus.SIMM, rec.SIMS)
             if not simulate_now(rec):
-                return      # SDLY: processing completes later
+                return None     # SDLY: processing completes later
         elif rec.SIMM != SIMM_NO:
             rec.set_sevr(AlarmStatus.SOFT, AlarmSeverity.INVALID)
+            status = -1
     if rec.SIMM in (SIMM_NO, SIMM_YES) or pact:
-        _read_aai(rec)
+        status = _read_aai(rec)
     rec.PACT = 1
     rec.UDF = 0
     stamp_simm(rec, siol=True)
     monitor_array(rec, on_change=_POST_ON_CHANGE)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 register(RecordType(
@@ -179,6 +187,7 @@ register(RecordType(
     precision=analog_precision,
     graphic=array_limits,
     control=array_limits,
+    state={"hashed": None},     # see waveform.content_hash
 ))
 
 
@@ -194,31 +203,40 @@ def init_aao(rec: Record) -> None:
         _load_link_array(rec, "DOL")
 
 
-def _write_aao(rec: Record) -> None:
-    """writeValue: the NORD valid elements to OUT, or to SIOL in simulation (its status is not the
-    processing's)."""
-    write_value(rec, lambda rec: rec.put_link("OUT", element_type(rec), rec.VAL[:rec.NORD]),
-                lambda rec, simm: rec.put_link("SIOL", element_type(rec), rec.VAL[:rec.NORD]))
+def _write_device(rec: Record, link: str) -> None:
+    """write_aao of devAaoSoft: the NORD valid elements through ``link``; it returns success whatever
+    dbPutLink returned (the link alarm stays)."""
+    rec.put_link(link, element_type(rec), rec.VAL[:rec.NORD])
 
 
-def process_aao(rec: Record) -> None:
+def _write_aao(rec: Record) -> int | None:
+    """writeValue: the device's write to OUT, or to SIOL in simulation; -1 only for a SIMM out of
+    range (the soft device's own write always succeeds)."""
+    return write_value(rec, lambda rec: _write_device(rec, "OUT"),
+                       lambda rec, simm: _write_device(rec, "SIOL"))
+
+
+def process_aao(rec: Record) -> int | None:
+    """aaoRecord.c process(): a failed DOL read ends the processing there with its status; otherwise
+    the status is writeValue's."""
     pact = rec.PACT
     if not pact:
         rec.UDF = 0
         if (rec.OMSL == _OMSL_CLOSED_LOOP and not rec.link_is_constant("DOL")
                 and not _read_into_val(rec, "DOL")):
-            return      # as aaoRecord.c: a failed DOL read ends the processing there
+            return -1   # no monitors, no forward link: aaoRecord.c returns at once
         # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
         stamp_simm(rec, siol=False)
-    _write_aao(rec)
+    status = _write_aao(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         stamp_simm(rec, siol=False)
     monitor_array(rec, on_change=_POST_ON_CHANGE)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 register(RecordType(
@@ -234,4 +252,5 @@ register(RecordType(
     precision=analog_precision,
     graphic=array_limits,
     control=array_limits,
+    state={"hashed": None},     # see waveform.content_hash
 ))

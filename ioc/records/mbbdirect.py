@@ -180,11 +180,13 @@ def _read_siol(rec: Record, simm: int) -> int:
     return 0
 
 
-def process_mbbidirect(rec: Record) -> None:
+def process_mbbidirect(rec: Record) -> int | None:
+    """mbbiDirectRecord.c process(): the status is readValue's (2, "VAL read, no conversion", counts as
+    success), so a failed Soft Channel or SIOL read, or a SIMM out of range, fails the processing."""
     pact = rec.PACT
     status = _read_value(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     stamp_simm(rec, siol=True)
     if status == 0:
@@ -195,6 +197,7 @@ def process_mbbidirect(rec: Record) -> None:
     _monitor_mbbidirect(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status if status not in (0, 2) else None
 
 
 def _monitor_mbbidirect(rec: Record) -> None:
@@ -255,16 +258,17 @@ def _convert(rec: Record) -> None:
 
 
 def _write_device(rec: Record) -> None:
+    """write_mbbo of the soft device supports: they return success whatever dbPutLink returned."""
     if device(rec) == "Raw Soft Channel":
         rec.put_link("OUT", DBF.ULONG, rec.RVAL & rec.MASK)
     else:
         rec.put_link("OUT", DBF.ULONG, rec.VAL & _ULONG)
 
 
-def _write_value(rec: Record) -> None:
-    """writeValue: the device's write, or VAL (RAW: RVAL) to SIOL in simulation (its status is not the
-    processing's: mbboDirectRecord.c ignores it)."""
-    write_value(rec, _write_device, _write_siol, (SIMM_YES, SIMM_RAW))
+def _write_value(rec: Record) -> int | None:
+    """writeValue: the device's write (always successful), or VAL (RAW: RVAL) to SIOL in simulation,
+    whose dbPutLink status is returned; -1 for a SIMM out of range."""
+    return write_value(rec, _write_device, _write_siol, (SIMM_YES, SIMM_RAW))
 
 
 def _write_siol(rec: Record, simm: int) -> int | None:
@@ -291,19 +295,22 @@ def _prepare(rec: Record) -> None:
     stamp_simm(rec, siol=False)
 
 
-def process_mbbodirect(rec: Record) -> None:
+def process_mbbodirect(rec: Record) -> int | None:
+    """mbboDirectRecord.c process(): the status is writeValue's; a failed DOL read is only an alarm
+    (the IVOA rule then decides whether the write happens)."""
     pact = rec.PACT
+    status = None
     if not pact:
         _prepare(rec)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
-        _write_value(rec)
+        status = _write_value(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
         if not rec.PACT:
             rec.VAL = rec.IVOV
             _convert(rec)
-        _write_value(rec)
+        status = _write_value(rec)
     if not pact and rec.PACT:
-        return      # SDLY: processing completes later
+        return None     # SDLY: processing completes later
     rec.PACT = 1
     if pact:
         stamp_simm(rec, siol=False)
@@ -311,6 +318,7 @@ def process_mbbodirect(rec: Record) -> None:
     _monitor_mbbodirect(rec)
     rec.fwd_link()
     rec.PACT = 0
+    return status
 
 
 def _monitor_mbbodirect(rec: Record) -> None:

@@ -604,7 +604,9 @@ def init_motor(rec: Record) -> None:
 
 # --- process ------------------------------------------------------------------------------------------------
 
-def process_motor(rec: Record) -> None:
+def process_motor(rec: Record) -> int | None:
+    """motorRecord.cc process(): its status is the RLNK write's (dbPutLink) when it gets that far; the
+    early exits (a stop on a limit switch, the DLY wait) return success."""
     old_lvio, old_msta = rec.LVIO, rec.MSTA
     rec.PACT = 1
     callback = _update_values(rec)
@@ -615,7 +617,7 @@ def process_motor(rec: Record) -> None:
         callback = True
         if not _after_device_update(rec):
             _finish(rec, callback)
-            return
+            return None
 
     # Soft limits while jogging or homing.
     if not _limits_disabled(rec):
@@ -636,8 +638,9 @@ def process_motor(rec: Record) -> None:
 
     if rec.STOP or rec.SPMG in (_STOP, _PAUSE) or not callback or rec.DMOV or rec.MIP & Mip.RETRY:
         _do_work(rec, callback)
-    rec.put_link("RLNK", DBF.DOUBLE, rec.RBV)
+    status = rec.put_link("RLNK", DBF.DOUBLE, rec.RBV)
     _finish(rec, callback)
+    return status
 
 
 def _after_device_update(rec: Record) -> bool:

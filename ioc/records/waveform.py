@@ -1,6 +1,8 @@
 """waveform: an array of NELM elements of type FTVL, NORD of them valid (waveformRecord.c)."""
 from __future__ import annotations
 
+import functools
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -158,34 +160,99 @@ def _read_siol(rec: Record, simm: int) -> int | None:
     return status
 
 
-def mem_hash(data: bytes) -> int:
-    """epicsMemHash with seed 0: the C IOC's HASH of an array's bytes (its ``char`` is signed on the
-    platforms softIoc runs on, so bytes from 128 up enter as negative numbers)."""
-    mask = 0xFFFFFFFF
-    h = 0
-    signed = [b - 256 if b > 127 else b for b in data]
-    n = len(signed)
+_MASK32 = 0xFFFFFFFF
+# Below this many bytes the plain loop is as fast as setting up the blocks.
+_BLOCKED_FROM = 4096
+
+
+def _mem_hash_loop(data: bytes | memoryview, h: int = 0) -> int:
+    """epicsMemHash from ``h``, one byte at a time (``data`` of even length, or the tail of the data)."""
+    mask = _MASK32
+    n = len(data)
     i = 0
     while i < n:
-        h ^= ~((h << 11) ^ signed[i] ^ (h >> 5)) & mask
+        c = data[i]
+        h ^= ~((h << 11) ^ (c - 256 if c > 127 else c) ^ (h >> 5)) & mask
         h &= mask
         i += 1
         if i >= n:
             break
-        h ^= ((h << 7) ^ signed[i] ^ (h >> 3)) & mask
+        c = data[i]
+        h ^= ((h << 7) ^ (c - 256 if c > 127 else c) ^ (h >> 3)) & mask
         h &= mask
         i += 1
     return h
 
 
-def content_hash(rec: Record) -> int:
-    """HASH: epicsMemHash of the NORD valid elements as stored (strings in MAX_STRING_SIZE slots)."""
+@functools.lru_cache(maxsize=8)
+def _block_tables(block: int) -> np.ndarray:
+    """The linear part of ``block`` hash steps (``block`` even), as four 256-entry tables, one per byte of
+    the hash it is applied to: a step is h ^ (h << a) ^ (h >> b) plus terms that do not depend on h, so
+    over GF(2) the hash after a block is L(h before it) ^ (the block's hash from 0)."""
+    basis = np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
+    h = basis.copy()
+    for _ in range(block // 2):
+        h ^= (h << np.uint32(11)) ^ (h >> np.uint32(5))
+        h ^= (h << np.uint32(7)) ^ (h >> np.uint32(3))
+    # tables[k][v]: L applied to the byte value v at byte position k (XOR of the images of its bits)
+    bits = (np.arange(256, dtype=np.uint32)[:, None] >> np.arange(8, dtype=np.uint32)) & np.uint32(1)
+    tables = np.zeros((4, 256), dtype=np.uint32)
+    for k in range(4):
+        images = h[8 * k:8 * k + 8]
+        tables[k] = np.bitwise_xor.reduce(np.where(bits.astype(bool), images, np.uint32(0)), axis=1)
+    return tables
+
+
+def mem_hash(data: bytes | memoryview) -> int:
+    """epicsMemHash with seed 0: the C IOC's HASH of an array's bytes (its ``char`` is signed on the
+    platforms softIoc runs on, so bytes from 128 up enter as negative numbers, sign-extended).
+
+    The hash is a serial recurrence, but an affine one over GF(2): a large array is cut into blocks of
+    an even number of bytes whose hashes from 0 are computed side by side with numpy (one vector step per
+    byte of a block), then chained through the block's linear map, L(h) ^ block hash. A 1,000,000-double
+    array takes milliseconds instead of 8 million Python steps."""
+    n = len(data)
+    if n < _BLOCKED_FROM:
+        return _mem_hash_loop(data)
+    # about sqrt(n) blocks of about sqrt(n) bytes balances the vector steps against the chaining
+    block = max(64, (int(math.isqrt(n)) // 2) * 2)
+    count = n // block
+    body = np.frombuffer(data, dtype=np.int8, count=count * block).reshape(count, block)
+    # row i: byte i of every block (transposed as bytes: 4 times less to move than as 32-bit numbers)
+    columns = np.ascontiguousarray(body.T)
+    h = np.zeros(count, dtype=np.uint32)
+    ones = np.uint32(_MASK32)
+    s11, s5, s7, s3 = np.uint32(11), np.uint32(5), np.uint32(7), np.uint32(3)
+    for i in range(0, block, 2):
+        # each byte sign-extended to 32 bits, as C's char promotes
+        h ^= ((h << s11) ^ columns[i].astype(np.int32).view(np.uint32) ^ (h >> s5)) ^ ones
+        h ^= (h << s7) ^ columns[i + 1].astype(np.int32).view(np.uint32) ^ (h >> s3)
+    t0, t1, t2, t3 = (table.tolist() for table in _block_tables(block))
+    value = 0
+    for block_hash in h.tolist():
+        value = (t0[value & 0xFF] ^ t1[(value >> 8) & 0xFF] ^ t2[(value >> 16) & 0xFF]
+                 ^ t3[value >> 24] ^ block_hash)
+    return _mem_hash_loop(memoryview(data)[count * block:], value)
+
+
+def _stored_bytes(rec: Record) -> bytes:
+    """The NORD valid elements as stored (strings in MAX_STRING_SIZE slots)."""
     if element_type(rec) is DBF.STRING:
-        data = b"".join(v.encode("utf-8", "surrogateescape")[:39].ljust(40, b"\0")
+        return b"".join(v.encode("utf-8", "surrogateescape")[:39].ljust(40, b"\0")
                         for v in rec.VAL[:rec.NORD])
-    else:
-        data = rec.VAL[:rec.NORD].tobytes()
-    return mem_hash(data)
+    return rec.VAL[:rec.NORD].tobytes()
+
+
+def content_hash(rec: Record) -> int:
+    """HASH: epicsMemHash of the NORD valid elements as stored. The last contents hashed and their hash
+    are kept, so an array processed again unchanged is compared (memcmp speed), not hashed again."""
+    data = _stored_bytes(rec)
+    cached = rec.hashed
+    if cached is not None and cached[0] == data:
+        return cached[1]
+    digest = mem_hash(data)
+    rec.hashed = (data, digest)
+    return digest
 
 
 def monitor_array(rec: Record, on_change: int) -> None:
@@ -261,4 +328,6 @@ register(RecordType(
     precision=analog_precision,
     graphic=array_limits,
     control=array_limits,
+    # (bytes, epicsMemHash of them) last hashed for HASH (see content_hash)
+    state={"hashed": None},
 ))
