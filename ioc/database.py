@@ -503,7 +503,7 @@ class FieldChannel:
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
                  "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link",
-                 "_text_double", "_fast_reads", "_string_count")
+                 "_text_double", "_fast_reads", "_string_count", "queued_by_reference")
 
     _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
                                                        ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
@@ -536,6 +536,11 @@ class FieldChannel:
             self.native_type = NATIVE_DBR[fld.dbf]
             self.max_count = 1
         self.access = AccessRights.READ if fld.read_only else AccessRights.READ_WRITE
+        # dbEvent queues a copy of the posted value only for a one-element field that fits its
+        # union native_value (8 bytes: no string, no link, no SPC_DBADDR array); a monitor update of any
+        # other field reads the field when it is sent (ioc.tcp.Subscription).
+        self.queued_by_reference = (self.max_count != 1 or fld.special is SPC.DBADDR or long_string
+                                    or fld.is_link or fld.dbf is DBF.STRING)
         self._writable = not fld.read_only
         # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
         self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
