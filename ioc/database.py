@@ -832,7 +832,12 @@ class FieldChannel:
             raise CAError(ECA.BADCOUNT, f"{self.name}: {exc}") from None
         if ChannelType.STS_STRING <= data_type <= ChannelType.CTRL_DOUBLE:
             data_type = native_type(data_type)    # db_access's dbChannel_put: the value, metadata ignored
-        return self.record.db.put_field(self, data_type, values)
+        return self.record.db.put_field(self, data_type, values, notify=notify)
+
+    def process_after_failed_notify(self) -> Completion | None:
+        """After a put-callback whose put failed: the processing dbNotify does all the same (see
+        ``Database.process_after_failed_notify``)."""
+        return self._db.process_after_failed_notify(self)
 
     # -- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[int], None], mask: int = EVERY_EVENT,
@@ -1419,8 +1424,10 @@ class Database:
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
     def put_field(self, chan: FieldChannel, data_type: int, values: Any,
-                  converted: bool = False) -> Completion | None:
-        """dbPutField: a CA put, with the record processed when the field is PP (or PROC)."""
+                  converted: bool = False, notify: bool = False) -> Completion | None:
+        """dbPutField: a CA put, with the record processed when the field is PP (or PROC).
+
+        ``notify``: a put-callback (dbNotify), which processes after an alarm acknowledgement too."""
         rec, fld = chan.record, chan.field
         if fld is _RTYP:
             raise CAError(ECA.PUTFAIL, f"{chan.name} cannot be written")
@@ -1429,16 +1436,22 @@ class Database:
             raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
         if converted and chan._plain:
             return self.put_scalar(chan, values[0])
-        if data_type == ChannelType.PUT_ACKT:
-            self._put_ackt(rec, int(values[0]))
-            return None
-        if data_type == ChannelType.PUT_ACKS:
-            self._put_acks(rec, int(values[0]))
-            return None
-        if fld.is_link and not chan.long_string:
+        if fld.is_link and data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            # dbPutField hands a link field to dbPutFieldLink before dbPut could acknowledge an alarm,
+            # and that takes text only
+            raise CAError(ECA.PUTFAIL, f"{chan.name}: a link field takes no DBR type {data_type}")
+        if data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            if data_type == ChannelType.PUT_ACKT:
+                self._put_ackt(rec, int(values[0]))
+            else:
+                self._put_acks(rec, int(values[0]))
+            if not (notify or name == "PROC"):
+                return None     # dbPutField processes a PP field after a put of a value only
+        elif fld.is_link and not chan.long_string:
             self._put_link_field(chan, data_type, values)
             return None
-        self.put(chan, data_type, values, converted)
+        else:
+            self.put(chan, data_type, values, converted)
         if fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
             if rec.PACT:
                 rec.RPRO = 1
@@ -1473,6 +1486,21 @@ class Database:
             if status:
                 raise ProcessingFailed(rec.NAME, status)
         return None
+
+    def process_after_failed_notify(self, chan: FieldChannel) -> Completion | None:
+        """A put-callback whose put failed in dbPut (a value that does not convert, a DBR type dbPut does
+        not take): dbNotify processes the record all the same when the field is PROC or PP on a passive
+        record (db_put_process reports every put as done). Returns what the put-callback waits for."""
+        rec, fld = chan.record, chan.field
+        if rec.DISP and fld.name != "DISP":
+            return None     # dbNotify's putDisabledType: no put, no processing
+        if not (fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE)):
+            return None
+        rec.PUTF = 1
+        try:
+            return self._process_for_put(rec)
+        except ProcessingFailed:
+            return None     # dbNotify ignores dbProcess's status
 
     def _process_for_put(self, rec: Record) -> Completion | None:
         status = self.process(rec)
@@ -1560,7 +1588,14 @@ class Database:
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
         """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
-        text = values_for_put(values, data_type, ChannelType.STRING)[0]
+        # dbPutFieldLink takes text only: a DBR_STRING, or DBR_CHARs whose last one is the NUL
+        if not len(values) or not (data_type == ChannelType.STRING or (
+                data_type == ChannelType.CHAR and int(values[-1]) == 0)):
+            raise CAError(ECA.PUTFAIL, f"{chan.name}: a link takes text, not DBR type {data_type}")
+        if data_type == ChannelType.CHAR:
+            text = bytes(np.asarray(values, dtype=np.uint8)).split(b"\0", 1)[0].decode("latin-1")
+        else:
+            text = values_for_put(values, data_type, ChannelType.STRING)[0]
         try:
             # dbPutFieldLink: a PV this IOC does not have becomes a CA link (softIoc's dbCa)
             entry = self._resolve(fld, parse_link(text), external=True)

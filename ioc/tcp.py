@@ -719,21 +719,25 @@ class Circuit:
         if not served.access & _WRITE:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NOWTACCESS, ioid)
             return
+        status = ECA.NORMAL
         if data_type in _NOT_NOTIFY_PUTTABLE:
-            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.PUTFAIL, ioid)
-            return
-        try:
-            completion = channel.write(data_type, data_count, payload, notify=True)
-        except ProcessingFailed:
-            completion = None   # dbNotify reports only a failed put: a failed processing completes
-        except CAError as exc:
-            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, exc.eca, ioid)
-            return
+            status = ECA.PUTFAIL
+        else:
+            try:
+                completion = channel.write(data_type, data_count, payload, notify=True)
+            except ProcessingFailed:
+                completion = None   # dbNotify reports only a failed put: a failed processing completes
+            except CAError as exc:
+                status = exc.eca
+        if status != ECA.NORMAL:
+            completion = None
+            if status != ECA.NOWTACCESS:
+                completion = getattr(channel, "base", channel).process_after_failed_notify()
         if completion is None:
-            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NORMAL, ioid)
+            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, status, ioid)
         else:
             served.put_pending = pending = PendingPut(data_type, data_count, ioid)
-            self._nursery.start_soon(self._complete_write, served, pending, completion)
+            self._nursery.start_soon(self._complete_write, served, pending, completion, status)
         return None
 
     async def _write_notify_after(self, served: ServedChannel, raw) -> None:
@@ -751,11 +755,11 @@ class Circuit:
                                     ECA.PUTCBINPROG, pending.ioid)
         self._write_notify(raw)
 
-    async def _complete_write(self, served: ServedChannel, pending: PendingPut, completion) -> None:
+    async def _complete_write(self, served: ServedChannel, pending: PendingPut, completion,
+                              status: int = ECA.NORMAL) -> None:
         with pending.scope:
             try:
                 await completion.wait()
-                status = ECA.NORMAL
             except CAError as exc:
                 status = exc.eca
             # Updates posted while the put completed (a motor's final RBV, DMOV) go before the reply: a

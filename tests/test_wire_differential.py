@@ -58,6 +58,7 @@ record(waveform, "d:wq1") { field(FTVL, "DOUBLE") field(NELM, "4") }
 record(waveform, "d:wq2") { field(FTVL, "LONG") field(NELM, "4") }
 record(stringin, "d:sq0") { }
 record(stringout, "d:sq1") { }
+record(calc, "d:count") { field(CALC, "A+1") field(INPA, "d:count NPP") }
 """
 
 @pytest.fixture(scope="module")
@@ -602,4 +603,46 @@ def test_events_off_array_update_reads_at_send_time(pair, pv, write):
         wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, *[Command.EVENT_ADD] * 9,
                       unordered=True)
         wire.exchange(ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_subscription_id_used_twice(pair):
+    """An EVENT_ADD with a subscription id in use starts one more subscription (on the same channel or
+    another): each sends updates; EVENT_CANCEL ends the channel's oldest with that id."""
+    def scenario(wire):
+        ao, li = wire.open("d:ao", "d:li")
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + header(Command.EVENT_ADD, 16, 6, 1, ao, 5)
+                      + monitor(5) + header(Command.EVENT_ADD, 16, 20, 1, ao, 5) + monitor(5)
+                      + header(Command.EVENT_ADD, 16, 5, 1, li, 5) + monitor(5)
+                      + header(Command.EVENT_CANCEL, 0, 0, 0, ao, 5) + ECHO, Command.EVENT_ADD, Command.ECHO)
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, Command.EVENT_ADD,
+                      Command.EVENT_ADD, unordered=True)
+        cancels = header(Command.EVENT_CANCEL, 0, 0, 0, ao, 5) + header(Command.EVENT_CANCEL, 0, 0, 0, li, 5)
+        wire.exchange(cancels + ECHO, Command.EVENT_ADD, Command.EVENT_ADD, Command.ECHO)
+        wire.exchange(header(Command.EVENT_CANCEL, 0, 0, 0, ao, 5) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_puts_that_fail_and_processing(pair):
+    """A put-callback whose put fails in dbPut (a DBR type dbPut does not take) still processes the record
+    of a PROC or PP field (dbNotify); a plain WRITE that fails does not. An alarm acknowledgement
+    processes through a put-callback, and through a plain WRITE to PROC only. A link field takes text
+    only."""
+    def scenario(wire):
+        proc, inp, count = wire.open("d:count.PROC", "d:ai.INP", "d:count")
+        read = header(Command.READ_NOTIFY, 0, 6, 1, count, 99)
+        for command in (Command.WRITE_NOTIFY, Command.WRITE):
+            for data_type, payload in ((12, bytes(8) + struct.pack(">i", 1) + bytes(4)),
+                                       (38, b"calc".ljust(40, b"\0")),
+                                       (36, struct.pack(">H", 0) + bytes(6))):
+                replies = [Command.WRITE_NOTIFY] if command == Command.WRITE_NOTIFY else []
+                wire.exchange(header(command, len(payload), data_type, 1, proc, 7) + payload + read + ECHO,
+                              *replies, Command.READ_NOTIFY, Command.ECHO, unordered=True)
+        for command in (Command.WRITE_NOTIFY, Command.WRITE):
+            for data_type, payload, n in ((6, doubles(1), 1), (36, struct.pack(">H", 0) + bytes(6), 1),
+                                          (4, chars(*b"d:li"), 4), (4, chars(*b"d:li\0"), 5)):
+                replies = [Command.WRITE_NOTIFY] if command == Command.WRITE_NOTIFY else []
+                wire.exchange(header(command, len(payload), data_type, n, inp, 7)
+                              + payload + header(Command.READ_NOTIFY, 0, 0, 1, inp, 98) + ECHO,
+                              *replies, Command.READ_NOTIFY, Command.ECHO, unordered=True)
     compare(pair, scenario)
