@@ -1523,10 +1523,21 @@ class Database:
         run the record's special handling, post the field (and DBE_PROPERTY for metadata fields)."""
         rec, fld, rtype = chan.record, chan.field, chan.record.rtype
         n = len(values)
-        if n < 1 and not chan._array:
+        if n < 1 and not (chan._array or fld.special is SPC.DBADDR):
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return
-        stored = values if converted else self._convert_for_put(chan, data_type, values)
+        # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
+        try:
+            stored = values if converted else self._convert_for_put(chan, data_type, values)
+        except CAError as exc:
+            partial = getattr(exc, "stored", None)
+            if chan._array and partial is not None and len(partial):
+                # dbConvert stores an array element by element: those before the one that failed stay
+                # (NORD unchanged, nothing posted)
+                count = min(len(partial), chan.max_count)
+                getattr(rec, fld.name)[:count] = partial[:count]
+                rec._gen += 1
+            raise
         special = fld.special
         if special is SPC.SCAN:
             self._scan.remove(rec)
@@ -1541,7 +1552,7 @@ class Database:
             text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
             limit = LINK_STRING_SIZE if fld.is_link else fld.size
             setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
-        else:
+        elif len(stored):
             first = stored[0]
             setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
         if special is SPC.SCAN:

@@ -667,8 +667,9 @@ class Circuit:
         if not served.access & _READ:
             self._error(raw, ECA.NORDACCESS, channel.record.NAME, served.cid)
             return
-        if data_count == 0:
-            # rsrv's plain READ takes count 0 literally: the metadata alone, no value
+        if data_count == 0 and data_type not in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            # rsrv's plain READ takes count 0 literally: the metadata alone, no value (dbGet refuses the
+            # acknowledgement types all the same: below, ECA_GETFAIL)
             body = channel.read_metadata(data_type)
             self.out += pack_header(Command.READ, len(body), data_type, 0, served.cid, ioid) + body
             return
