@@ -666,6 +666,10 @@ class FieldChannel:
             if served < available:
                 available = served
                 values = values[:served]
+        if 0 < count < available:
+            # dbGet converts the elements asked for only: one after them that would not convert (a text
+            # out of an ENUM's range, say) does not fail the read
+            values = values[:count]
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
@@ -1527,8 +1531,15 @@ class Database:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return
         # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
+        array_path = chan._array
+        if n > 1 and not converted and not chan.long_string:
+            # dbPut takes its array path for more than one element, and converts no more than the field
+            # holds (a scalar: the first)
+            array_path = True
+            if n > chan.max_count:
+                values = values[:chan.max_count]
         try:
-            stored = values if converted else self._convert_for_put(chan, data_type, values)
+            stored = values if converted else self._convert_for_put(chan, data_type, values, array_path)
         except CAError as exc:
             partial = getattr(exc, "stored", None)
             if chan._array and partial is not None and len(partial):
@@ -1573,7 +1584,8 @@ class Database:
         if fld.prop:
             rec.post_all(_PROPERTY)
 
-    def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any) -> Any:
+    def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any,
+                         array_path: bool = False) -> Any:
         rec, fld = chan.record, chan.field
         if chan.long_string:
             return values_for_put(values, data_type, ChannelType.CHAR, field_dtype=np.uint8,
@@ -1594,7 +1606,8 @@ class Database:
             kwargs.update(string_size=fld.size or MAX_STRING_SIZE, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
-        return values_for_put(values, data_type, chan.native_type, array_field=chan._array, **kwargs)
+        return values_for_put(values, data_type, chan.native_type, array_field=chan._array or array_path,
+                              **kwargs)
 
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
         """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
