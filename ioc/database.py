@@ -1531,10 +1531,10 @@ class Database:
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return
         # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
-        array_path = chan._array
+        array_path = chan._array or fld.special is SPC.DBADDR
         if n > 1 and not converted and not chan.long_string:
-            # dbPut takes its array path for more than one element, and converts no more than the field
-            # holds (a scalar: the first)
+            # dbPut takes its array path (as for any SPC_DBADDR field) for more than one element, and
+            # converts no more than the field holds (a scalar: the first)
             array_path = True
             if n > chan.max_count:
                 values = values[:chan.max_count]
