@@ -90,7 +90,7 @@ _ENUM_DBFS = frozenset({DBF.ENUM, DBF.MENU, DBF.DEVICE})
 # Links that the C IOC makes Channel Access links (dbCa), even to a record of the same IOC.
 _CA_LINKS = frozenset({Process.CA, Process.CP, Process.CPP})
 # dbPut's special() cases, as module constants: an Enum class's attribute read is slow in CPython 3.11
-_SPC_SCAN = SPC.SCAN
+_SPC_SCAN, _SPC_DBADDR = SPC.SCAN, SPC.DBADDR
 _SPC_HOOKED = (SPC.MOD, SPC.RESET, SPC.LINCONV, SPC.CALC)
 # A link write of one value that needs no conversion: the field's DBF and the Python type it stores
 _UNCONVERTED_SCALARS = {DBF.DOUBLE: float, DBF.LONG: int}
@@ -511,7 +511,7 @@ class FieldChannel:
     __slots__ = ("name", "record", "field", "dbf", "native_type", "max_count", "access", "long_string",
                  "_cache", "_gen", "_subscribers", "_array", "_writable", "_unpack", "_direct",
                  "_plain", "_db", "_fname", "_is_val", "_post_on_put", "_process_on_put", "_link",
-                 "_text_double", "_fast_reads", "_string_count")
+                 "_text_double", "_fast_reads", "_string_count", "queued_by_reference")
 
     _CHAR_TYPES: ClassVar[frozenset[int]] = frozenset((ChannelType.CHAR, ChannelType.STS_CHAR,
                                                        ChannelType.TIME_CHAR, ChannelType.GR_CHAR,
@@ -545,6 +545,11 @@ class FieldChannel:
             self.max_count = 1
         read_only = fld.read_only or (rtype.read_only is not None and rtype.read_only(record, fld))
         self.access = AccessRights.READ if read_only else AccessRights.READ_WRITE
+        # dbEvent queues a copy of the posted value only for a one-element field that fits its
+        # union native_value (8 bytes: no string, no link, no SPC_DBADDR array); a monitor update of any
+        # other field reads the field when it is sent (ioc.tcp.Subscription).
+        self.queued_by_reference = (self.max_count != 1 or fld.special is SPC.DBADDR or long_string
+                                    or fld.is_link or fld.dbf is DBF.STRING)
         self._writable = not read_only
         # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
         self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
@@ -670,6 +675,10 @@ class FieldChannel:
             if served < available:
                 available = served
                 values = values[:served]
+        if 0 < count < available:
+            # dbGet converts the elements asked for only: one after them that would not convert (a text
+            # out of an ENUM's range, say) does not fail the read
+            values = values[:count]
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
@@ -835,7 +844,12 @@ class FieldChannel:
             raise CAError(ECA.BADCOUNT, f"{self.name}: {exc}") from None
         if ChannelType.STS_STRING <= data_type <= ChannelType.CTRL_DOUBLE:
             data_type = native_type(data_type)    # db_access's dbChannel_put: the value, metadata ignored
-        return self.record.db.put_field(self, data_type, values)
+        return self.record.db.put_field(self, data_type, values, notify=notify)
+
+    def process_after_failed_notify(self) -> Completion | None:
+        """After a put-callback whose put failed: the processing dbNotify does all the same (see
+        ``Database.process_after_failed_notify``)."""
+        return self._db.process_after_failed_notify(self)
 
     # -- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[int], None], mask: int = EVERY_EVENT,
@@ -1450,8 +1464,10 @@ class Database:
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
     def put_field(self, chan: FieldChannel, data_type: int, values: Any,
-                  converted: bool = False) -> Completion | None:
-        """dbPutField: a CA put, with the record processed when the field is PP (or PROC)."""
+                  converted: bool = False, notify: bool = False) -> Completion | None:
+        """dbPutField: a CA put, with the record processed when the field is PP (or PROC).
+
+        ``notify``: a put-callback (dbNotify), which processes after an alarm acknowledgement too."""
         rec, fld = chan.record, chan.field
         if fld is _RTYP:
             raise CAError(ECA.PUTFAIL, f"{chan.name} cannot be written")
@@ -1460,16 +1476,22 @@ class Database:
             raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
         if converted and chan._plain:
             return self.put_scalar(chan, values[0])
-        if data_type == ChannelType.PUT_ACKT:
-            self._put_ackt(rec, int(values[0]))
-            return None
-        if data_type == ChannelType.PUT_ACKS:
-            self._put_acks(rec, int(values[0]))
-            return None
-        if fld.is_link and not chan.long_string:
+        if fld.is_link and data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            # dbPutField hands a link field to dbPutFieldLink before dbPut could acknowledge an alarm,
+            # and that takes text only
+            raise CAError(ECA.PUTFAIL, f"{chan.name}: a link field takes no DBR type {data_type}")
+        if data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            if data_type == ChannelType.PUT_ACKT:
+                self._put_ackt(rec, int(values[0]))
+            else:
+                self._put_acks(rec, int(values[0]))
+            if not (notify or name == "PROC"):
+                return None     # dbPutField processes a PP field after a put of a value only
+        elif fld.is_link and not chan.long_string:
             self._put_link_field(chan, data_type, values)
             return None
-        self.put(chan, data_type, values, converted)
+        else:
+            self.put(chan, data_type, values, converted)
         if fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
             if rec.PACT:
                 rec.RPRO = 1
@@ -1505,6 +1527,21 @@ class Database:
                 raise ProcessingFailed(rec.NAME, status)
         return None
 
+    def process_after_failed_notify(self, chan: FieldChannel) -> Completion | None:
+        """A put-callback whose put failed in dbPut (a value that does not convert, a DBR type dbPut does
+        not take): dbNotify processes the record all the same when the field is PROC or PP on a passive
+        record (db_put_process reports every put as done). Returns what the put-callback waits for."""
+        rec, fld = chan.record, chan.field
+        if rec.DISP and fld.name != "DISP":
+            return None     # dbNotify's putDisabledType: no put, no processing
+        if not (fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE)):
+            return None
+        rec.PUTF = 1
+        try:
+            return self._process_for_put(rec)
+        except ProcessingFailed:
+            return None     # dbNotify ignores dbProcess's status
+
     def _process_for_put(self, rec: Record) -> Completion | None:
         status = self.process(rec)
         if rec.PACT or rec._fwd_link_pending:
@@ -1526,10 +1563,28 @@ class Database:
         run the record's special handling, post the field (and DBE_PROPERTY for metadata fields)."""
         rec, fld, rtype = chan.record, chan.field, chan.record.rtype
         n = len(values)
-        if n < 1 and not chan._array:
+        if n < 1 and not (chan._array or fld.special is _SPC_DBADDR):
             rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
             return
-        stored = values if converted else self._convert_for_put(chan, data_type, values)
+        # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
+        array_path = chan._array or fld.special is _SPC_DBADDR
+        if n > 1 and not converted and not chan.long_string:
+            # dbPut takes its array path (as for any SPC_DBADDR field) for more than one element, and
+            # converts no more than the field holds (a scalar: the first)
+            array_path = True
+            if n > chan.max_count:
+                values = values[:chan.max_count]
+        try:
+            stored = values if converted else self._convert_for_put(chan, data_type, values, array_path)
+        except CAError as exc:
+            partial = getattr(exc, "stored", None)
+            if chan._array and partial is not None and len(partial):
+                # dbConvert stores an array element by element: those before the one that failed stay
+                # (NORD unchanged, nothing posted)
+                count = min(len(partial), chan.max_count)
+                getattr(rec, fld.name)[:count] = partial[:count]
+                rec._gen += 1
+            raise
         special = fld.special
         if special is _SPC_SCAN:
             self._scan.remove(rec)
@@ -1544,7 +1599,7 @@ class Database:
             text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
             limit = LINK_STRING_SIZE if fld.is_link else fld.size
             setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
-        else:
+        elif len(stored):
             first = stored[0]
             setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
         if special is _SPC_SCAN:
@@ -1565,7 +1620,8 @@ class Database:
         if fld.prop:
             rec.post_all(_PROPERTY)
 
-    def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any) -> Any:
+    def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any,
+                         array_path: bool = False) -> Any:
         rec, fld = chan.record, chan.field
         if chan.long_string:
             return values_for_put(values, data_type, ChannelType.CHAR, field_dtype=np.uint8,
@@ -1586,12 +1642,20 @@ class Database:
             kwargs.update(string_size=fld.size or MAX_STRING_SIZE, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
-        return values_for_put(values, data_type, chan.native_type, array_field=chan._array, **kwargs)
+        return values_for_put(values, data_type, chan.native_type, array_field=chan._array or array_path,
+                              **kwargs)
 
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
         """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
-        text = values_for_put(values, data_type, ChannelType.STRING)[0]
+        # dbPutFieldLink takes text only: a DBR_STRING, or DBR_CHARs whose last one is the NUL
+        if not len(values) or not (data_type == ChannelType.STRING or (
+                data_type == ChannelType.CHAR and int(values[-1]) == 0)):
+            raise CAError(ECA.PUTFAIL, f"{chan.name}: a link takes text, not DBR type {data_type}")
+        if data_type == ChannelType.CHAR:
+            text = bytes(np.asarray(values, dtype=np.uint8)).split(b"\0", 1)[0].decode("latin-1")
+        else:
+            text = values_for_put(values, data_type, ChannelType.STRING)[0]
         try:
             # dbPutFieldLink: a PV this IOC does not have becomes a CA link (softIoc's dbCa)
             entry = self._resolve(fld, parse_link(text), external=True)

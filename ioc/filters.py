@@ -695,6 +695,8 @@ class FilteredChannel:
         self._scalar = (base.max_count == 1 and fld.special is not SPC.DBADDR and not fld.is_link
                         and not (fld.dbf is DBF.STRING and fld.size > MAX_STRING_SIZE))
         self._pending: _Log | None = None
+        # Updates are snapshots: the server encodes each when it is posted, after the filters ran.
+        self.queued_by_reference = False
 
     def __repr__(self) -> str:
         return f"<FilteredChannel {self.name} {self.native_type.name}[{self.max_count}]>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,7 +57,15 @@ _MAX_DATA_TYPE = max(ChannelType)
 _NOT_NOTIFY_PUTTABLE = frozenset(range(ChannelType.STS_STRING, ChannelType.CTRL_DOUBLE + 1)) | {
     ChannelType.STSACK_STRING, ChannelType.CLASS_NAME}
 
-_sid_counter = itertools.count()  # server-wide, as rsrv's resource ids
+_EVENT_ADD_BYTES = int(Command.EVENT_ADD).to_bytes(2, "big")
+_NORMAL_BYTES = int(ECA.NORMAL).to_bytes(4, "big")
+_STATUS_SEVERITY = struct.Struct(">HH")
+_STAMP = struct.Struct(">II")
+_PLAIN_HEADER = struct.Struct(">HHHHII")
+_TIME_TYPES = frozenset(range(ChannelType.TIME_STRING, ChannelType.TIME_DOUBLE + 1))
+
+_sid_counter = itertools.count()
+_subscription_serials = itertools.count()  # server-wide, as rsrv's resource ids
 # Set when a circuit's writer was woken: a reader busy with a long batch yields soon after. (Asking trio
 # whether any task is runnable costs more than the checkpoint it would save.)
 _writer_woken = False
@@ -67,6 +76,13 @@ _writer_woken = False
 MIN_CLIENT_VERSION = 4
 LARGE_ARRAY_VERSION = 9
 MAX_PRIORITY = 99
+# A reply that a client older than CA 4.9 cannot take: this many elements or (padded) payload bytes.
+LARGE_MESSAGE = 0xFFFF
+# rsrv's large buffer, which its "server unable to load ... response" ERRORs quote as "max bytes":
+# EPICS_CA_MAX_ARRAY_BYTES (default 16384) plus an extended header, at least MAX_TCP.
+_DEFAULT_MAX_ARRAY_BYTES = 16384
+_EXTENDED_HEADER = 24
+_MAX_TCP = 16384 + 16
 # rsrv's "Bad Resource ID" ERROR names the source line of the handler that looked the id up (its
 # logBadId macro expands __FILE__ and __LINE__); clients see these exact strings.
 _BAD_ID_AT = {
@@ -100,7 +116,9 @@ class ServedChannel:
     sid: int
     channel: object  # ioc.database.FieldChannel
     access: int      # the channel's AccessRights as a plain int: IntFlag's & costs a call per request
-    subscriptions: set[int] = field(default_factory=set)
+    # in the order they were added (rsrv's per-channel event list): a client may reuse a subscription id,
+    # and EVENT_CANCEL ends the oldest subscription of the channel with that id
+    subscriptions: list[Subscription] = field(default_factory=list)
     put_pending: PendingPut | None = None
 
 
@@ -128,14 +146,17 @@ class Subscription:
     Policy (coalesce-newest, as rsrv's event queue): encoded updates wait in one queue per circuit, in
     the order they were posted, while it has room for them (see ``EVENT_RING``); when the client falls
     behind, a subscription's newest update replaces its last waiting one, so a slow client sees the
-    latest value and never makes the server buffer without bound.
+    latest value and never makes the server buffer without bound. A field that dbEvent does not copy into
+    its queue (``queued_by_reference``: arrays, strings, links) waits as a reference instead: at most one
+    update per subscription, which reads the field when it is sent, with the alarm status, severity and
+    time stamp of the post that queued it; a post while it waits is dropped.
     """
 
     __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "pending", "last",
-                 "unsubscribe", "coalesced", "circuit")
+                 "unsubscribe", "coalesced", "circuit", "by_reference", "request_size", "oversize", "serial")
 
     def __init__(self, circuit: Circuit, subscriptionid: int, served: ServedChannel, data_type: int,
-                 count: int, mask: int) -> None:
+                 count: int, mask: int, request_size: int = 16) -> None:
         self.circuit = circuit
         self.subscriptionid = subscriptionid
         self.served = served
@@ -146,8 +167,19 @@ class Subscription:
         self.last: list | None = None   # the newest of them, [message, subscription]
         self.coalesced = 0
         self.unsubscribe: Callable[[], None] | None = None
+        self.request_size = request_size    # the EVENT_ADD's payload size, which an ERROR quotes
+        self.serial = next(_subscription_serials)
+        # dbEvent copies a posted value into the queued event only for a one-element field of at most
+        # 8 bytes; for any other field (an array, a string, a link) the event refers to the field, which
+        # is read when the event is sent, and a post while such an event waits is dropped.
+        self.by_reference = served.channel.queued_by_reference
+        # whether an update is too large for a client older than CA 4.9 (count 0: the field's capacity)
+        elements = count or served.channel.max_count
+        self.oversize = elements >= LARGE_MESSAGE or payload_size(data_type, elements) >= LARGE_MESSAGE
 
     def encode(self) -> bytes:
+        if self.oversize and self.circuit.client_version < LARGE_ARRAY_VERSION:
+            return self._too_large()
         try:
             payload, count = self.served.channel.read(self.data_type, self.count)
         except CAError:
@@ -156,11 +188,56 @@ class Subscription:
         return pack_header(_EVENT_ADD, len(payload), self.data_type, count, _NORMAL,
                            self.subscriptionid) + payload
 
+    def encode_with_alarm(self, alarm: tuple[int, int, int, int]) -> bytes:
+        """An update of a field queued by reference: the value read now, with the alarm status, severity
+        and time stamp of the post that queued it (dbGet takes those from the event's field log)."""
+        message = self.encode()
+        data_type = self.data_type
+        if ChannelType.STS_STRING <= data_type <= ChannelType.CTRL_DOUBLE or (
+                data_type == ChannelType.STSACK_STRING):
+            start = 24 if message[2:4] == b"\xff\xff" else 16    # after an extended header
+            if message[:2] == _EVENT_ADD_BYTES and message[8:12] == _NORMAL_BYTES:
+                # an update served (status ECA_NORMAL): its struct begins with status and severity
+                patched = bytearray(message)
+                status, severity, secs, nsec = alarm
+                patched[start:start + 4] = _STATUS_SEVERITY.pack(status, severity)
+                if data_type in _TIME_TYPES:
+                    patched[start + 4:start + 12] = _STAMP.pack(secs, nsec)
+                return bytes(patched)
+        return message
+
+    def _too_large(self) -> bytes:
+        """rsrv's answer to an update a client older than CA 4.9 cannot take: an ERROR quoting the
+        EVENT_ADD (ECA_16KARRAYCLIENT)."""
+        circuit = self.circuit
+        served = self.served
+        elements = self.count or served.channel.max_count
+        original = pack_header(Command.EVENT_ADD, self.request_size, self.data_type, self.count, served.sid,
+                               self.subscriptionid)
+        return circuit.error_message(
+            original, ECA.ARRAY16KCLIENT,
+            f'server unable to load read (or subscription update) response into protocol buffer '
+            f'PV="{served.channel.record.NAME}" dbf={self.data_type} count={elements} '
+            f'avail={self.subscriptionid} max bytes={circuit.large_buffer}', served.cid)
+
     def post(self, mask: int) -> None:
         """Channel callback: called synchronously with the first update and every post the channel
         selected for this subscription's mask."""
-        message = self.encode()
         circuit = self.circuit
+        if self.by_reference:
+            if self.pending:
+                self.coalesced += 1     # the waiting event will read the field as it is then
+                return
+            rec = self.served.channel.record
+            secs, nsec = rec.TIME
+            entry = [(rec.STAT, rec.SEVR, secs, nsec), self]
+            circuit.events.append(entry)
+            self.last = entry
+            self.pending += 1
+            if circuit.events_on:
+                circuit.ring()
+            return
+        message = self.encode()
         if self.pending and (len(circuit.events) >= circuit.coalesce_from or not circuit.events_on):
             self.last[0] = message
             self.coalesced += 1
@@ -189,9 +266,11 @@ class Circuit:
         self.database = database
         self.server_port = server_port
         self.parser = StreamParser(Role.SERVER, max_payload=max_payload)
+        self.large_buffer = max(_MAX_TCP, (_DEFAULT_MAX_ARRAY_BYTES if max_payload is None else max_payload)
+                                + _EXTENDED_HEADER)
         self.out = bytearray()
         self.channels: dict[int, ServedChannel] = {}
-        self.subscriptions: dict[int, Subscription] = {}
+        self.subscriptions: set[Subscription] = set()
         # Monitor updates waiting, in post order: [message, subscription] (message None once dropped)
         self.events: collections.deque[list] = collections.deque()
         self.coalesce_from = EVENT_RING - EVENTS_PER_RING
@@ -261,7 +340,7 @@ class Circuit:
             log.info("circuit from %s closed", self.peer)
 
     def _unsubscribe_all(self) -> None:
-        for sub in self.subscriptions.values():
+        for sub in self.subscriptions:
             if sub.unsubscribe is not None:
                 sub.unsubscribe()
                 sub.unsubscribe = None
@@ -297,9 +376,10 @@ class Circuit:
                 for raw in batch:
                     handler = dispatch.get(raw[0])
                     if handler is None:
-                        self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
-                        self._closing = True
-                        break
+                        self._unknown_command(raw)
+                        if self._closing:
+                            break
+                        continue
                     try:
                         later = handler(raw)
                         if later is not None:
@@ -370,6 +450,8 @@ class Circuit:
             message, sub = popleft()
             sub.pending -= 1
             if message is not None:
+                if message.__class__ is tuple:    # queued by reference: read the field now
+                    message = sub.encode_with_alarm(message)
                 out += message
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -380,10 +462,19 @@ class Circuit:
             original = pack_header(0, 0, 0, 0, 0, 0)
         else:
             command, data_type, data_count, p1, p2, payload = raw
-            original = pack_header(command, len(payload), data_type, data_count, p1, p2)
+            if self.client_version < LARGE_ARRAY_VERSION:
+                # rsrv quotes a header in the extended form only to a client that knows it
+                original = _PLAIN_HEADER.pack(command, len(payload) & 0xFFFF, data_type, data_count & 0xFFFF,
+                                              p1, p2)
+            else:
+                original = pack_header(command, len(payload), data_type, data_count, p1, p2)
         self._send_error(original, eca, message, cid)
 
     def _send_error(self, original: bytes, eca: int, message: str, cid: int | None = None) -> None:
+        self.out += self.error_message(original, eca, message, cid)
+
+    def error_message(self, original: bytes, eca: int, message: str, cid: int | None = None) -> bytes:
+        """An ERROR quoting the request header ``original`` with the text ``message``."""
         if cid is None:
             # rsrv's vsend_err: a request naming a channel by sid reports that channel's cid (when the sid
             # is known), a SEARCH its own cid, anything else none
@@ -395,7 +486,7 @@ class Circuit:
                 cid = p1 if command == Command.SEARCH else 0xFFFFFFFF
         text = message.encode("latin-1", "replace") + b"\0"
         body = original + text + b"\0" * (-(len(original) + len(text)) % 8)
-        self.out += pack_header(Command.ERROR, len(body), 0, 0, cid, eca) + body
+        return pack_header(Command.ERROR, len(body), 0, 0, cid, eca) + body
 
     def _framing_error(self, exc: FramingError) -> None:
         """rsrv's answer to a request it cannot frame, a payload size that is not a multiple of 8: an
@@ -436,6 +527,29 @@ class Circuit:
 
     def _ignore(self, raw) -> None:
         pass
+
+    def _unknown_command(self, raw) -> None:
+        """A command code past rsrv's jump table. Before a supported VERSION it is refused like any other
+        request; after it, an ERROR and the circuit dropped (rsrv's bad_tcp_cmd_action)."""
+        served = self.dispatch.get(Command.ECHO)
+        if served == self._echo:
+            self._error(raw, ECA.INTERNAL, "invalid (damaged?) request code from TCP")
+            self._closing = True
+        else:
+            served(raw)     # what an unversioned circuit does with a request now (_too_old, _ignore)
+
+    def _too_large(self, raw, elements: int, what: str) -> bool:
+        """Whether a reply of ``elements`` elements is more than a client older than CA 4.9 can take;
+        if so, rsrv's ERROR (ECA_16KARRAYCLIENT) is queued."""
+        command, data_type, data_count, sid, ioid, payload = raw
+        if elements < LARGE_MESSAGE and payload_size(data_type, elements) < LARGE_MESSAGE:
+            return False
+        served = self.channels[sid]
+        name = served.channel.record.NAME
+        self._error(raw, ECA.ARRAY16KCLIENT,
+                    f'server unable to load {what} response into protocol buffer PV="{name}" dbf={data_type} '
+                    f'count={elements} avail={ioid} max bytes={self.large_buffer}', served.cid)
+        return True
 
     def _name_of(self, raw, what: str, too_long: str) -> str | None:
         """The text of a HOST_NAME or CLIENT_NAME, or None when rsrv refuses it (after a channel exists:
@@ -523,6 +637,9 @@ class Circuit:
             self._bad_id(raw)
             return
         channel = served.channel
+        if self.client_version < LARGE_ARRAY_VERSION and self._too_large(
+                raw, data_count or channel.max_count, "read (or subscription update)"):
+            return
         if not served.access & _READ:
             self.out += failed_read(Command.READ_NOTIFY, data_type, data_count, ECA.NORDACCESS, ioid)
             return
@@ -545,11 +662,14 @@ class Circuit:
             self._error(raw, ECA.BADTYPE, channel.record.NAME, served.cid)
             self._closing = True
             return
+        if self.client_version < LARGE_ARRAY_VERSION and self._too_large(raw, data_count, "read"):
+            return
         if not served.access & _READ:
             self._error(raw, ECA.NORDACCESS, channel.record.NAME, served.cid)
             return
-        if data_count == 0:
-            # rsrv's plain READ takes count 0 literally: the metadata alone, no value
+        if data_count == 0 and data_type not in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            # rsrv's plain READ takes count 0 literally: the metadata alone, no value (dbGet refuses the
+            # acknowledgement types all the same: below, ECA_GETFAIL)
             body = channel.read_metadata(data_type)
             self.out += pack_header(Command.READ, len(body), data_type, 0, served.cid, ioid) + body
             return
@@ -600,21 +720,25 @@ class Circuit:
         if not served.access & _WRITE:
             self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NOWTACCESS, ioid)
             return
+        status = ECA.NORMAL
         if data_type in _NOT_NOTIFY_PUTTABLE:
-            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.PUTFAIL, ioid)
-            return
-        try:
-            completion = channel.write(data_type, data_count, payload, notify=True)
-        except ProcessingFailed:
-            completion = None   # dbNotify reports only a failed put: a failed processing completes
-        except CAError as exc:
-            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, exc.eca, ioid)
-            return
+            status = ECA.PUTFAIL
+        else:
+            try:
+                completion = channel.write(data_type, data_count, payload, notify=True)
+            except ProcessingFailed:
+                completion = None   # dbNotify reports only a failed put: a failed processing completes
+            except CAError as exc:
+                status = exc.eca
+        if status != ECA.NORMAL:
+            completion = None
+            if status != ECA.NOWTACCESS:
+                completion = getattr(channel, "base", channel).process_after_failed_notify()
         if completion is None:
-            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, ECA.NORMAL, ioid)
+            self.out += pack_header(Command.WRITE_NOTIFY, 0, data_type, data_count, status, ioid)
         else:
             served.put_pending = pending = PendingPut(data_type, data_count, ioid)
-            self._nursery.start_soon(self._complete_write, served, pending, completion)
+            self._nursery.start_soon(self._complete_write, served, pending, completion, status)
         return None
 
     async def _write_notify_after(self, served: ServedChannel, raw) -> None:
@@ -632,11 +756,11 @@ class Circuit:
                                     ECA.PUTCBINPROG, pending.ioid)
         self._write_notify(raw)
 
-    async def _complete_write(self, served: ServedChannel, pending: PendingPut, completion) -> None:
+    async def _complete_write(self, served: ServedChannel, pending: PendingPut, completion,
+                              status: int = ECA.NORMAL) -> None:
         with pending.scope:
             try:
                 await completion.wait()
-                status = ECA.NORMAL
             except CAError as exc:
                 status = exc.eca
             # Updates posted while the put completed (a motor's final RBV, DMOV) go before the reply: a
@@ -669,28 +793,27 @@ class Circuit:
         if not served.access & _READ:
             self.out += failed_read(Command.EVENT_ADD, data_type, data_count, ECA.NORDACCESS, subscriptionid)
             return
-        old = self.subscriptions.pop(subscriptionid, None)
-        if old is not None:     # the id reused: the old subscription ends, its waiting updates dropped
-            if old.unsubscribe is not None:
-                old.unsubscribe()
-            old.drop_pending()
-        sub = Subscription(self, subscriptionid, served, data_type, data_count, mask)
-        self.subscriptions[subscriptionid] = sub
+        # A subscription id the client already uses (on this channel or another) starts one more
+        # subscription, as in rsrv: both send updates.
+        sub = Subscription(self, subscriptionid, served, data_type, data_count, mask, len(payload))
+        self.subscriptions.add(sub)
         self._size_event_rings()
-        served.subscriptions.add(subscriptionid)
+        served.subscriptions.append(sub)
         # the channel sends the first update (a filtered channel runs it through its filters)
         sub.unsubscribe = served.channel.subscribe(sub.post, mask, first=True)
 
-    def _cancel(self, subscriptionid: int) -> Subscription | None:
-        sub = self.subscriptions.pop(subscriptionid, None)
-        if sub is None:
-            return None
+    def subscription(self, subscriptionid: int) -> Subscription | None:
+        """The oldest open subscription with this id, on any channel."""
+        return min((sub for sub in self.subscriptions if sub.subscriptionid == subscriptionid),
+                   key=lambda sub: sub.serial, default=None)
+
+    def _cancel(self, sub: Subscription) -> None:
+        self.subscriptions.discard(sub)
         if sub.unsubscribe is not None:
             sub.unsubscribe()
-        sub.served.subscriptions.discard(subscriptionid)
+            sub.unsubscribe = None
         sub.drop_pending()
         self._size_event_rings()
-        return sub
 
     def _size_event_rings(self) -> None:
         rings = max(1, -(-len(self.subscriptions) // SUBSCRIPTIONS_PER_RING))
@@ -702,12 +825,14 @@ class Circuit:
         if served is None:
             self._bad_id(raw)
             return
-        if subscriptionid not in served.subscriptions:
+        sub = next((sub for sub in served.subscriptions if sub.subscriptionid == subscriptionid), None)
+        if sub is None:
             # rsrv looks for the subscription among that channel's only, and drops the circuit
             self._error(raw, ECA.BADMONID, served.channel.record.NAME, served.cid)
             self._closing = True
             return
-        sub = self._cancel(subscriptionid)
+        served.subscriptions.remove(sub)
+        self._cancel(sub)
         # Updates still queued were dropped (db_cancel_event makes rsrv's queued events defunct, sent
         # even under EVENTS_OFF never). rsrv confirms with the EVENT_ADD's own header (its type and
         # count, not the cancel's).
@@ -719,7 +844,8 @@ class Circuit:
         if served is None:
             self._bad_id(raw)
             return
-        for subscriptionid in list(served.subscriptions):
-            self._cancel(subscriptionid)
+        for sub in served.subscriptions:
+            self._cancel(sub)
+        served.subscriptions.clear()
         # rsrv echoes the request's header fields
         self.out += pack_header(Command.CLEAR_CHANNEL, 0, data_type, data_count, sid, cid)

@@ -84,7 +84,7 @@ def test_a_lagging_subscription_queues_while_the_ring_has_room_then_coalesces(tm
     db, circuit = subscribed_circuit(tmp_path)
     for value in range(1, 501):
         put(db, value)
-    sub = circuit.subscriptions[0]
+    sub = circuit.subscription(0)
     room = tcp.EVENT_RING - tcp.EVENTS_PER_RING
     assert len(waiting(circuit, sub)) == len(circuit.events) == room
     # the first update and the earliest puts kept in order; the newest value in the last place
@@ -99,7 +99,7 @@ def test_subscriptions_share_the_ring_and_more_of_them_get_more_rings(tmp_path):
     for value in range(1, 101):
         put(db, value)
     assert len(circuit.events) == tcp.EVENT_RING - tcp.EVENTS_PER_RING
-    assert all(value_of(waiting(circuit, sub)[-1]) == 100 for sub in circuit.subscriptions.values())
+    assert all(value_of(waiting(circuit, sub)[-1]) == 100 for sub in circuit.subscriptions)
     _, many = subscribed_circuit(tmp_path, subscriptions=tcp.SUBSCRIPTIONS_PER_RING + 1)
     assert many.coalesce_from == 2 * tcp.EVENT_RING - tcp.EVENTS_PER_RING
 
@@ -109,7 +109,7 @@ def test_events_off_keeps_one_waiting_update_per_subscription(tmp_path):
     feed(circuit, header(Command.EVENTS_OFF, 0, 0, 0, 0, 0))
     for value in range(1, 50):
         put(db, value)
-    sub = circuit.subscriptions[0]
+    sub = circuit.subscription(0)
     assert [value_of(m) for m in waiting(circuit, sub)] == [49.0]
     # EVENTS_ON sends it
     feed(circuit, header(Command.EVENTS_ON, 0, 0, 0, 0, 0))
@@ -137,7 +137,7 @@ def test_a_cancelled_subscription_sends_none_of_its_waiting_updates(tmp_path):
     db, circuit = subscribed_circuit(tmp_path, subscriptions=2)
     for value in range(1, 11):
         put(db, value)
-    first, second = circuit.subscriptions[0], circuit.subscriptions[1]
+    first, second = circuit.subscription(0), circuit.subscription(1)
     assert len(waiting(circuit, first)) == len(waiting(circuit, second)) == 11
     sid = next(iter(circuit.channels))
     feed(circuit, header(Command.EVENT_CANCEL, 0, DOUBLE, 1, sid, 0))

@@ -3,25 +3,23 @@
 Each case sends the same requests over a raw TCP circuit (or UDP socket) to both servers, reads until the
 replies it waits for have come (the ECHO reply is the fence: rsrv answers requests in order), and compares
 every reply's header and payload. What must differ between two servers is masked, each for a stated
-reason (see ``Transcript``): the server's resource ids (sids) and its port, current timestamps, and the
-bytes rsrv leaves uninitialised (its send buffer holds whatever an earlier message left there).
+reason (see ``Transcript`` in tests/wire.py): the server's resource ids (sids) and its port, current
+timestamps, and the bytes rsrv leaves uninitialised (its send buffer holds whatever an earlier message
+left there).
 
 Failed requests have their own file, tests/test_ioc_wire_errors.py.
 """
 from __future__ import annotations
 
-import collections
-import difflib
 import socket
 import struct
-from dataclasses import dataclass, field
 
 import pytest
 from differential import serve_both
 from rawca import header
+from wire import ECHO, READABLE_TYPES, TIMEOUT, chars, compare, doubles, monitor, name_payload, xheader
 
 from caproto.constants import Command
-from caproto.dbr import element_size, metadata_size
 
 DB = """\
 record(ai, "d:ai") {
@@ -54,207 +52,14 @@ record(stringin, "d:si") { field(VAL, "hello") }
 record(waveform, "d:wd") { field(FTVL, "DOUBLE") field(NELM, "8") field(EGU, "s") field(PREC, "1") }
 record(waveform, "d:wc") { field(FTVL, "CHAR") field(NELM, "20") }
 record(waveform, "d:big") { field(FTVL, "CHAR") field(NELM, "70000") }
+record(waveform, "d:bigd") { field(FTVL, "DOUBLE") field(NELM, "9000") }
+record(waveform, "d:wq0") { field(FTVL, "DOUBLE") field(NELM, "4") }
+record(waveform, "d:wq1") { field(FTVL, "DOUBLE") field(NELM, "4") }
+record(waveform, "d:wq2") { field(FTVL, "LONG") field(NELM, "4") }
+record(stringin, "d:sq0") { }
+record(stringout, "d:sq1") { }
+record(calc, "d:count") { field(CALC, "A+1") field(INPA, "d:count NPP") }
 """
-
-READABLE_TYPES = [*range(35), 37, 38]     # PUT_ACKT and PUT_ACKS cannot be read (a failure: the other file)
-MAX_STRING = 40
-# Metadata bytes that only align the struct (db_access.h's RISC_pad fields): rsrv never writes them.
-RISC_PADS = {11: [(4, 1)], 13: [(4, 4)], 15: [(12, 2)], 17: [(12, 2)], 18: [(12, 3)], 20: [(12, 4)],
-             23: [(6, 2)], 25: [(18, 1)], 27: [(6, 2)], 30: [(6, 2)], 32: [(20, 1)], 34: [(6, 2)]}
-STRING_VALUED = {0, 7, 14, 21, 28, 37, 38}
-TIME_TYPES = range(14, 21)
-CLASS_NAME = 38
-ECHO = header(Command.ECHO, 0, 0, 0, 0, 0)
-TIMEOUT = 10.0
-
-
-def xheader(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
-    """A request header, in the extended form when the size or count needs it."""
-    if size < 0xFFFF and count < 0xFFFF:
-        return header(command, size, data_type, count, p1, p2)
-    return struct.pack(">HHHHIIII", command, 0xFFFF, data_type, 0, p1, p2, size, count)
-
-
-def name_payload(name: str) -> bytes:
-    data = name.encode() + b"\0"
-    return data + b"\0" * (-len(data) % 8)
-
-
-def monitor(mask: int) -> bytes:
-    return struct.pack(">fffHH", 0, 0, 0, mask, 0)
-
-
-def doubles(*values: float) -> bytes:
-    return struct.pack(f">{len(values)}d", *values)
-
-
-def chars(*values: int) -> bytes:
-    data = bytes(values)
-    return data + b"\0" * (-len(data) % 8)
-
-
-def masked_data(data_type: int, autosize: bool, count: int, payload: bytes) -> str:
-    """A data reply's payload in hex, with ``__`` for bytes rsrv leaves uninitialised and ``TT`` for a
-    current timestamp (a zero one, of a record never processed, is compared)."""
-    shown = bytearray(payload.hex().encode())
-
-    def hide(start: int, stop: int, mark: bytes = b"_") -> None:
-        stop = min(stop, len(payload))
-        if start < stop:
-            shown[2 * start:2 * stop] = mark * (2 * (stop - start))
-
-    if data_type in TIME_TYPES and any(payload[4:12]):
-        hide(4, 12, b"T")           # when each server processed the record
-    for start, size in RISC_PADS.get(data_type, ()):
-        hide(start, start + size)
-    offset = metadata_size(data_type)
-    if data_type in STRING_VALUED:
-        # a string's bytes after its NUL are whatever rsrv's buffer held; rsrv fills only the first
-        # element of a CLASS_NAME array
-        for i in range(max(count, 1)):
-            start = offset + i * MAX_STRING
-            element = payload[start:start + MAX_STRING]
-            if data_type == CLASS_NAME and i > 0:
-                hide(start, start + MAX_STRING)
-            elif b"\0" in element:      # rsrv always terminates a string; an unterminated one is shown
-                hide(start + element.index(b"\0") + 1, start + MAX_STRING)
-    if autosize:
-        # count 0 ("as many as there are"): rsrv sizes the message for the field's capacity, then cuts it
-        # to the elements read, leaving the alignment bytes after them unwritten
-        hide(offset + count * element_size(data_type), len(payload))
-    return shown.decode()
-
-
-@dataclass
-class Transcript:
-    """What one server sent, message by message, masked. Resource ids are renamed in the order the
-    server handed them out (each server numbers its own), the server's port is named PORT."""
-    port: int
-    sids: dict[int, str] = field(default_factory=dict)
-    asked: dict[tuple[int, int], int] = field(default_factory=dict)   # (command, ioid) -> count asked
-    lines: list = field(default_factory=list)
-
-    def sid(self, value: int) -> str | int:
-        return self.sids.get(value, value)
-
-    def describe(self, message) -> tuple:
-        if isinstance(message, str):
-            return (message,)
-        command, data_type, count, p1, p2, payload = message
-        name = Command(command).name if command in Command._value2member_map_ else command
-        if command == Command.CREATE_CHAN:
-            self.sids.setdefault(p2, f"sid{len(self.sids)}")
-            return name, data_type, count, p1, self.sid(p2), payload.hex()
-        if command in (Command.SEARCH, ) and data_type == self.port:
-            return name, "PORT", count, p1, p2, payload.hex()
-        if command == Command.CLEAR_CHANNEL or (command == Command.EVENT_ADD and not payload):
-            return name, data_type, count, self.sid(p1), p2, payload.hex()
-        if command == Command.ERROR:
-            quoted = struct.unpack(">HHHHII", payload[:16])
-            text = payload[16:].split(b"\0", 1)[0]      # rsrv pads the text with stale buffer bytes
-            return name, data_type, count, p1, p2, (*quoted[:4], self.sid(quoted[4]), quoted[5]), text
-        if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD) and payload:
-            asked = self.asked.get((command, p2))
-            return (name, len(payload), data_type, count, p1, p2,
-                    masked_data(data_type, asked == 0, count, payload))
-        return name, len(payload), data_type, count, p1, p2, payload.hex()
-
-
-class Wire:
-    """A raw TCP circuit that records the masked replies."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.transcript = Transcript(port)
-        self.buffer = b""
-        self.closed = False
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        # remember the element count of each data request, by (command, ioid): the masks need it
-        view = data
-        while len(view) >= 16:
-            command, size, _, count, _, p2 = struct.unpack(">HHHHII", view[:16])
-            start = 16
-            if size == 0xFFFF:
-                size, count = struct.unpack(">II", view[16:24])
-                start = 24
-            if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD):
-                self.transcript.asked[(command, p2)] = count
-            view = view[start + size:]
-        self.sock.sendall(data)
-
-    def _next(self):
-        while True:
-            if len(self.buffer) >= 16:
-                command, size, data_type, count, p1, p2 = struct.unpack(">HHHHII", self.buffer[:16])
-                start = 16
-                if size == 0xFFFF:
-                    if len(self.buffer) < 24:
-                        size = None
-                    else:
-                        size, count = struct.unpack(">II", self.buffer[16:24])
-                        start = 24
-                if size is not None and len(self.buffer) >= start + size:
-                    message = (command, data_type, count, p1, p2, self.buffer[start:start + size])
-                    self.buffer = self.buffer[start + size:]
-                    return message
-            try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                return "TIMEOUT"
-            if not chunk:
-                return "EOF"
-            self.buffer += chunk
-
-    def exchange(self, data: bytes, *until: int, unordered: bool = False) -> list:
-        """Send ``data``, then read until every command of ``until`` came (as often as listed), or the
-        server closed the circuit. ``unordered``: rsrv sends these replies from two threads (the event
-        task for monitor updates and put-callback completions), so their order is not defined."""
-        self.send(data)
-        waiting = collections.Counter(until)
-        got = []
-        while +waiting and not self.closed:
-            message = self._next()
-            if isinstance(message, str):
-                self.closed = True
-            else:
-                waiting[message[0]] -= 1
-            got.append(self.transcript.describe(message))
-        if unordered:
-            got.sort(key=repr)
-        self.transcript.lines.extend(got)
-        return got
-
-    def open(self, *names: str, version: int = 13, priority: int = 0) -> list[int]:
-        """VERSION and one CREATE_CHAN per name; the sids."""
-        requests = header(Command.VERSION, 0, priority, version, 0, 0)
-        for cid, name in enumerate(names, 1):
-            payload = name_payload(name)
-            requests += header(Command.CREATE_CHAN, len(payload), 0, 0, cid, version) + payload
-        before = len(self.transcript.sids)
-        self.exchange(requests + ECHO, Command.ECHO)
-        by_name = {v: k for k, v in self.transcript.sids.items()}
-        return [by_name[f"sid{i}"] for i in range(before, len(self.transcript.sids))]
-
-
-def compare(pair, scenario) -> None:
-    """Run ``scenario(wire)`` against both servers; the masked transcripts must be equal."""
-    transcripts = []
-    for env in (pair.reference, pair.ours):
-        wire = Wire(int(env["EPICS_CAS_SERVER_PORT"]))
-        try:
-            scenario(wire)
-        finally:
-            wire.close()
-        transcripts.append([repr(line) for line in wire.transcript.lines])
-    reference, ours = transcripts
-    if ours != reference:
-        diff = "\n".join(difflib.unified_diff(reference, ours, "C softIoc", "ours", lineterm="", n=3))
-        raise AssertionError(f"the replies differ:\n{diff}")
-
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, repeater_port):
@@ -721,3 +526,123 @@ def test_udp_search(pair, case):
             searcher.close()
     reference, ours = results
     assert ours == reference
+
+
+# --- clients older than CA 4.9 (no extended headers) ----------------------------------------------------
+
+OLD_CLIENT_READS = {
+    "d:big": [(4, 0), (4, 1), (4, 100), (4, 0xFFF0), (4, 0xFFF7), (4, 0xFFF8), (4, 0xFFFE), (4, 0xFFFF),
+              (0, 1), (0, 1638), (0, 1639), (6, 8191), (6, 8192), (20, 8189), (20, 8190), (34, 0)],
+    "d:bigd": [(6, 0), (6, 1), (6, 8191), (6, 8192), (14, 0), (1, 0), (0, 0)],
+    "d:wd": [(6, 0), (34, 0), (6, 8)],
+}
+
+
+@pytest.mark.parametrize("pv", OLD_CLIENT_READS)
+@pytest.mark.parametrize("command", [Command.READ_NOTIFY, Command.READ])
+@pytest.mark.parametrize("version", [8, 9])
+def test_old_client_large_reads(pair, pv, command, version):
+    """A client older than CA 4.9 cannot take a reply of 0xFFFF elements or bytes or more: rsrv answers
+    ECA_16KARRAYCLIENT in an ERROR (count 0 asks for the field's capacity)."""
+    def scenario(wire):
+        sid, = wire.open(pv, version=version)
+        requests = OLD_CLIENT_READS[pv]
+        wire.exchange(b"".join(header(command, 0, data_type, count, sid, ioid)
+                               for ioid, (data_type, count) in enumerate(requests)) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("version", [8, 9])
+def test_old_client_large_subscription(pair, version):
+    """A subscription whose updates a client older than CA 4.9 cannot take: each update is an ERROR."""
+    def scenario(wire):
+        sid, = wire.open("d:bigd", version=version)
+        wire.exchange(header(Command.EVENT_ADD, 16, 6, 0, sid, 3) + monitor(5) + ECHO,
+                      Command.ECHO, Command.ERROR if version < 9 else Command.EVENT_ADD, unordered=True)
+        wire.exchange(header(Command.WRITE, 16, 6, 2, sid, 1) + doubles(1, 2) + ECHO,
+                      Command.ECHO, Command.ERROR if version < 9 else Command.EVENT_ADD, unordered=True)
+        wire.exchange(header(Command.EVENT_CANCEL, 0, 6, 0, sid, 3) + ECHO, Command.EVENT_ADD, Command.ECHO)
+    compare(pair, scenario)
+
+
+# --- unknown commands -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [5, 13, 27, 28, 29, 100, 0xFFFF])
+@pytest.mark.parametrize("versioned", [False, True])
+def test_unknown_command(pair, command, versioned):
+    """A command code rsrv has no handler for: before any VERSION refused like any other request
+    (ECA_DEFUNCT), after it an ERROR "invalid (damaged?) request code" and the circuit closed."""
+    def scenario(wire):
+        if versioned:
+            wire.exchange(header(Command.VERSION, 0, 0, 13, 0, 0) + header(command, 8, 1, 2, 3, 4) + bytes(8)
+                          + ECHO, Command.ECHO)
+        else:
+            wire.exchange(header(command, 8, 1, 2, 3, 4) + bytes(8), Command.ERROR)
+            wire.exchange(ECHO, Command.ERROR)
+    compare(pair, scenario)
+
+
+# --- array subscriptions read their value when the update is sent ----------------------------------------
+
+@pytest.mark.parametrize("pv,write", [
+    ("d:wq0", (6, 3, doubles(1, 2, 3))), ("d:wq1", (6, 2, doubles(4, 5))),
+    ("d:wq2", (5, 2, struct.pack(">ii", 6, 7))),
+    ("d:sq0", (0, 1, b"one".ljust(40, b"\0"))), ("d:sq1", (0, 1, b"two".ljust(40, b"\0")))])
+def test_events_off_array_update_reads_at_send_time(pair, pv, write):
+    """Under EVENTS_OFF, the first update of a subscription to a never-processed record waits; writes
+    follow. On EVENTS_ON each subscription sends one update."""
+    data_type, count, payload = write
+
+    def scenario(wire):
+        sid, = wire.open(pv)
+        subs = b"".join(header(Command.EVENT_ADD, 16, t, 0, sid, 10 * t + m) + monitor(m)
+                        for t in (20, 34, 1) for m in (1, 5, 8))
+        writes = b"".join(header(Command.WRITE, len(payload), data_type, count, sid, i) + payload
+                          for i in range(2))
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + subs + writes + ECHO, Command.ECHO)
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, *[Command.EVENT_ADD] * 9,
+                      unordered=True)
+        wire.exchange(ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_subscription_id_used_twice(pair):
+    """An EVENT_ADD with a subscription id in use starts one more subscription (on the same channel or
+    another): each sends updates; EVENT_CANCEL ends the channel's oldest with that id."""
+    def scenario(wire):
+        ao, li = wire.open("d:ao", "d:li")
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + header(Command.EVENT_ADD, 16, 6, 1, ao, 5)
+                      + monitor(5) + header(Command.EVENT_ADD, 16, 20, 1, ao, 5) + monitor(5)
+                      + header(Command.EVENT_ADD, 16, 5, 1, li, 5) + monitor(5)
+                      + header(Command.EVENT_CANCEL, 0, 0, 0, ao, 5) + ECHO, Command.EVENT_ADD, Command.ECHO)
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, Command.EVENT_ADD,
+                      Command.EVENT_ADD, unordered=True)
+        cancels = header(Command.EVENT_CANCEL, 0, 0, 0, ao, 5) + header(Command.EVENT_CANCEL, 0, 0, 0, li, 5)
+        wire.exchange(cancels + ECHO, Command.EVENT_ADD, Command.EVENT_ADD, Command.ECHO)
+        wire.exchange(header(Command.EVENT_CANCEL, 0, 0, 0, ao, 5) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_puts_that_fail_and_processing(pair):
+    """A put-callback whose put fails in dbPut (a DBR type dbPut does not take) still processes the record
+    of a PROC or PP field (dbNotify); a plain WRITE that fails does not. An alarm acknowledgement
+    processes through a put-callback, and through a plain WRITE to PROC only. A link field takes text
+    only."""
+    def scenario(wire):
+        proc, inp, count = wire.open("d:count.PROC", "d:ai.INP", "d:count")
+        read = header(Command.READ_NOTIFY, 0, 6, 1, count, 99)
+        for command in (Command.WRITE_NOTIFY, Command.WRITE):
+            for data_type, payload in ((12, bytes(8) + struct.pack(">i", 1) + bytes(4)),
+                                       (38, b"calc".ljust(40, b"\0")),
+                                       (36, struct.pack(">H", 0) + bytes(6))):
+                replies = [Command.WRITE_NOTIFY] if command == Command.WRITE_NOTIFY else []
+                wire.exchange(header(command, len(payload), data_type, 1, proc, 7) + payload + read + ECHO,
+                              *replies, Command.READ_NOTIFY, Command.ECHO, unordered=True)
+        for command in (Command.WRITE_NOTIFY, Command.WRITE):
+            for data_type, payload, n in ((6, doubles(1), 1), (36, struct.pack(">H", 0) + bytes(6), 1),
+                                          (4, chars(*b"d:li"), 4), (4, chars(*b"d:li\0"), 5)):
+                replies = [Command.WRITE_NOTIFY] if command == Command.WRITE_NOTIFY else []
+                wire.exchange(header(command, len(payload), data_type, n, inp, 7)
+                              + payload + header(Command.READ_NOTIFY, 0, 0, 1, inp, 98) + ECHO,
+                              *replies, Command.READ_NOTIFY, Command.ECHO, unordered=True)
+    compare(pair, scenario)
