@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from peers import ca_environment, free_port, run_tool, soft_ioc
+from peers import ca_environment, default_sigint, free_port, run_tool, soft_ioc
 
 from caproto.commandline import get, info, put
 
@@ -271,5 +271,5 @@ run(main)
 def test_a_tool_interrupted_inside_a_nursery_dies_of_sigint_as_the_c_tools_do():
     # trio delivers the KeyboardInterrupt to whichever task runs, and out of a nursery it comes grouped
     script = [sys.executable, "-c", _INTERRUPTED_IN_A_CHILD_TASK]
-    done = subprocess.run(script, capture_output=True, timeout=30)
+    done = subprocess.run(script, capture_output=True, timeout=30, preexec_fn=default_sigint)
     assert done.returncode == -2, done.stderr.decode()
