@@ -1,7 +1,9 @@
 """The CA repeater: registration, confirmation, beacon fan-out, pruning; and real libca clients using it."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -195,6 +197,10 @@ def test_libca_clients_register_with_our_repeater_and_get_beacons(tmp_path):
         for proc in clients:
             proc.kill()
             proc.wait()
+        # A caRepeater that libca spawned (the failure asserted above) outlives its client: it has our
+        # private repeater port in its environment, so it is this test's to stop.
+        for pid in _ca_repeater_pids(port):
+            os.kill(pid, signal.SIGTERM)
         repeater.terminate()
         log = repeater.communicate(timeout=10)[1]
     registered = set(re.findall(r"new client 127\.0\.0\.1:(\d+)", log))
