@@ -4,6 +4,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis fails an example that runs longer than 200 ms (its default deadline) or a test whose data is
+# slow to generate: wall-clock checks that say how busy the machine is, not whether the code is right, and
+# that fail at random on CI's loaded 2-core machine. What each property asserts is unchanged.
+settings.register_profile("loaded-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("loaded-machine")
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from peers import run_tool, soft_ioc, tool
+from peers import run_tool, soft_ioc, stop, tool
 
 from caproto.constants import DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, AlarmSeverity, AlarmStatus
 from caproto.dbr import ChannelType, decode_payload, encode_payload, native_type
@@ -250,6 +250,14 @@ def same_events(reference: list[tuple[str, ...]], ours: list[tuple[str, ...]]) -
     return True
 
 
+# The tools' CA timeout (-w). caput and camonitor wait that long only for a PV that does not connect (every
+# PV used here is served), so theirs is generous: a loaded machine can delay a search reply past the
+# default second. caget also waits out its whole timeout for a read the server refuses, which some steps
+# compare on purpose, so its timeout is a compromise between that cost and a slow connection.
+CAGET_TIMEOUT = "5"
+CONNECT_TIMEOUT = "30"
+
+
 class Reference:
     """The C softIoc serving a .db, driven with caput/caget/camonitor."""
 
@@ -257,12 +265,13 @@ class Reference:
         self.env = env
 
     def caget(self, data_type: str, *pvs: str) -> dict[str, dict[str, object]]:
-        result = run_tool("caget", "-w", "2", "-d", data_type, *pvs, env=self.env)
+        result = run_tool("caget", "-w", CAGET_TIMEOUT, "-d", data_type, *pvs, env=self.env, timeout=60)
         return parse_caget(result.stdout, result.stderr)
 
     def caput(self, pv: str, *values: str) -> subprocess.CompletedProcess:
-        args = ["-w", "2"] + (["-a", pv, str(len(values)), *values] if len(values) > 1 else [pv, *values])
-        return run_tool("caput", *args, env=self.env)
+        args = ["-w", CONNECT_TIMEOUT] + (["-a", pv, str(len(values)), *values] if len(values) > 1
+                                         else [pv, *values])
+        return run_tool("caput", *args, env=self.env, timeout=60)
 
     @contextlib.contextmanager
     def camonitor(self, mask: str, *pvs: str, sentinel: str) -> Iterator[list[tuple[str, str, str, str]]]:
@@ -272,8 +281,8 @@ class Reference:
         to 1 and its EGU changed, which posts under every mask; its event, last on the circuit, ends the
         collection.
         """
-        proc = subprocess.Popen([tool("camonitor"), "-m", mask, *pvs, sentinel], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        proc = subprocess.Popen([tool("camonitor"), "-w", CONNECT_TIMEOUT, "-m", mask, *pvs, sentinel],
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
         self._pending = b""
         lines: list[str] = []
         events: list[tuple[str, str, str, str]] = []
@@ -290,11 +299,10 @@ class Reference:
                 if line.startswith(sentinel + " ") and "1" in line.split()[2:4]:
                     break
         finally:
-            proc.terminate()
-            proc.wait(timeout=5)
+            stop(proc)
         events.extend(e for e in parse_camonitor("".join(lines)) if e[0] != sentinel)
 
-    def _readline(self, proc: subprocess.Popen, timeout: float = 10.0) -> str:
+    def _readline(self, proc: subprocess.Popen, timeout: float = 60.0) -> str:
         # our own line buffer: select() on the pipe cannot see lines a buffered reader already holds
         assert proc.stdout is not None
         while b"\n" not in self._pending:

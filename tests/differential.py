@@ -79,11 +79,26 @@ class Pair:
 @contextlib.contextmanager
 def serve_both(db_text: str, tmp_path: Path, repeater_port: int) -> Iterator[Pair]:
     """Serve ``db_text`` from softIoc and from our IOC (which loads the .db directly)."""
-    ref_env = ca_environment(free_port(), repeater_port)
-    our_env = ca_environment(free_port(), repeater_port)
     db = tmp_path / "ours.db"
     db.write_text(db_text)
-    with soft_ioc(db_text, ref_env, tmp_path), our_ioc(db, our_env) as proc:
-        pair = Pair(ref_env, our_env)
-        pair.our_process = proc
-        yield pair
+    for attempt in (1, 2):
+        ref_env = ca_environment(free_port(), repeater_port)
+        our_env = ca_environment(free_port(), repeater_port)
+        servers = contextlib.ExitStack()
+        try:
+            servers.enter_context(soft_ioc(db_text, ref_env, tmp_path))
+            proc = servers.enter_context(our_ioc(db, our_env))
+        except (RuntimeError, TimeoutError) as exc:
+            servers.close()
+            # Retried once, on fresh ports, only when a server could not bind its port: free_port()'s
+            # port was free when chosen, but any process binding an ephemeral port (a libca client's
+            # UDP socket) may take it before the server starts. That is the machine, not the server;
+            # a server failing to start for any other reason fails the test.
+            if attempt == 2 or "Address already in use" not in str(exc):
+                raise
+            continue
+        with servers:
+            pair = Pair(ref_env, our_env)
+            pair.our_process = proc
+            yield pair
+        return

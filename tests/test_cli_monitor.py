@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from peers import soft_ioc, tool
+from peers import default_sigint, soft_ioc, tool
 
 DB = r"""
 record(ai, "M:ai") { field(VAL, "2.5") field(PREC, "2") field(HIHI, "2") field(HHSV, "MAJOR")
@@ -26,6 +26,14 @@ record(calc, "M:count") { field(SCAN, ".1 second") field(CALC, "A+1") field(INPA
 
 STATIC = ["M:ai", "M:bo", "M:long", "M:wf", "M:chr", "M:missing"]
 
+# The tools' connection timeout (EPICS_CLI_TIMEOUT, which both honour): how long each waits before it
+# prints "*** Not connected (PV not found)" for a PV still unconnected. The default second is shorter
+# than a search can take when a test starts 16 tools at once on a loaded 2-core machine, and a PV the IOC
+# serves then shows up as not found before its value. Where only served PVs are monitored the wait costs
+# nothing (the tools print as soon as they connect); where M:missing must time out, the test waits it out.
+CONNECT_TIMEOUT = "30"
+MISSING_TIMEOUT = "5"
+
 
 class Pair:
     """camonitor and caproto-monitor started together with the same arguments."""
@@ -33,13 +41,15 @@ class Pair:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.args = args
         self.c = subprocess.Popen([tool("camonitor"), *args], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
+                                  stderr=subprocess.DEVNULL, preexec_fn=default_sigint)
         self.ours = subprocess.Popen([sys.executable, "-m", "caproto.commandline.monitor", *args], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     preexec_fn=default_sigint)
         self.output = {self.c: b"", self.ours: b""}
 
-    def wait_for_lines(self, count: int, timeout: float = 30.0) -> None:
-        """Read both outputs until each has ``count`` lines (the tools print when they like)."""
+    def wait_for_lines(self, count: int, timeout: float = 90.0) -> None:
+        """Read both outputs until each has ``count`` lines (the tools print when they like; the timeout
+        is long because up to 20 tools start at once, and on a loaded machine starting Python takes long)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             waiting = [p for p in self.output if self.output[p].count(b"\n") < count]
@@ -64,7 +74,7 @@ class Pair:
         results = []
         for proc in (self.c, self.ours):
             proc.send_signal(signal.SIGINT)
-            rest, _ = proc.communicate(timeout=10)
+            rest, _ = proc.communicate(timeout=30)
             results.append((proc.returncode, (self.output[proc] + rest).decode().splitlines()))
         return results[0], results[1]
 
@@ -72,7 +82,7 @@ class Pair:
 @pytest.fixture
 def ioc_env(ca_env, tmp_path):
     with soft_ioc(DB, ca_env, tmp_path):
-        yield ca_env
+        yield {**ca_env, "EPICS_CLI_TIMEOUT": CONNECT_TIMEOUT}
 
 
 @pytest.fixture
@@ -90,11 +100,12 @@ def start_pair():
 
 
 FORMATS = [[], ["-n", "-F", ","], ["-S", "-f", "3"], ["-S", "-#", "2", "-e", "1"], ["-#", "2", "-0x", "-lb"],
-           ["-s", "-m", "p"], ["-m", "va", "-t", "n"], ["-w", "0.5", "-t", "sn", "-F", "|"]]
+           ["-s", "-m", "p"], ["-m", "va", "-t", "n"], ["-w", "4.5", "-t", "sn", "-F", "|"]]
 
 
 def test_camonitor_lines_for_static_records_match(ioc_env, start_pair):
-    pairs = [start_pair([*options, *STATIC], ioc_env) for options in FORMATS]
+    env = {**ioc_env, "EPICS_CLI_TIMEOUT": MISSING_TIMEOUT}
+    pairs = [start_pair([*options, *STATIC], env) for options in FORMATS]
     for pair in pairs:
         pair.wait_for_lines(len(STATIC))
     for pair in pairs:
@@ -127,7 +138,7 @@ def test_camonitor_time_stamp_modes_print_the_same_shape(ioc_env, start_pair):
 
 def test_camonitor_reports_the_server_going_away(ca_env, tmp_path, start_pair):
     with soft_ioc(DB, ca_env, tmp_path) as ioc:
-        pair = start_pair(["M:ai", "M:wf"], ca_env)
+        pair = start_pair(["M:ai", "M:wf"], {**ca_env, "EPICS_CLI_TIMEOUT": CONNECT_TIMEOUT})
         pair.wait_for_lines(2)
         ioc.terminate()
         ioc.wait()

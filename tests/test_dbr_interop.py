@@ -213,7 +213,9 @@ def record(env: dict[str, str], tmp_path: Path) -> dict:
         finally:
             client.close()
         env = dict(env, TZ="UTC")   # caget prints time stamps in local time
-        cagets = {t: subprocess.Popen([tool("caget"), "-d", str(int(t)), *PVS], env=env, text=True,
+        # 37 cagets start at once: the default one-second timeout is too short for all of them to connect
+        # on a loaded machine; each waits its timeout out for dbr:str read as a number, so not too long.
+        cagets = {t: subprocess.Popen([tool("caget"), "-w", "5", "-d", str(int(t)), *PVS], env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                   for t in READ_TYPES}
         for data_type, proc in cagets.items():

@@ -391,14 +391,14 @@ def _monitor(env: dict[str, str], names: list[str], puts: list[tuple[str, ...]])
         seen: dict[str, list[str]] = {}
         initial = 0
         while initial < len(names) + 1:             # every first update (the filters here pass them)
-            line = lines.get(timeout=10)
+            line = lines.get(timeout=60)
             seen.setdefault(line.split()[0], []).append(mask(line.rstrip()))
             initial += 1
         for args in puts:
             assert run_tool("caput", "-w", "5", *args, env=env).returncode == 0
         assert run_tool("caput", "-w", "5", "m:done", "yes", env=env).returncode == 0
         while True:                                  # updates of one circuit arrive in order
-            line = lines.get(timeout=10)
+            line = lines.get(timeout=60)
             seen.setdefault(line.split()[0], []).append(mask(line.rstrip()))
             if line.split()[0] == "m:done" and "yes" in line:
                 return seen

@@ -123,8 +123,10 @@ def test_pyepics_reads_and_writes_100000_doubles_as_numpy(ioc, ca_env):
 
 
 def test_camonitor_sees_puts(ioc, ca_env):
-    monitor = subprocess.Popen([tool("camonitor"), "-t", "n", "T:so"], env=ca_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    # -w: camonitor's default second to connect is short on a loaded machine; T:so is served, so a longer
+    # timeout costs nothing when the IOC answers and still fails the test when it never does.
+    monitor = subprocess.Popen([tool("camonitor"), "-w", "30", "-t", "n", "T:so"], env=ca_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         first = monitor.stdout.readline()
         assert "abc" in first, first

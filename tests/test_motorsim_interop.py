@@ -76,9 +76,11 @@ def test_pyepics_put_wait_lasts_as_long_as_the_move_and_reaches_the_target(motor
 
 
 def test_camonitor_sees_dmov_go_1_0_1_and_caput_callback_waits(motors):
-    monitor = subprocess.Popen([tool("camonitor"), "-t", "n", "T:camonitor.DMOV"], env=motors,
+    # -w: camonitor's default second to connect is short on a loaded machine (the PV is served, so a longer
+    # timeout costs nothing unless the IOC never answers)
+    monitor = subprocess.Popen([tool("camonitor"), "-w", "30", "-t", "n", "T:camonitor.DMOV"], env=motors,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    watchdog = threading.Timer(30, monitor.kill)     # a missing line must fail the test, not hang it
+    watchdog = threading.Timer(60, monitor.kill)     # a missing line must fail the test, not hang it
     watchdog.start()
     try:
         assert monitor.stdout.readline().split()[-1] == "1"

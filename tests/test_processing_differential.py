@@ -237,7 +237,7 @@ class Monitor:
     def read_until(self, done, what: str) -> None:
         while True:
             try:
-                line = self.lines.get(timeout=10)
+                line = self.lines.get(timeout=60)
             except queue.Empty:
                 raise AssertionError(f"camonitor never printed {what}; got {self.seen}") from None
             self.seen.append(mask(line))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from peers import run_tool, tool, wait_for_tcp
+from peers import run_tool, stop, tool, wait_for_tcp
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "server_example.py"
 
@@ -28,8 +28,7 @@ def server(ca_env, tmp_path) -> Iterator[subprocess.Popen]:
         wait_for_tcp(int(ca_env["EPICS_CAS_SERVER_PORT"]), proc)
         yield proc
     finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+        stop(proc)
 
 
 @contextlib.contextmanager
@@ -43,7 +42,7 @@ def camonitor(name: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
         proc.wait()
 
 
-def read_until(proc: subprocess.Popen, text: str, seen: list[str], timeout: float = 15.0) -> None:
+def read_until(proc: subprocess.Popen, text: str, seen: list[str], timeout: float = 60.0) -> None:
     """Collect camonitor's lines until one contains ``text``."""
     deadline = time.monotonic() + timeout
     buffer = ""

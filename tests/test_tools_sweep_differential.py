@@ -374,7 +374,7 @@ class Monitor:
     def read_until(self, done: Callable[[str], bool], what: str) -> None:
         while True:
             try:
-                line = self.lines.get(timeout=10)
+                line = self.lines.get(timeout=60)
             except queue.Empty:
                 raise AssertionError(f"camonitor never printed {what}; got {self.seen}") from None
             self.seen.append(_CLOCK.sub(r"\1 <clock>", mask(line)))
