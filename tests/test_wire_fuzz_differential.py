@@ -366,6 +366,12 @@ def test_request_sequence(pair, seed):
             wire.close()
             probe.close()
     reference, ours = transcripts
+    stalled = f"{len(steps) - 1}: ('TIMEOUT',)"
+    if stalled in reference and stalled not in ours:
+        # softIoc's event task sometimes never sends the updates of the final EVENTS_ON, nudges or not
+        # (seen under heavy load): there is no reference to compare ours with, and the record state the
+        # next sequences start from is the same on both servers (only updates went unsent)
+        pytest.skip(f"seed {seed}: softIoc sent no update after EVENTS_ON within {SOCKET_TIMEOUT} s")
     if ours != reference:
         diff = "\n".join(difflib.unified_diff(reference, ours, "C softIoc", "ours", lineterm="", n=3))
         raise AssertionError(f"seed {seed} (client version {version}): the replies differ:\n{diff}")
