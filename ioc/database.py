@@ -444,6 +444,20 @@ class Completion:
             await event.wait()
 
 
+class FailedCompletion(Completion):
+    """A put-callback whose put failed but whose record processes asynchronously: it completes with the
+    put's failure once that processing is done."""
+
+    def __init__(self, processing: Completion, failure: CAError) -> None:
+        super().__init__([])
+        self._processing = processing
+        self._failure = failure
+
+    async def wait(self) -> None:
+        await self._processing.wait()
+        raise self._failure
+
+
 class DeferredPut(Completion):
     """A put-callback to a record that is busy (processing asynchronously, or with put-callbacks queued
     before this one). As dbNotify does, the put itself waits for its turn (and for the record to finish
@@ -827,7 +841,7 @@ class FieldChannel:
             raise CAError(ECA.BADCOUNT, f"{self.name}: {exc}") from None
         if ChannelType.STS_STRING <= data_type <= ChannelType.CTRL_DOUBLE:
             data_type = native_type(data_type)    # db_access's dbChannel_put: the value, metadata ignored
-        return self.record.db.put_field(self, data_type, values)
+        return self.record.db.put_field(self, data_type, values, notify=notify)
 
     # -- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[int], None], mask: int = EVERY_EVENT,
@@ -1414,8 +1428,10 @@ class Database:
 
     # -- puts (dbPutField, dbPut) --------------------------------------------------------------------
     def put_field(self, chan: FieldChannel, data_type: int, values: Any,
-                  converted: bool = False) -> Completion | None:
-        """dbPutField: a CA put, with the record processed when the field is PP (or PROC)."""
+                  converted: bool = False, notify: bool = False) -> Completion | None:
+        """dbPutField: a CA put, with the record processed when the field is PP (or PROC).
+
+        ``notify``: a put-callback, which dbNotify processes even when the put itself failed."""
         rec, fld = chan.record, chan.field
         if fld is _RTYP:
             raise CAError(ECA.PUTFAIL, f"{chan.name} cannot be written")
@@ -1433,7 +1449,12 @@ class Database:
         if fld.is_link and not chan.long_string:
             self._put_link_field(chan, data_type, values)
             return None
-        self.put(chan, data_type, values, converted)
+        try:
+            self.put(chan, data_type, values, converted)
+        except CAError as failure:
+            if not notify:
+                raise
+            return self._process_after_failed_put(chan, failure)
         if fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE):
             if rec.PACT:
                 rec.RPRO = 1
@@ -1441,6 +1462,22 @@ class Database:
             rec.PUTF = 1
             return self._process_for_put(rec)
         return None
+
+    def _process_after_failed_put(self, chan: FieldChannel, failure: CAError) -> Completion:
+        """A put-callback whose dbPut failed (a text no conversion accepts, a special that refused):
+        dbNotify's put step reports that it put all the same, so the record is processed as after a good
+        put, and the failure is reported only when that processing is done."""
+        rec, fld = chan.record, chan.field
+        if not (fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE)) or rec.PACT:
+            raise failure
+        rec.PUTF = 1
+        try:
+            completion = self._process_for_put(rec)
+        except ProcessingFailed:
+            completion = None   # dbNotify reports only the put's failure, never the processing's
+        if completion is None:
+            raise failure
+        return FailedCompletion(completion, failure)
 
     def put_scalar(self, chan: FieldChannel, value: Any) -> Completion | None:
         """put_field for a converted scalar of a field without special handling: put() inline, the
