@@ -1,0 +1,266 @@
+"""Our IOC against the C softIoc through pyepics (which bundles the real libca): reads with every option,
+puts good and bad, with and without put-callback, monitors of each form and event mask, caget_many /
+caput_many and a 100,000-element array, compared operation by operation.
+
+One server pair serves the whole module; each test uses its own records, so the tests do not depend on
+their order. pyepics runs in one process per server (see pyepics_session.py).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from differential import Pair, diagnostics, output_of, serve_both
+
+SESSION = Path(__file__).with_name("pyepics_session.py")
+WAVEFORM_TYPES = ["STRING", "CHAR", "UCHAR", "SHORT", "USHORT", "LONG", "ULONG", "INT64", "UINT64", "FLOAT",
+                  "DOUBLE", "ENUM"]
+BIG = 100_000
+
+
+def records(prefix: str) -> str:
+    """One record of every type the IOC issue names, under ``prefix``."""
+    waveforms = "\n".join(
+        f'record(waveform, "{prefix}wf{ftvl}") {{ field(FTVL, "{ftvl}") field(NELM, "8") field(PREC, "2") '
+        f'field(EGU, "{ftvl.lower()}s") field(HOPR, "50") field(LOPR, "-5") }}' for ftvl in WAVEFORM_TYPES)
+    return f"""
+record(ai, "{prefix}ai") {{
+    field(DESC, "An analog input") field(VAL, "21.5") field(EGU, "degC") field(PREC, "2")
+    field(HOPR, "100") field(LOPR, "-10") field(HIHI, "50") field(HIGH, "40") field(LOW, "1")
+    field(LOLO, "-5") field(HHSV, "MAJOR") field(HSV, "MINOR") field(LSV, "MINOR") field(LLSV, "MAJOR")
+    field(ADEL, "2") field(MDEL, "0.5")
+}}
+record(ao, "{prefix}ao") {{
+    field(VAL, "3.25") field(PREC, "3") field(DRVH, "10") field(DRVL, "-10") field(HOPR, "20")
+    field(LOPR, "-20") field(EGU, "mm") field(HIGH, "8") field(HSV, "MINOR")
+}}
+record(bi, "{prefix}bi") {{ field(ZNAM, "Off") field(ONAM, "On") field(OSV, "MINOR") field(VAL, "1") }}
+record(bo, "{prefix}bo") {{ field(ZNAM, "Closed") field(ONAM, "Open") field(VAL, "1") }}
+record(mbbi, "{prefix}mbbi") {{ field(ZRST, "zero") field(ONST, "one") field(TWST, "two") field(VAL, "1") }}
+record(mbbo, "{prefix}mbbo") {{
+    field(ZRST, "Idle") field(ONST, "Run") field(TWST, "Fault") field(TWSV, "MAJOR")
+}}
+record(longin, "{prefix}li") {{
+    field(VAL, "42") field(EGU, "counts") field(HOPR, "1000") field(LOPR, "-5") field(HIGH, "500")
+    field(HSV, "MINOR") field(MDEL, "3")
+}}
+record(longout, "{prefix}lo") {{ field(VAL, "-7") field(DRVH, "100") field(DRVL, "-100") field(HOPR, "200") }}
+record(stringin, "{prefix}si") {{ field(VAL, "hello") }}
+record(stringout, "{prefix}so") {{ field(VAL, "world") }}
+record(lsi, "{prefix}lsi") {{ field(SIZV, "80") }}
+record(lso, "{prefix}lso") {{ field(SIZV, "60") }}
+record(int64in, "{prefix}i64i") {{ field(VAL, "1234567890123") field(EGU, "ticks") field(HOPR, "5000") }}
+record(int64out, "{prefix}i64o") {{ field(VAL, "-99") field(DRVH, "1000") field(DRVL, "-1000") }}
+record(calc, "{prefix}calc") {{
+    field(CALC, "A+B*2") field(A, "1") field(B, "2.5") field(PREC, "1") field(EGU, "V")
+}}
+record(calcout, "{prefix}calcout") {{
+    field(CALC, "A*2") field(A, "3") field(OUT, "{prefix}lo PP") field(OOPT, "Every Time")
+    field(DOPT, "Use CALC")
+}}
+{waveforms}
+"""
+
+
+DB = records("R:") + records("P:") + records("W:") + records("M:") + records("N:") + f"""
+record(waveform, "A:big") {{ field(FTVL, "DOUBLE") field(NELM, "{BIG}") }}
+record(ai, "M:end") {{ field(PREC, "1") }}
+"""
+SCALARS = ["ai", "ao", "bi", "bo", "mbbi", "mbbo", "li", "lo", "si", "so", "lsi", "lso", "i64i", "i64o",
+           "calc", "calcout"]
+ALL = SCALARS + [f"wf{ftvl}" for ftvl in WAVEFORM_TYPES]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, repeater_port):
+    # softIoc refuses arrays above 16 kB unless told; the same limit is given to both servers and clients.
+    with serve_both(DB, tmp_path_factory.mktemp("pyepics"), repeater_port,
+                    {"EPICS_CA_MAX_ARRAY_BYTES": str(8 * BIG + 1024)}) as pair:
+        yield pair
+
+
+def run_session(env: dict[str, str], ops_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(SESSION), str(ops_path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def assert_same_session(pair: Pair, operations: list[dict], tmp_path: Path) -> list:
+    """Run the operations through pyepics against both servers at once; every outcome and every libca
+    diagnostic must be the same. Returns the C server's outcomes."""
+    ops_path = tmp_path / "operations.json"
+    ops_path.write_text(json.dumps(operations))
+    procs = {side: run_session(env, ops_path) for side, env in (("C", pair.reference), ("ours", pair.ours))}
+    results = {}
+    for side, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, f"pyepics session against {side} failed:\n{stderr[-3000:]}"
+        results[side] = (json.loads(stdout), stderr)
+    (ref, ref_err), (ours, our_err) = results["C"], results["ours"]
+    failures = []
+    for (label, ref_outcome), (_, our_outcome) in zip(ref, ours, strict=True):
+        if ref_outcome != our_outcome:
+            ref_text = json.dumps(ref_outcome, indent=1).splitlines()
+            our_text = json.dumps(our_outcome, indent=1).splitlines()
+            diff = "\n".join(difflib.unified_diff(ref_text, our_text, "C softIoc", "ours", lineterm="", n=2))
+            failures.append(f"{label}:\n{diff}")
+    lossy = "errlog: lost" in ref_err or "errlog: lost" in our_err
+    ref_diag, our_diag = diagnostics(ref_err, lossy), diagnostics(our_err, lossy)
+    if ref_diag != our_diag:
+        failures.append(f"libca diagnostics differ:\nonly from C: {sorted(set(ref_diag) - set(our_diag))}\n"
+                        f"only from ours: {sorted(set(our_diag) - set(ref_diag))}")
+    log = output_of(pair.our_process)[-2000:]
+    assert not failures, "\n\n".join(failures) + f"\n--- our IOC's log:\n{log}"
+    return ref
+
+
+def test_reads_with_every_option_match_softioc(pair, tmp_path):
+    ops = []
+    for name in (f"R:{record}" for record in ALL):
+        ops += [{"op": "attrs", "pv": name}, {"op": "info", "pv": name},
+                {"op": "ctrlvars", "pv": name}, {"op": "timevars", "pv": name}]
+        for kw in ({}, {"as_string": True}, {"as_numpy": False}, {"count": 1},
+                   {"count": 2, "as_numpy": False}, {"as_string": True, "count": 3}, {"with_ctrlvars": True}):
+            ops.append({"op": "get", "pv": name, "kw": kw})
+    for field in ("R:ai.EGU", "R:ai.RTYP", "R:ai.NAME", "R:ai.DESC", "R:ai.PREC", "R:ai.SCAN", "R:ai.HHSV",
+                  "R:wfDOUBLE.NORD", "R:wfCHAR.FTVL", "R:lsi.VAL$", "R:lsi.SIZV", "R:mbbo.ONST",
+                  "R:calc.CALC", "R:calc.CALC$", "R:ai.INP", "R:calcout.OUT", "R:calcout.OUT$", "R:i64i.VAL",
+                  "R:so.VAL"):
+        ops += [{"op": "attrs", "pv": field}, {"op": "info", "pv": field}, {"op": "ctrlvars", "pv": field},
+                {"op": "get", "pv": field}, {"op": "get", "pv": field, "kw": {"as_string": True}}]
+    assert_same_session(pair, ops, tmp_path)
+
+
+GOOD_PUTS = [
+    ("ai", 12.5), ("ao", 5.5), ("ao", -3.5), ("bi", 0), ("bo", "Closed"), ("bo", 1), ("mbbi", 2),
+    ("mbbo", "Fault"), ("mbbo", 1), ("li", 600), ("lo", 99), ("si", "new in"), ("so", "new out"),
+    ("lsi", "x" * 70), ("lso", "a long string output of fifty characters, or so.."), ("i64i", 2**40),
+    ("i64o", 512), ("calc", 9.5), ("calcout", 4), ("wfSTRING", ["one", "two", "three"]), ("wfCHAR", "chars!"),
+    ("wfUCHAR", [1, 2, 255]), ("wfSHORT", [-3, 4]), ("wfUSHORT", [65535, 1]), ("wfLONG", [-(2**31), 7]),
+    ("wfULONG", [4294967295, 0, 1]), ("wfINT64", [1, -2, 3]), ("wfUINT64", [5, 6]), ("wfFLOAT", [0.5, 1.25]),
+    ("wfDOUBLE", [1.5, -2.5, 3.75, 1e300]), ("wfENUM", [0, 1, 2]),
+]
+BAD_PUTS = [
+    ("mbbo", "Nonsense"), ("bo", "Maybe"), ("ao", "abc"), ("ao", 50), ("ao", -50), ("lo", 5000),
+    ("i64o", -9999),
+    ("si", "s" * 45), ("so", "t" * 39), ("lso", "u" * 70), ("wfDOUBLE", list(range(12))),
+    ("wfSTRING", ["v" * 45, "w"]), ("wfCHAR", "c" * 20), ("ai.RTYP", "bo"), ("ai.NAME", "X:y"),
+    ("ai.PREC", "abc"), ("ai.SCAN", "7 seconds"), ("ai.EGU", "e" * 20), ("li", "12abc"),
+]
+# DBR_STRING puts, converted by the server, not by pyepics.
+STRING_PUTS = [
+    ("mbbo", "Run"), ("mbbo", "Nonsense"), ("mbbo", "2"), ("mbbo", "17"), ("bo", "Open"), ("bo", "Maybe"),
+    ("ao", "abc"), ("ao", "1e3"), ("ao", " 4.5 "), ("ao", "0x10"), ("lo", "0x10"), ("lo", "12abc"),
+    ("lo", "3.7"), ("li", "-8"), ("i64o", "123456789012"), ("ai.SCAN", "2 second"), ("ai.SCAN", "bogus"),
+    ("ai.HHSV", "MINOR"), ("ai.HHSV", "7"), ("ai.RTYP", "bo"), ("calc.CALC", "A-B"), ("calc.CALC", "A+(("),
+    ("calcout.OUT", "X:nothing"), ("wfDOUBLE", "2.5"), ("wfCHAR", "ab"),
+]
+
+# Put-callbacks in the field's own type, for their completion status.
+NATIVE_STATUS_PUTS = [
+    ("ao", 1.5), ("ao", 99.0), ("lo", -500), ("mbbo", 1), ("mbbo", 9), ("bo", 3), ("ai.RTYP", "bo"),
+    ("ai.NAME", "X:y"), ("wfDOUBLE", list(range(12))), ("wfSHORT", []), ("so", "ok"), ("calc.CALC", "B+"),
+    ("calc.PROC", 1), ("ai.DISP", 1), ("ai", 2.5), ("ai.DISP", 0), ("ai", 3.5), ("ai.HHSV", 9),
+]
+
+
+def put_operations(prefix: str, wait: bool) -> list[dict]:
+    ops = []
+    reads = [{"op": "get", "pv": f"{prefix}{record}", "kw": {"as_string": True}} for record in ALL]
+    reads += [{"op": "timevars", "pv": f"{prefix}{record}"} for record in ALL]
+    for record, value in GOOD_PUTS + BAD_PUTS:
+        name = f"{prefix}{record}"
+        ops.append({"op": "put", "pv": name, "value": value, "kw": {"wait": wait},
+                    "label": f"put {name} {value!r} wait={wait}"})
+        ops += [{"op": "get", "pv": name}, {"op": "get", "pv": name, "kw": {"as_string": True}},
+                {"op": "timevars", "pv": name}]
+    for record, value in STRING_PUTS:
+        name = f"{prefix}{record}"
+        # A put-callback goes through libca directly, for the status that completes it.
+        ops.append({"op": "put_status" if wait else "put_as", "pv": name, "value": value, "ftype": 0,
+                    "label": f"DBR_STRING put {name} {value!r} wait={wait}"})
+        ops += [{"op": "get", "pv": name, "kw": {"as_string": True}}, {"op": "timevars", "pv": name}]
+    if wait:
+        for record, value in NATIVE_STATUS_PUTS:
+            name = f"{prefix}{record}"
+            ops += [{"op": "put_status", "pv": name, "value": value,
+                     "label": f"put-callback {name} {value!r}"},
+                    {"op": "get", "pv": name}, {"op": "timevars", "pv": name}]
+    return ops + reads + [{"op": "get", "pv": f"{prefix}lo.VAL", "label": "calcout wrote its output"}]
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["plain", "callback"])
+def test_puts_good_and_bad_match_softioc(pair, tmp_path, wait):
+    # Each variant on its own records: the plain puts on P:, the put-callbacks on W:.
+    assert_same_session(pair, put_operations("W:" if wait else "P:", wait), tmp_path)
+
+
+TIME_KEYS = ["value", "char_value", "status", "severity", "ftype", "count"]
+CTRL_KEYS = TIME_KEYS + ["units", "precision", "enum_strs", "upper_disp_limit", "lower_disp_limit",
+                         "upper_alarm_limit", "upper_warning_limit", "lower_warning_limit",
+                         "lower_alarm_limit", "upper_ctrl_limit", "lower_ctrl_limit"]
+DBE_VALUE, DBE_LOG, DBE_ALARM, DBE_PROPERTY = 1, 2, 4, 8
+
+
+def test_monitors_of_each_form_and_mask_match_softioc(pair, tmp_path):
+    watched = ["M:ai", "M:ao", "M:mbbo", "M:bo", "M:li", "M:so", "M:lso", "M:i64o", "M:calc", "M:wfDOUBLE",
+               "M:wfCHAR", "M:wfSTRING"]
+    masks = [DBE_VALUE | DBE_ALARM, DBE_LOG, DBE_ALARM, DBE_PROPERTY,
+             DBE_VALUE | DBE_LOG | DBE_ALARM | DBE_PROPERTY]
+    subscriptions = [[name, form, mask] for name in watched for form in ("time", "ctrl") for mask in masks]
+    puts = [
+        ["M:ai", 21.7], ["M:ai", 22.0], ["M:ai", 24.0], ["M:ai", 45.0], ["M:ai", 55.0], ["M:ai", 0.0],
+        ["M:ai.EGU", "K"], ["M:ai.HOPR", 150], ["M:ai.PREC", 4], ["M:ai.ADEL", 0], ["M:ai", 0.1],
+        ["M:ao", 9], ["M:ao", 9], ["M:ao", 20], ["M:ao.DRVH", 30], ["M:ao.EGU", "cm"],
+        ["M:mbbo", 1], ["M:mbbo", 2], ["M:mbbo.ONST", "Running"], ["M:mbbo.TWSV", "MINOR"], ["M:mbbo", 0],
+        ["M:bo", 0], ["M:bo.ONAM", "Shut"], ["M:bo", 1],
+        ["M:li", 1], ["M:li", 2], ["M:li", 600], ["M:li.EGU", "ticks"],
+        ["M:so", "first"], ["M:so", "first"], ["M:so", "second"],
+        ["M:lso", "a longer string than forty characters, for lso"], ["M:i64o", 77],
+        ["M:calc.A", 10], ["M:calc.EGU", "mV"], ["M:calc.PREC", 3],
+        ["M:wfDOUBLE", [1, 2, 3]], ["M:wfDOUBLE", [1, 2, 3]], ["M:wfDOUBLE.EGU", "mm"],
+        ["M:wfDOUBLE.HOPR", 9],
+        ["M:wfCHAR", "hello"], ["M:wfSTRING", ["a", "b"]],
+        ["M:end", 1],
+    ]
+    subscriptions.append(["M:end", "time", DBE_VALUE])
+    ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 1.0,
+            "keys": CTRL_KEYS, "label": "monitored put sequence"}]
+    assert_same_session(pair, ops, tmp_path)
+
+
+def test_caget_many_and_caput_many_match_softioc(pair, tmp_path):
+    names = [f"N:{record}" for record in ALL]
+    values = [7, 8, 1, 0, 2, 1, 5, 6, "s", "t", "long s", "long t", 9, 10, 11, 2, ["x", "y"], "zz", [1, 2],
+              [3], [4], [5], [6], [7], [8], [9.5], [0.25], [1]]
+    ops = [
+        {"op": "caget_many", "pvs": names, "label": "caget_many"},
+        {"op": "caget_many", "pvs": names, "kw": {"as_string": True}, "label": "caget_many as_string"},
+        {"op": "caget_many", "pvs": [*names[:3], "N:missing"], "kw": {"connection_timeout": 1.0},
+         "label": "caget_many with a missing PV"},
+        {"op": "caput_many", "pvs": names, "values": values, "label": "caput_many"},
+        {"op": "caget_many", "pvs": names, "label": "caget_many after caput_many"},
+        {"op": "caput_many", "pvs": names, "values": values[::-1], "kw": {"wait": "each"},
+         "label": "caput_many wait=each"},
+        {"op": "caput_many", "pvs": names[:6], "values": values[:6], "kw": {"wait": "all"},
+         "label": "caput_many wait=all"},
+        {"op": "caget_many", "pvs": names, "kw": {"as_string": True}, "label": "caget_many after all"},
+        {"op": "put", "pv": "N:wfCHAR", "value": "char text", "kw": {"wait": True}},
+        {"op": "get", "pv": "N:wfCHAR", "kw": {"as_string": True}},
+        {"op": "caget", "pv": "N:wfCHAR", "kw": {"as_string": True}},
+        {"op": "get", "pv": "N:wfUCHAR", "kw": {"as_string": True}},
+    ]
+    assert_same_session(pair, ops, tmp_path)
+
+
+def test_100000_doubles_round_trip_like_softioc(pair, tmp_path):
+    ref = assert_same_session(pair, [{"op": "big", "pv": "A:big", "count": BIG}], tmp_path)
+    assert ref[0][1]["equal"] is True and ref[0][1]["length"] == BIG, ref
