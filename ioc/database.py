@@ -333,10 +333,19 @@ class Record:
     def post_all(self, mask: int) -> None:
         """db_post_events(rec, NULL, mask): every channel of the record (DBE_PROPERTY, DBE_ALARM)."""
         self._gen += 1
-        if self._chans is not None:
-            for chans in list(self._chans.values()):
-                for chan in chans:
-                    chan.notify(mask)
+        if self._chans is None:
+            return
+        channels = [chan for chans in self._chans.values() for chan in chans if chan._subscribers]
+        if len(channels) == 1:
+            channels[0].notify(mask)
+            return
+        # db_post_events walks the record's subscriptions in the order they were made, whichever field
+        # each watches (subscriber keys grow with time)
+        subscribers = sorted((key, callback, select) for chan in channels
+                             for key, (callback, select) in chan._subscribers.items())
+        for _, callback, select in subscribers:
+            if mask & select:
+                callback(mask)
 
     def touch(self) -> None:
         """Mark the record changed without a post (cached reads are stale)."""
@@ -581,6 +590,15 @@ class FieldChannel:
 
     def __repr__(self) -> str:
         return f"<FieldChannel {self.name} {self.native_type.name}[{self.max_count}]>"
+
+    @property
+    def logs_by_reference(self) -> bool:
+        """db_add_event leaves useValque off: dbEvent refers to the field in the updates it queues
+        instead of copying it (more than one element, an array field, or more than 8 bytes: a string
+        or a link), so a second post while one update waits is not queued."""
+        fld = self.field
+        return (self.long_string or self.max_count != 1 or fld.special is SPC.DBADDR or fld.is_link
+                or (fld.dbf is DBF.STRING and (fld.size or MAX_STRING_SIZE) > 8))
 
     # -- reads -----------------------------------------------------------------------------------------
     def read(self, data_type: int, count: int) -> tuple[bytes, int]:
