@@ -104,6 +104,9 @@ class Session:
         kind = op["op"]
         if kind == "get":
             return plain(self.pv(op["pv"]).get(timeout=TIMEOUT, use_monitor=False, **op.get("kw", {})))
+        if kind == "meta":
+            return plain(self.pv(op["pv"]).get_with_metadata(timeout=TIMEOUT, use_monitor=False,
+                                                              **op.get("kw", {})))
         if kind == "caget":
             return plain(epics.caget(op["pv"], timeout=TIMEOUT, use_monitor=False, **op.get("kw", {})))
         if kind == "ctrlvars":
@@ -188,9 +191,12 @@ class Session:
                                              TIMEOUT):
                     raise TimeoutError(f"no first event for {label}")
         results = []
-        for name, value in op["puts"]:
+        for name, value, *ftype in op["puts"]:
             try:
-                results.append(plain(self.pv(name).put(value, wait=True, timeout=TIMEOUT)))
+                if ftype:   # a put-callback in that DBR type, converted by the server
+                    results.append(self.put_status(name, value, ftype[0]))
+                else:
+                    results.append(plain(self.pv(name).put(value, wait=True, timeout=TIMEOUT)))
             except Exception as error:  # noqa: BLE001 - a failed put is an outcome to compare
                 results.append(failure(error))
         end_label = f"{len(subscribed) - 1}:{op['subscriptions'][-1][0]}:{op['subscriptions'][-1][1]}:" \

@@ -66,7 +66,7 @@ record(calcout, "{prefix}calcout") {{
 """
 
 
-DB = records("R:") + records("P:") + records("W:") + records("M:") + records("N:") + f"""
+DB = records("R:") + records("F:") + records("P:") + records("W:") + records("M:") + records("N:") + f"""
 record(waveform, "A:big") {{ field(FTVL, "DOUBLE") field(NELM, "{BIG}") }}
 record(ai, "M:end") {{ field(PREC, "1") }}
 """
@@ -86,6 +86,14 @@ def pair(tmp_path_factory, repeater_port):
 def run_session(env: dict[str, str], ops_path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(SESSION), str(ops_path)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def as_lines(outcome) -> list[str]:
+    """An outcome as text to diff: a monitored sequence one event a line, anything else indented JSON."""
+    if isinstance(outcome, list) and len(outcome) == 3 and isinstance(outcome[1], list):
+        results, events, end = outcome
+        return [f"put results: {json.dumps(results)}", *(json.dumps(event) for event in events), end]
+    return json.dumps(outcome, indent=1).splitlines()
 
 
 def assert_same_session(pair: Pair, operations: list[dict], tmp_path: Path) -> list:
@@ -108,8 +116,7 @@ def assert_same_session(pair: Pair, operations: list[dict], tmp_path: Path) -> l
     failures = []
     for (label, ref_outcome), (_, our_outcome) in zip(ref, ours, strict=True):
         if ref_outcome != our_outcome:
-            ref_text = json.dumps(ref_outcome, indent=1).splitlines()
-            our_text = json.dumps(our_outcome, indent=1).splitlines()
+            ref_text, our_text = as_lines(ref_outcome), as_lines(our_outcome)
             diff = "\n".join(difflib.unified_diff(ref_text, our_text, "C softIoc", "ours", lineterm="", n=2))
             failures.append(f"{label}:\n{diff}")
     lossy = "errlog: lost" in ref_err or "errlog: lost" in our_err
@@ -122,21 +129,43 @@ def assert_same_session(pair: Pair, operations: list[dict], tmp_path: Path) -> l
     return ref
 
 
-def test_reads_with_every_option_match_softioc(pair, tmp_path):
+FILL = [("wfSTRING", ["alpha", "beta", "gamma", "delta", "e", "f", "g", "h"]), ("wfCHAR", "text with spaces"),
+        ("wfUCHAR", [200, 0, 65]), ("wfSHORT", [-32768, 32767, 5]), ("wfUSHORT", [65535]),
+        ("wfLONG", [1, 2, 3, 4, 5, 6, 7, 8]), ("wfULONG", [4294967295]), ("wfINT64", [-(2**40), 2**52]),
+        ("wfUINT64", [2**53]), ("wfFLOAT", [0.1, -1e30, 3.5]), ("wfDOUBLE", [1 / 3, -0.0, 1e-300, 2.5e10]),
+        ("wfENUM", [3, 65535]), ("lsi.VAL$", "a long string input, longer than forty characters: 1234567890"),
+        ("lso.VAL$", "a long string output, longer than forty characters"), ("si", ""), ("ai", -1e-7),
+        ("mbbo", 2), ("bi", 0)]
+GET_OPTIONS = [{}, {"as_string": True}, {"as_numpy": False}, {"count": 1}, {"count": 2, "as_numpy": False},
+               {"as_string": True, "count": 3}, {"with_ctrlvars": True}, {"count": 20},
+               {"as_string": True, "as_numpy": False}]
+
+
+def read_operations(prefix: str) -> list[dict]:
     ops = []
-    for name in (f"R:{record}" for record in ALL):
+    for name in (f"{prefix}{record}" for record in ALL):
         ops += [{"op": "attrs", "pv": name}, {"op": "info", "pv": name},
-                {"op": "ctrlvars", "pv": name}, {"op": "timevars", "pv": name}]
-        for kw in ({}, {"as_string": True}, {"as_numpy": False}, {"count": 1},
-                   {"count": 2, "as_numpy": False}, {"as_string": True, "count": 3}, {"with_ctrlvars": True}):
-            ops.append({"op": "get", "pv": name, "kw": kw})
-    for field in ("R:ai.EGU", "R:ai.RTYP", "R:ai.NAME", "R:ai.DESC", "R:ai.PREC", "R:ai.SCAN", "R:ai.HHSV",
-                  "R:wfDOUBLE.NORD", "R:wfCHAR.FTVL", "R:lsi.VAL$", "R:lsi.SIZV", "R:mbbo.ONST",
-                  "R:calc.CALC", "R:calc.CALC$", "R:ai.INP", "R:calcout.OUT", "R:calcout.OUT$", "R:i64i.VAL",
-                  "R:so.VAL"):
-        ops += [{"op": "attrs", "pv": field}, {"op": "info", "pv": field}, {"op": "ctrlvars", "pv": field},
-                {"op": "get", "pv": field}, {"op": "get", "pv": field, "kw": {"as_string": True}}]
-    assert_same_session(pair, ops, tmp_path)
+                {"op": "ctrlvars", "pv": name}, {"op": "timevars", "pv": name},
+                {"op": "meta", "pv": name, "kw": {"form": "ctrl"}},
+                {"op": "meta", "pv": name, "kw": {"form": "time", "as_string": True}}]
+        ops += [{"op": "get", "pv": name, "kw": kw} for kw in GET_OPTIONS]
+    for field in ("ai.EGU", "ai.RTYP", "ai.NAME", "ai.DESC", "ai.PREC", "ai.SCAN", "ai.HHSV", "wfDOUBLE.NORD",
+                  "wfCHAR.FTVL", "lsi.VAL$", "lsi.SIZV", "lso.VAL$", "mbbo.ONST", "calc.CALC", "calc.CALC$",
+                  "ai.INP", "calcout.OUT", "calcout.OUT$", "i64i.VAL", "so.VAL", "ai.SEVR"):
+        name = f"{prefix}{field}"
+        ops += [{"op": "attrs", "pv": name}, {"op": "info", "pv": name}, {"op": "ctrlvars", "pv": name},
+                {"op": "get", "pv": name}, {"op": "get", "pv": name, "kw": {"as_string": True}}]
+    return ops
+
+
+def test_reads_with_every_option_match_softioc(pair, tmp_path):
+    assert_same_session(pair, read_operations("R:"), tmp_path)
+
+
+def test_reads_of_filled_records_match_softioc(pair, tmp_path):
+    fill = [{"op": "put", "pv": f"F:{record}", "value": value, "kw": {"wait": True},
+             "label": f"fill F:{record}"} for record, value in FILL]
+    assert_same_session(pair, fill + read_operations("F:"), tmp_path)
 
 
 GOOD_PUTS = [
@@ -234,6 +263,37 @@ def test_monitors_of_each_form_and_mask_match_softioc(pair, tmp_path):
     subscriptions.append(["M:end", "time", DBE_VALUE])
     ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 1.0,
             "keys": CTRL_KEYS, "label": "monitored put sequence"}]
+    assert_same_session(pair, ops, tmp_path)
+
+
+def test_monitors_of_fields_and_of_failing_puts_match_softioc(pair, tmp_path):
+    # More subscriptions than rsrv puts in one event queue (35): a later queue's updates are sent after an
+    # earlier one's. M:lo (which M:calcout writes) is watched before M:calcout: the other way round, C
+    # sends them in either order (its event task may wake between the two records' posts).
+    watched = ["M:ai.SEVR", "M:ai.EGU", "M:ao.DRVH", "M:mbbo.ONST", "M:lsi.VAL$", "M:lso", "M:lo",
+               "M:calcout", "M:calc", "M:mbbi", "M:i64i", "M:wfCHAR", "M:wfENUM"]
+    masks = [DBE_VALUE, DBE_ALARM, DBE_PROPERTY, DBE_VALUE | DBE_LOG | DBE_ALARM | DBE_PROPERTY]
+    subscriptions = [[name, form, mask] for name in watched for form in ("time", "ctrl") for mask in masks]
+    string = 0
+    puts = [
+        ["M:ai", "lots", string], ["M:ai", "60", string], ["M:ai.EGU", "mK", string],
+        ["M:ai.HHSV", "bad", string],
+        ["M:ai", 1.5], ["M:ao.DRVH", "x", string], ["M:ao.DRVH", 4], ["M:ao", 7],
+        ["M:mbbo", "Nonsense", string], ["M:mbbo.ONST", "One"], ["M:mbbo.ZRST", "Zero"], ["M:mbbo", 7, 1],
+        ["M:lsi.VAL$", "a long string input"], ["M:lsi.VAL$", "a long string input"], ["M:lsi.VAL$", ""],
+        ["M:lso", "ok"], ["M:lso", "x" * 45, string],
+        ["M:calcout.A", 5], ["M:calcout.CALC", "A*(", string], ["M:calcout.CALC", "A+1"], ["M:calcout.A", 6],
+        ["M:calc.CALC", "A/0"], ["M:calc.A", 1], ["M:calc.CALC", "A+B"],
+        ["M:mbbi", 1], ["M:mbbi.ONST", "uno"], ["M:mbbi.ONSV", "MAJOR"], ["M:mbbi", 1], ["M:mbbi.PROC", 1],
+        ["M:i64i", 2**45], ["M:i64i.EGU", "s"], ["M:i64i", "9007199254740993", string],
+        ["M:wfCHAR", "ab"], ["M:wfCHAR", "ab", string], ["M:wfCHAR.NELM", 4], ["M:wfCHAR.PREC", 1],
+        ["M:wfENUM", [1, 2]], ["M:wfENUM", "x", string],
+        ["M:lo", 1e12, 6], ["M:lo", float("nan"), 6], ["M:lo", -3.9, 6], ["M:lo.HOPR", 7],
+        ["M:end", 2],
+    ]
+    subscriptions.append(["M:end", "time", DBE_VALUE])
+    ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 2.0,
+            "keys": CTRL_KEYS, "label": "monitored fields and failing puts"}]
     assert_same_session(pair, ops, tmp_path)
 
 
