@@ -49,6 +49,9 @@ record(longin, "{prefix}li") {{
     field(HSV, "MINOR") field(MDEL, "3")
 }}
 record(longout, "{prefix}lo") {{ field(VAL, "-7") field(DRVH, "100") field(DRVL, "-100") field(HOPR, "200") }}
+record(bi, "{prefix}bz") {{ field(VAL, "1") }}
+record(mbbi, "{prefix}mbbz") {{ field(FFST, "fifteen") field(VAL, "15") }}
+record(mbbo, "{prefix}mbbn") {{ field(VAL, "3") }}
 record(stringin, "{prefix}si") {{ field(VAL, "hello") }}
 record(stringout, "{prefix}so") {{ field(VAL, "world") }}
 record(lsi, "{prefix}lsi") {{ field(SIZV, "80") }}
@@ -73,6 +76,8 @@ record(ai, "M:end") {{ field(PREC, "1") }}
 SCALARS = ["ai", "ao", "bi", "bo", "mbbi", "mbbo", "li", "lo", "si", "so", "lsi", "lso", "i64i", "i64o",
            "calc", "calcout"]
 ALL = SCALARS + [f"wf{ftvl}" for ftvl in WAVEFORM_TYPES]
+# enumerated records with no state names, or only the last one
+UNNAMED = ["bz", "mbbz", "mbbn"]
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +148,7 @@ GET_OPTIONS = [{}, {"as_string": True}, {"as_numpy": False}, {"count": 1}, {"cou
 
 def read_operations(prefix: str) -> list[dict]:
     ops = []
-    for name in (f"{prefix}{record}" for record in ALL):
+    for name in (f"{prefix}{record}" for record in ALL + UNNAMED):
         ops += [{"op": "attrs", "pv": name}, {"op": "info", "pv": name},
                 {"op": "ctrlvars", "pv": name}, {"op": "timevars", "pv": name},
                 {"op": "meta", "pv": name, "kw": {"form": "ctrl"}},
@@ -175,7 +180,7 @@ GOOD_PUTS = [
     ("i64o", 512), ("calc", 9.5), ("calcout", 4), ("wfSTRING", ["one", "two", "three"]), ("wfCHAR", "chars!"),
     ("wfUCHAR", [1, 2, 255]), ("wfSHORT", [-3, 4]), ("wfUSHORT", [65535, 1]), ("wfLONG", [-(2**31), 7]),
     ("wfULONG", [4294967295, 0, 1]), ("wfINT64", [1, -2, 3]), ("wfUINT64", [5, 6]), ("wfFLOAT", [0.5, 1.25]),
-    ("wfDOUBLE", [1.5, -2.5, 3.75, 1e300]), ("wfENUM", [0, 1, 2]),
+    ("wfDOUBLE", [1.5, -2.5, 3.75, 1e300]), ("wfENUM", [0, 1, 2]), ("bz", 0), ("mbbz", 14), ("mbbn", 9),
 ]
 BAD_PUTS = [
     ("mbbo", "Nonsense"), ("bo", "Maybe"), ("ao", "abc"), ("ao", 50), ("ao", -50), ("lo", 5000),
@@ -190,7 +195,8 @@ STRING_PUTS = [
     ("ao", "abc"), ("ao", "1e3"), ("ao", " 4.5 "), ("ao", "0x10"), ("lo", "0x10"), ("lo", "12abc"),
     ("lo", "3.7"), ("li", "-8"), ("i64o", "123456789012"), ("ai.SCAN", "2 second"), ("ai.SCAN", "bogus"),
     ("ai.HHSV", "MINOR"), ("ai.HHSV", "7"), ("ai.RTYP", "bo"), ("calc.CALC", "A-B"), ("calc.CALC", "A+(("),
-    ("calcout.OUT", "X:nothing"), ("wfDOUBLE", "2.5"), ("wfCHAR", "ab"),
+    ("calcout.OUT", "X:nothing"), ("wfDOUBLE", "2.5"), ("wfCHAR", "ab"), ("bz", "1"), ("bz", "One"),
+    ("mbbz", "fifteen"), ("mbbz", "3"), ("mbbz", "16"), ("mbbn", "7"), ("mbbn", "Idle"),
 ]
 
 # Put-callbacks in the field's own type, for their completion status.
@@ -203,8 +209,8 @@ NATIVE_STATUS_PUTS = [
 
 def put_operations(prefix: str, wait: bool) -> list[dict]:
     ops = []
-    reads = [{"op": "get", "pv": f"{prefix}{record}", "kw": {"as_string": True}} for record in ALL]
-    reads += [{"op": "timevars", "pv": f"{prefix}{record}"} for record in ALL]
+    reads = [{"op": "get", "pv": f"{prefix}{record}", "kw": {"as_string": True}} for record in ALL + UNNAMED]
+    reads += [{"op": "timevars", "pv": f"{prefix}{record}"} for record in ALL + UNNAMED]
     for record, value in GOOD_PUTS + BAD_PUTS:
         name = f"{prefix}{record}"
         ops.append({"op": "put", "pv": name, "value": value, "kw": {"wait": wait},
