@@ -502,6 +502,8 @@ class DeferredPut(Completion):
                 completion = chan.write(data_type, count, payload)
             except ProcessingFailed:
                 completion = None       # dbNotify reports only a failed put, not a failed processing
+            except CAError as failure:
+                completion = rec.db._process_after_failed_put(chan, failure)
             if completion is not None:
                 await completion.wait()
         finally:
@@ -1486,8 +1488,9 @@ class Database:
         dbNotify's put step reports that it put all the same, so the record is processed as after a good
         put, and the failure is reported only when that processing is done."""
         rec, fld = chan.record, chan.field
-        if not (fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE)) or rec.PACT:
-            raise failure
+        if not (fld.name == "PROC" or (fld.pp and rec.SCAN == PASSIVE)) or rec.PACT or not chan._writable \
+                or (rec.DISP and fld.name != "DISP"):
+            raise failure       # refused before dbNotify's put step (read-only, DISP): nothing processes
         rec.PUTF = 1
         try:
             completion = self._process_for_put(rec)
