@@ -176,15 +176,16 @@ class Session:
         the puts, then collect events until the last subscription has seen ``op['end']``'s value."""
         keys = op["keys"]
         subscribed = []
-        for number, (name, form, mask) in enumerate(op["subscriptions"]):
-            label = f"{number}:{name}:{form}:{mask}"
+        for number, (name, form, mask, *count) in enumerate(op["subscriptions"]):
+            label = f"{number}:{name}:{form}:{mask}" + (f":count={count[0]}" if count else "")
 
             def record(label: str = label, **kw: Any) -> None:
                 with self.arrived:
                     self.events.append([label, {key: plain(kw.get(key)) for key in keys}])
                     self.arrived.notify_all()
 
-            pv = epics.PV(name, form=form, auto_monitor=mask, callback=record, connection_timeout=TIMEOUT)
+            pv = epics.PV(name, form=form, auto_monitor=mask, callback=record, connection_timeout=TIMEOUT,
+                          count=count[0] if count else None)
             subscribed.append(pv)
             with self.arrived:
                 if not self.arrived.wait_for(lambda label=label: any(e[0] == label for e in self.events),
@@ -199,8 +200,8 @@ class Session:
                     results.append(plain(self.pv(name).put(value, wait=True, timeout=TIMEOUT)))
             except Exception as error:  # noqa: BLE001 - a failed put is an outcome to compare
                 results.append(failure(error))
-        end_label = f"{len(subscribed) - 1}:{op['subscriptions'][-1][0]}:{op['subscriptions'][-1][1]}:" \
-                    f"{op['subscriptions'][-1][2]}"
+        last = op["subscriptions"][-1]
+        end_label = f"{len(subscribed) - 1}:{last[0]}:{last[1]}:{last[2]}"
         end_value = plain(op["end"])
         with self.arrived:
             done = self.arrived.wait_for(lambda: any(

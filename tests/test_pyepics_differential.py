@@ -118,6 +118,10 @@ def assert_same_session(pair: Pair, operations: list[dict], tmp_path: Path) -> l
         assert proc.returncode == 0, f"pyepics session against {side} failed:\n{stderr[-3000:]}"
         results[side] = (json.loads(stdout), stderr)
     (ref, ref_err), (ours, our_err) = results["C"], results["ours"]
+    # every PV asked for exists: a session that timed out against both servers would compare equal
+    timed_out = [label for label, outcome in ref
+                 if isinstance(outcome, dict) and outcome.get("raised") == "TimeoutError"]
+    assert not timed_out, f"no answer from softIoc for {timed_out}"
     failures = []
     for (label, ref_outcome), (_, our_outcome) in zip(ref, ours, strict=True):
         if ref_outcome != our_outcome:
@@ -245,6 +249,15 @@ CTRL_KEYS = TIME_KEYS + ["units", "precision", "enum_strs", "upper_disp_limit", 
 DBE_VALUE, DBE_LOG, DBE_ALARM, DBE_PROPERTY = 1, 2, 4, 8
 
 
+def assert_monitored(reference: list, subscriptions: list) -> None:
+    """The C server's monitored sequence ran to its end, with a first update for every subscription (a
+    sequence that failed the same way against both servers would compare equal)."""
+    outcome = reference[0][1]
+    assert isinstance(outcome, list) and outcome[2] == "complete", outcome
+    labelled = {event[0].split(":", 1)[0] for event in outcome[1]}
+    assert labelled == {str(number) for number in range(len(subscriptions))}
+
+
 def test_monitors_of_each_form_and_mask_match_softioc(pair, tmp_path):
     watched = ["M:ai", "M:ao", "M:mbbo", "M:bo", "M:li", "M:so", "M:lso", "M:i64o", "M:calc", "M:wfDOUBLE",
                "M:wfCHAR", "M:wfSTRING"]
@@ -269,7 +282,7 @@ def test_monitors_of_each_form_and_mask_match_softioc(pair, tmp_path):
     subscriptions.append(["M:end", "time", DBE_VALUE])
     ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 1.0,
             "keys": CTRL_KEYS, "label": "monitored put sequence"}]
-    assert_same_session(pair, ops, tmp_path)
+    assert_monitored(assert_same_session(pair, ops, tmp_path), subscriptions)
 
 
 def test_monitors_of_fields_and_of_failing_puts_match_softioc(pair, tmp_path):
@@ -280,6 +293,8 @@ def test_monitors_of_fields_and_of_failing_puts_match_softioc(pair, tmp_path):
                "M:calcout", "M:calc", "M:mbbi", "M:i64i", "M:wfCHAR", "M:wfENUM"]
     masks = [DBE_VALUE, DBE_ALARM, DBE_PROPERTY, DBE_VALUE | DBE_LOG | DBE_ALARM | DBE_PROPERTY]
     subscriptions = [[name, form, mask] for name in watched for form in ("time", "ctrl") for mask in masks]
+    # fewer elements than the array holds, or more than it has
+    subscriptions += [["M:wfCHAR", "time", DBE_VALUE, 2], ["M:wfENUM", "ctrl", DBE_VALUE | DBE_PROPERTY, 7]]
     string = 0
     puts = [
         ["M:ai", "lots", string], ["M:ai", "60", string], ["M:ai.EGU", "mK", string],
@@ -300,7 +315,7 @@ def test_monitors_of_fields_and_of_failing_puts_match_softioc(pair, tmp_path):
     subscriptions.append(["M:end", "time", DBE_VALUE])
     ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 2.0,
             "keys": CTRL_KEYS, "label": "monitored fields and failing puts"}]
-    assert_same_session(pair, ops, tmp_path)
+    assert_monitored(assert_same_session(pair, ops, tmp_path), subscriptions)
 
 
 def test_caget_many_and_caput_many_match_softioc(pair, tmp_path):
