@@ -214,13 +214,31 @@ class Session:
         return [results, events, "complete" if done else "end event missing"]
 
     def big(self, op: dict) -> Any:
+        """A large array put with callback while a monitor of it is open, then read back whole and in part."""
         pv = self.pv(op["pv"])
         data = np.arange(op["count"], dtype=float) * 0.5 - 7.25
+        updates: list[np.ndarray] = []
+
+        def update(value: Any = None, **kw: Any) -> None:
+            with self.arrived:
+                updates.append(np.array(value, copy=True))
+                self.arrived.notify_all()
+
+        monitor = epics.PV(op["pv"], auto_monitor=epics.dbr.DBE_VALUE, callback=update,
+                           connection_timeout=TIMEOUT)
+        with self.arrived:
+            first = self.arrived.wait_for(lambda: len(updates) == 1, TIMEOUT)
         put = pv.put(data, wait=True, timeout=30)
+        with self.arrived:
+            second = self.arrived.wait_for(lambda: len(updates) == 2, 30)
+        monitor.clear_callbacks()
+        monitor.disconnect()
         got = pv.get(timeout=30, use_monitor=False)
         return {"put": plain(put), "type": type(got).__name__, "length": len(got),
                 "equal": bool(np.array_equal(got, data)), "last": plain(got[-1]),
-                "partial": plain(pv.get(count=3, timeout=30, use_monitor=False))}
+                "partial": plain(pv.get(count=3, timeout=30, use_monitor=False)),
+                "updates": [len(u) for u in updates] if first and second else "missing",
+                "update equal": bool(second and np.array_equal(updates[-1], data))}
 
 
 def main() -> None:

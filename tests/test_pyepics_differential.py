@@ -344,4 +344,5 @@ def test_caget_many_and_caput_many_match_softioc(pair, tmp_path):
 
 def test_100000_doubles_round_trip_like_softioc(pair, tmp_path):
     ref = assert_same_session(pair, [{"op": "big", "pv": "A:big", "count": BIG}], tmp_path)
-    assert ref[0][1]["equal"] is True and ref[0][1]["length"] == BIG, ref
+    outcome = ref[0][1]
+    assert outcome["equal"] is True and outcome["length"] == BIG and outcome["update equal"] is True, outcome
