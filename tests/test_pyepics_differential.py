@@ -72,6 +72,11 @@ record(calcout, "{prefix}calcout") {{
 DB = records("R:") + records("F:") + records("P:") + records("W:") + records("M:") + records("N:") + f"""
 record(waveform, "A:big") {{ field(FTVL, "DOUBLE") field(NELM, "{BIG}") }}
 record(ai, "M:end") {{ field(PREC, "1") }}
+record(calcout, "M:dly") {{
+    field(CALC, "A*2") field(ODLY, "0.2") field(OUT, "M:dlo PP") field(FLNK, "M:fl")
+}}
+record(longout, "M:dlo") {{ }}
+record(calc, "M:fl") {{ field(CALC, "VAL+1") }}
 """
 SCALARS = ["ai", "ao", "bi", "bo", "mbbi", "mbbo", "li", "lo", "si", "so", "lsi", "lso", "i64i", "i64o",
            "calc", "calcout"]
@@ -316,6 +321,20 @@ def test_monitors_of_fields_and_of_failing_puts_match_softioc(pair, tmp_path):
     ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 2.0,
             "keys": CTRL_KEYS, "label": "monitored fields and failing puts"}]
     assert_monitored(assert_same_session(pair, ops, tmp_path), subscriptions)
+
+
+def test_monitors_of_a_delayed_output_and_its_put_callback_match_softioc(pair, tmp_path):
+    # calcout ODLY: the put-callback completes once the delayed output (and the forward link) are done
+    subscriptions = [["M:dly", "time", DBE_VALUE], ["M:dly.DLYA", "time", DBE_VALUE],
+                     ["M:dlo", "time", DBE_VALUE | DBE_ALARM], ["M:fl", "ctrl", DBE_VALUE | DBE_PROPERTY],
+                     ["M:dly.A", "time", DBE_VALUE | DBE_LOG], ["M:end", "time", DBE_VALUE]]
+    puts = [["M:dly.A", 3], ["M:dly.A", 4], ["M:dly.ODLY", 0], ["M:dly.A", 5], ["M:dly.CALC", "A*(", 0],
+            ["M:dly.A", 2.5], ["M:fl.EGU", "n"], ["M:end", 3]]
+    ops = [{"op": "monitor", "subscriptions": subscriptions, "puts": puts, "end": 3.0,
+            "keys": ["value", "status", "severity", "units"], "label": "delayed output"},
+           {"op": "timevars", "pv": "M:dly"}, {"op": "get", "pv": "M:dlo"}, {"op": "get", "pv": "M:fl"}]
+    ref = assert_same_session(pair, ops, tmp_path)
+    assert ref[0][1][2] == "complete", ref[0][1]
 
 
 def test_caget_many_and_caput_many_match_softioc(pair, tmp_path):
