@@ -1466,7 +1466,7 @@ class Database:
         if data_type == ChannelType.PUT_ACKS:
             self._put_acks(rec, int(values[0]))
             return None
-        if fld.is_link and not chan.long_string:
+        if fld.is_link:
             self._put_link_field(chan, data_type, values)
             return None
         try:
@@ -1563,7 +1563,12 @@ class Database:
             array[:count] = stored[:count]
             rtype.put_array_count(rec, fld, count)
         elif chan.long_string:
-            text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
+            text = bytes(np.asarray(stored, dtype=np.uint8))
+            if b"\0" not in text and not (chan._string_count is not None and fld.name in ("VAL", "OVAL")):
+                # dbPut copies the characters over the string's buffer and adds no NUL: the rest of the
+                # old text stays (lsi/lso VAL, SPC_DBADDR fields, end the string where the put does)
+                text += getattr(rec, fld.name).encode("utf-8", "surrogateescape")[len(text):]
+            text = text.split(b"\0", 1)[0]
             limit = LINK_STRING_SIZE if fld.is_link else fld.size
             setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
         else:
@@ -1613,7 +1618,16 @@ class Database:
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
         """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
-        text = values_for_put(values, data_type, ChannelType.STRING)[0]
+        if data_type == ChannelType.CHAR:
+            # the characters of the text ("LNK$"), which dbPutFieldLink takes only with their NUL
+            chars = bytes(np.asarray(values, dtype=np.uint8))
+            if not chars or chars[-1]:
+                raise CAError(ECA.PUTFAIL, f"{chan.name}: a link's text must be a NUL-terminated char array")
+            text = chars.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif data_type == ChannelType.STRING:
+            text = values_for_put(values, data_type, ChannelType.STRING)[0]
+        else:
+            raise CAError(ECA.PUTFAIL, f"{chan.name}: a link takes its text as a string or char array")
         try:
             # dbPutFieldLink: a PV this IOC does not have becomes a CA link (softIoc's dbCa)
             entry = self._resolve(fld, parse_link(text), external=True)
