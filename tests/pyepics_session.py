@@ -244,6 +244,8 @@ class Session:
 def main() -> None:
     with open(sys.argv[1]) as file:
         operations = json.load(file)
+    # pyepics prints its warnings on stdout, which carries the outcomes: they go to stderr instead
+    results, sys.stdout = sys.stdout, sys.stderr
     session = Session()
     out = []
     for op in operations:
@@ -256,9 +258,9 @@ def main() -> None:
         if exceptions:
             outcome = {"outcome": outcome, "libca exceptions": exceptions}
         out.append([label, outcome])
-    json.dump(out, sys.stdout, indent=1)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    json.dump(out, results, indent=1)
+    results.write("\n")
+    results.flush()
     epics.ca.finalize_libca()
 
 

@@ -69,7 +69,8 @@ record(calcout, "{prefix}calcout") {{
 """
 
 
-DB = records("R:") + records("F:") + records("P:") + records("W:") + records("M:") + records("N:") + f"""
+DB = (records("R:") + records("F:") + records("P:") + records("W:") + records("M:") + records("N:")
+      + records("T:") + records("U:")) + f"""
 record(waveform, "A:big") {{ field(FTVL, "DOUBLE") field(NELM, "{BIG}") }}
 record(ai, "M:end") {{ field(PREC, "1") }}
 record(calcout, "M:dly") {{
@@ -120,7 +121,7 @@ def assert_same_session(pair: Pair, operations: list[dict], tmp_path: Path) -> l
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        assert proc.returncode == 0, f"pyepics session against {side} failed:\n{stderr[-3000:]}"
+        assert proc.returncode == 0 and stdout, f"pyepics session against {side} failed:\n{stderr[-3000:]}"
         results[side] = (json.loads(stdout), stderr)
     (ref, ref_err), (ours, our_err) = results["C"], results["ours"]
     # every PV asked for exists: a session that timed out against both servers would compare equal
@@ -335,6 +336,38 @@ def test_monitors_of_a_delayed_output_and_its_put_callback_match_softioc(pair, t
            {"op": "timevars", "pv": "M:dly"}, {"op": "get", "pv": "M:dlo"}, {"op": "get", "pv": "M:fl"}]
     ref = assert_same_session(pair, ops, tmp_path)
     assert ref[0][1][2] == "complete", ref[0][1]
+
+
+# Puts in a DBR type pyepics would not choose (ftype): DBR_CHAR arrays into "$" channels of strings and
+# links with and without their NUL, numbers into strings, links and enum fields, out-of-range conversions.
+TYPED_PUTS = [
+    ("calcout.OUT$", [82, 58, 108, 111, 32, 80, 80], 4), ("calcout.OUT$", [82, 58, 108, 111, 0], 4),
+    ("calcout.OUT$", "R:ao", 0), ("calcout.OUT$", 1.5, 6), ("calcout.OUT", 1.5, 6), ("calcout.OUT$", [0], 4),
+    ("calc.CALC$", [65, 43, 66], 4), ("so.VAL$", [65, 43, 66], 4), ("so.VAL$", [104, 105, 0], 4),
+    ("so.VAL$", "65", 0), ("lsi.VAL$", [104, 105, 106, 107], 4), ("lsi.VAL$", [65, 66], 4),
+    ("lsi", "short", 0), ("wfENUM", ["a", "b"], 0), ("wfSTRING", [1.5, 2.25], 6), ("wfCHAR", [65, 66, 67], 5),
+    ("so", [65, 66, 0], 4), ("so", 3.14159265, 6), ("lo", 1e12, 6), ("lo", -1e12, 6),
+    ("wfUCHAR", [-1, 300], 5),
+    ("wfSHORT", [1e6, -1e6, 2.7], 6), ("bo", 7, 5), ("mbbo", 2.9, 6), ("mbbo", -1, 5), ("i64o", 1e300, 6),
+    ("ai.PREC", 70000, 5), ("ai.EGU", 12.5, 6), ("ai.SCAN", 42, 1), ("wfFLOAT", [1e40, -1e-50], 6),
+    ("wfULONG", [-1, 5e9], 6), ("wfUINT64", [-1], 5),
+]
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["plain", "callback"])
+def test_puts_in_other_dbr_types_match_softioc(pair, tmp_path, wait):
+    prefix = "T:" if wait else "U:"
+    ops = []
+    for record, value, ftype in TYPED_PUTS:
+        name = f"{prefix}{record}"
+        label = f"DBR {ftype} put {name} {value!r} wait={wait}"
+        if wait:
+            ops.append({"op": "put_status", "pv": name, "value": value, "ftype": ftype, "label": label})
+        else:
+            ops.append({"op": "put_as", "pv": name, "value": value, "ftype": ftype, "label": label})
+        read = name.removesuffix("$")
+        ops += [{"op": "get", "pv": read}, {"op": "get", "pv": read, "kw": {"as_string": True}}]
+    assert_same_session(pair, ops, tmp_path)
 
 
 def test_caget_many_and_caput_many_match_softioc(pair, tmp_path):
