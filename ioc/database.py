@@ -341,10 +341,19 @@ class Record:
     def post_all(self, mask: int) -> None:
         """db_post_events(rec, NULL, mask): every channel of the record (DBE_PROPERTY, DBE_ALARM)."""
         self._gen += 1
-        if self._chans is not None:
-            for chans in list(self._chans.values()):
-                for chan in chans:
-                    chan.notify(mask)
+        if self._chans is None:
+            return
+        channels = [chan for chans in self._chans.values() for chan in chans if chan._subscribers]
+        if len(channels) == 1:
+            channels[0].notify(mask)
+            return
+        # db_post_events walks the record's subscriptions in the order they were made, whichever field
+        # each watches (subscriber keys grow with time)
+        subscribers = sorted((key, callback, select) for chan in channels
+                             for key, (callback, select) in chan._subscribers.items())
+        for _, callback, select in subscribers:
+            if mask & select:
+                callback(mask)
 
     def touch(self) -> None:
         """Mark the record changed without a post (cached reads are stale)."""
@@ -452,6 +461,20 @@ class Completion:
             await event.wait()
 
 
+class FailedCompletion(Completion):
+    """A put-callback whose put failed but whose record processes asynchronously: it completes with the
+    put's failure once that processing is done."""
+
+    def __init__(self, processing: Completion, failure: CAError) -> None:
+        super().__init__([])
+        self._processing = processing
+        self._failure = failure
+
+    async def wait(self) -> None:
+        await self._processing.wait()
+        raise self._failure
+
+
 class DeferredPut(Completion):
     """A put-callback to a record that is busy (processing asynchronously, or with put-callbacks queued
     before this one). As dbNotify does, the put itself waits for its turn (and for the record to finish
@@ -487,6 +510,12 @@ class DeferredPut(Completion):
                 completion = chan.write(data_type, count, payload)
             except ProcessingFailed:
                 completion = None       # dbNotify reports only a failed put, not a failed processing
+            except CAError as failure:
+                # dbNotify processes the record all the same, then reports the put's failure
+                processing = chan.process_after_failed_notify()
+                if processing is None:
+                    raise
+                completion = FailedCompletion(processing, failure)
             if completion is not None:
                 await completion.wait()
         finally:
@@ -549,7 +578,8 @@ class FieldChannel:
         # union native_value (8 bytes: no string, no link, no SPC_DBADDR array); a monitor update of any
         # other field reads the field when it is sent (ioc.tcp.Subscription).
         self.queued_by_reference = (self.max_count != 1 or fld.special is SPC.DBADDR or long_string
-                                    or fld.is_link or fld.dbf is DBF.STRING)
+                                    or fld.is_link
+                                    or (fld.dbf is DBF.STRING and (fld.size or MAX_STRING_SIZE) > 8))
         self._writable = not read_only
         # the served element count of a string the record sizes itself (lsi/lso VAL: LEN)
         self._string_count = rtype.string_count if fld.dbf is DBF.STRING else None
@@ -1487,7 +1517,7 @@ class Database:
                 self._put_acks(rec, int(values[0]))
             if not (notify or name == "PROC"):
                 return None     # dbPutField processes a PP field after a put of a value only
-        elif fld.is_link and not chan.long_string:
+        elif fld.is_link:     # its text, with or without "$": dbPutFieldLink
             self._put_link_field(chan, data_type, values)
             return None
         else:
@@ -1596,7 +1626,12 @@ class Database:
             array[:count] = stored[:count]
             rtype.put_array_count(rec, fld, count)
         elif chan.long_string:
-            text = bytes(np.asarray(stored, dtype=np.uint8)).split(b"\0", 1)[0]
+            text = bytes(np.asarray(stored, dtype=np.uint8))
+            if b"\0" not in text and not (chan._string_count is not None and fld.name in ("VAL", "OVAL")):
+                # dbPut copies the characters over the string's buffer and adds no NUL: the rest of the
+                # old text stays (lsi/lso VAL, SPC_DBADDR fields, end the string where the put does)
+                text += getattr(rec, fld.name).encode("utf-8", "surrogateescape")[len(text):]
+            text = text.split(b"\0", 1)[0]
             limit = LINK_STRING_SIZE if fld.is_link else fld.size
             setattr(rec, fld.name, text[:limit - 1].decode("utf-8", "surrogateescape"))
         elif len(stored):

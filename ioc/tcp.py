@@ -29,12 +29,14 @@ from .udp import requested_name
 log = logging.getLogger(__name__)
 
 # How many updates wait before they are coalesced, as dbEvent's rings: a circuit has one ring of
-# EVENT_RING entries per SUBSCRIPTIONS_PER_RING subscriptions. While more than EVENTS_PER_RING entries are
-# free a subscription may have any number waiting; past that (or while the client has sent EVENTS_OFF) a
-# subscription's new update replaces its last waiting one.
+# EVENT_RING entries for each SUBSCRIPTIONS_PER_RING subscriptions (a subscription joins the first ring
+# with room, for good). While more than EVENTS_PER_RING entries of its ring are free a subscription may
+# have any number waiting; past that (or while the client has sent EVENTS_OFF) a subscription's new update
+# replaces its last waiting one. The rings are sent one after the other, each emptied in turn.
 EVENTS_PER_RING = 36
 EVENT_RING = 4 * EVENTS_PER_RING
 SUBSCRIPTIONS_PER_RING = 35
+_COALESCE_AT = EVENT_RING - EVENTS_PER_RING
 # A client whose socket accepts nothing for this long is disconnected: its queued events would otherwise
 # pile up for ever.
 STALL_LIMIT = 30.0
@@ -140,30 +142,43 @@ def failed_read(command: int, data_type: int, count: int, status: int, ioid: int
     return pack_header(command, body, data_type, count, status, ioid) + bytes(body)
 
 
+class EventRing(collections.deque):
+    """One of a circuit's queues of monitor updates (dbEvent's event_que): [message, subscription]
+    entries in post order (message None once dropped), and how many subscriptions post into it."""
+
+    __slots__ = ("subscriptions",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscriptions = 0
+
+
 class Subscription:
     """One EVENT_ADD: what the client asked for, and its updates waiting in the circuit's queue.
 
-    Policy (coalesce-newest, as rsrv's event queue): encoded updates wait in one queue per circuit, in
-    the order they were posted, while it has room for them (see ``EVENT_RING``); when the client falls
-    behind, a subscription's newest update replaces its last waiting one, so a slow client sees the
-    latest value and never makes the server buffer without bound. A field that dbEvent does not copy into
-    its queue (``queued_by_reference``: arrays, strings, links) waits as a reference instead: at most one
-    update per subscription, which reads the field when it is sent, with the alarm status, severity and
-    time stamp of the post that queued it; a post while it waits is dropped.
+    Policy (coalesce-newest, as rsrv's event queue): encoded updates wait in their ring, in the order
+    they were posted, while it has room for them (see ``EVENT_RING``); when the client falls behind, a
+    subscription's newest update replaces its last waiting one, so a slow client sees the latest value
+    and never makes the server buffer without bound. A field that dbEvent does not copy into its queue
+    (``queued_by_reference``: arrays, strings, links) waits as a reference instead: at most one update
+    per subscription, which reads the field when it is sent, with the alarm status, severity and time
+    stamp of the post that queued it; a post while it waits is dropped.
     """
 
     __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "pending", "last",
-                 "unsubscribe", "coalesced", "circuit", "by_reference", "request_size", "oversize", "serial")
+                 "unsubscribe", "coalesced", "circuit", "by_reference", "request_size", "oversize", "serial",
+                 "ring")
 
     def __init__(self, circuit: Circuit, subscriptionid: int, served: ServedChannel, data_type: int,
-                 count: int, mask: int, request_size: int = 16) -> None:
+                 count: int, mask: int, ring: EventRing, request_size: int = 16) -> None:
         self.circuit = circuit
         self.subscriptionid = subscriptionid
         self.served = served
         self.data_type = data_type
         self.count = count
         self.mask = mask
-        self.pending = 0        # entries of this subscription in the circuit's queue
+        self.ring = ring
+        self.pending = 0        # entries of this subscription in its ring
         self.last: list | None = None   # the newest of them, [message, subscription]
         self.coalesced = 0
         self.unsubscribe: Callable[[], None] | None = None
@@ -231,19 +246,19 @@ class Subscription:
             rec = self.served.channel.record
             secs, nsec = rec.TIME
             entry = [(rec.STAT, rec.SEVR, secs, nsec), self]
-            circuit.events.append(entry)
+            self.ring.append(entry)
             self.last = entry
             self.pending += 1
             if circuit.events_on:
                 circuit.ring()
             return
         message = self.encode()
-        if self.pending and (len(circuit.events) >= circuit.coalesce_from or not circuit.events_on):
+        if self.pending and (len(self.ring) >= _COALESCE_AT or not circuit.events_on):
             self.last[0] = message
             self.coalesced += 1
         else:
             entry = [message, self]
-            circuit.events.append(entry)
+            self.ring.append(entry)
             self.last = entry
             self.pending += 1
         if circuit.events_on:
@@ -252,7 +267,7 @@ class Subscription:
     def drop_pending(self) -> None:
         """The subscription ended: its waiting updates are not sent (rsrv makes them defunct)."""
         if self.pending:
-            for entry in self.circuit.events:
+            for entry in self.ring:
                 if entry[1] is self:
                     entry[0] = None
 
@@ -271,9 +286,9 @@ class Circuit:
         self.out = bytearray()
         self.channels: dict[int, ServedChannel] = {}
         self.subscriptions: set[Subscription] = set()
-        # Monitor updates waiting, in post order: [message, subscription] (message None once dropped)
-        self.events: collections.deque[list] = collections.deque()
-        self.coalesce_from = EVENT_RING - EVENTS_PER_RING
+        # Monitor updates waiting, in post order in each ring (see EVENT_RING)
+        self.rings: list[EventRing] = [EventRing()]
+        self._ring_cursor = 0           # the ring being emptied when a batch filled up
         self.events_on = True
         self.client_version = 0
         self.client_priority = 0
@@ -345,7 +360,8 @@ class Circuit:
                 sub.unsubscribe()
                 sub.unsubscribe = None
         self.subscriptions.clear()
-        self.events.clear()
+        for ring in self.rings:
+            ring.clear()
 
     async def _reader(self) -> None:
         global _writer_woken
@@ -397,7 +413,7 @@ class Circuit:
                         # receive.
                         _writer_woken = False
                         await trio.lowlevel.checkpoint()
-            if self.out or self.events:
+            if self.out or any(self.rings):
                 await self._send_pending()
 
     def ring(self) -> None:
@@ -441,18 +457,28 @@ class Circuit:
         return chunk
 
     def _queue_events(self, limit: float = float("inf")) -> None:
-        """Move queued monitor updates into the output buffer (unless the client sent EVENTS_OFF)."""
-        out, events = self.out, self.events
+        """Move queued monitor updates into the output buffer (unless the client sent EVENTS_OFF): each
+        ring emptied in turn, as rsrv's event task does, so a later ring's updates follow an earlier
+        ring's even when they were posted first."""
         if not self.events_on:
             return
-        popleft = events.popleft
-        while events and len(out) < limit:
-            message, sub = popleft()
-            sub.pending -= 1
-            if message is not None:
-                if message.__class__ is tuple:    # queued by reference: read the field now
-                    message = sub.encode_with_alarm(message)
-                out += message
+        out, rings = self.out, self.rings
+        index = self._ring_cursor
+        while index < len(rings):
+            ring = rings[index]
+            popleft = ring.popleft
+            while ring and len(out) < limit:
+                message, sub = popleft()
+                sub.pending -= 1
+                if message is not None:
+                    if message.__class__ is tuple:    # queued by reference: read the field now
+                        message = sub.encode_with_alarm(message)
+                    out += message
+            if ring:
+                self._ring_cursor = index   # the batch is full: the next one goes on from here
+                return
+            index += 1
+        self._ring_cursor = 0
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -795,9 +821,9 @@ class Circuit:
             return
         # A subscription id the client already uses (on this channel or another) starts one more
         # subscription, as in rsrv: both send updates.
-        sub = Subscription(self, subscriptionid, served, data_type, data_count, mask, len(payload))
+        sub = Subscription(self, subscriptionid, served, data_type, data_count, mask, self._ring_to_join(),
+                           len(payload))
         self.subscriptions.add(sub)
-        self._size_event_rings()
         served.subscriptions.append(sub)
         # the channel sends the first update (a filtered channel runs it through its filters)
         sub.unsubscribe = served.channel.subscribe(sub.post, mask, first=True)
@@ -813,11 +839,18 @@ class Circuit:
             sub.unsubscribe()
             sub.unsubscribe = None
         sub.drop_pending()
-        self._size_event_rings()
+        sub.ring.subscriptions -= 1
 
-    def _size_event_rings(self) -> None:
-        rings = max(1, -(-len(self.subscriptions) // SUBSCRIPTIONS_PER_RING))
-        self.coalesce_from = rings * EVENT_RING - EVENTS_PER_RING
+    def _ring_to_join(self) -> EventRing:
+        """The first ring with room for one more subscription (db_add_event), a new one if none has."""
+        for ring in self.rings:
+            if ring.subscriptions < SUBSCRIPTIONS_PER_RING:
+                break
+        else:
+            ring = EventRing()
+            self.rings.append(ring)
+        ring.subscriptions += 1
+        return ring
 
     def _event_cancel(self, raw) -> None:
         command, data_type, data_count, sid, subscriptionid, payload = raw

@@ -77,13 +77,15 @@ class Pair:
 
 
 @contextlib.contextmanager
-def serve_both(db_text: str, tmp_path: Path, repeater_port: int) -> Iterator[Pair]:
-    """Serve ``db_text`` from softIoc and from our IOC (which loads the .db directly)."""
+def serve_both(db_text: str, tmp_path: Path, repeater_port: int,
+               extra_env: dict[str, str] | None = None) -> Iterator[Pair]:
+    """Serve ``db_text`` from softIoc and from our IOC (which loads the .db directly); ``extra_env`` is
+    added to both servers' (and clients') environments."""
     db = tmp_path / "ours.db"
     db.write_text(db_text)
     for attempt in (1, 2):
-        ref_env = ca_environment(free_port(), repeater_port)
-        our_env = ca_environment(free_port(), repeater_port)
+        ref_env = {**ca_environment(free_port(), repeater_port), **(extra_env or {})}
+        our_env = {**ca_environment(free_port(), repeater_port), **(extra_env or {})}
         servers = contextlib.ExitStack()
         try:
             servers.enter_context(soft_ioc(db_text, ref_env, tmp_path))

@@ -66,7 +66,7 @@ def put(db: Database, value: float, pv: str = "q:ao") -> None:
 
 def waiting(circuit: tcp.Circuit, sub: tcp.Subscription) -> list[bytes]:
     """The updates of ``sub`` waiting in the circuit's queue, in order."""
-    return [message for message, owner in circuit.events if owner is sub and message is not None]
+    return [message for message, owner in sub.ring if owner is sub and message is not None]
 
 
 def sent(chunk: bytes) -> list[tuple[int, float]]:
@@ -86,7 +86,7 @@ def test_a_lagging_subscription_queues_while_the_ring_has_room_then_coalesces(tm
         put(db, value)
     sub = circuit.subscription(0)
     room = tcp.EVENT_RING - tcp.EVENTS_PER_RING
-    assert len(waiting(circuit, sub)) == len(circuit.events) == room
+    assert len(waiting(circuit, sub)) == len(sub.ring) == room
     # the first update and the earliest puts kept in order; the newest value in the last place
     values = [value_of(m) for m in waiting(circuit, sub)]
     assert values[:-1] == list(range(room - 1))
@@ -98,10 +98,55 @@ def test_subscriptions_share_the_ring_and_more_of_them_get_more_rings(tmp_path):
     db, circuit = subscribed_circuit(tmp_path, subscriptions=10)
     for value in range(1, 101):
         put(db, value)
-    assert len(circuit.events) == tcp.EVENT_RING - tcp.EVENTS_PER_RING
+    assert len(circuit.rings) == 1
+    assert len(circuit.rings[0]) == tcp.EVENT_RING - tcp.EVENTS_PER_RING
     assert all(value_of(waiting(circuit, sub)[-1]) == 100 for sub in circuit.subscriptions)
     _, many = subscribed_circuit(tmp_path, subscriptions=tcp.SUBSCRIPTIONS_PER_RING + 1)
-    assert many.coalesce_from == 2 * tcp.EVENT_RING - tcp.EVENTS_PER_RING
+    assert [ring.subscriptions for ring in many.rings] == [tcp.SUBSCRIPTIONS_PER_RING, 1]
+    assert many.subscription(tcp.SUBSCRIPTIONS_PER_RING).ring is many.rings[1]
+
+
+def test_a_later_ring_is_sent_after_an_earlier_one_whatever_the_post_order(tmp_path):
+    """rsrv's event task empties its queues one after the other: the updates of a subscription in the
+    second ring follow those of the first ring's, even those posted later."""
+    db, circuit = subscribed_circuit(tmp_path, subscriptions=tcp.SUBSCRIPTIONS_PER_RING + 1)
+    circuit._collect()      # the first updates
+    last = tcp.SUBSCRIPTIONS_PER_RING
+    for sub in circuit.subscriptions:
+        if sub.subscriptionid != last:
+            sub.ring.clear()
+            sub.pending = 0
+    put(db, 5.0)
+    order = [subscriptionid for subscriptionid, _ in sent(circuit._collect())]
+    assert order == [*range(last), last]
+    # a cancelled subscription frees its place: the next one joins the first ring again
+    sid = next(iter(circuit.channels))
+    feed(circuit, header(Command.EVENT_CANCEL, 0, DOUBLE, 1, sid, 3))
+    feed(circuit, event_add(sid, 99))
+    assert circuit.subscription(99).ring is circuit.rings[0]
+
+
+def test_a_string_field_queues_one_update_and_sends_its_newest_value(tmp_path):
+    """dbEvent refers to a string field (no copy) in a queued update, and ignores a post while one
+    waits: the waiting update goes out with the field as it is when sent."""
+    path = tmp_path / "s.db"
+    path.write_text('record(stringout, "s") { field(VAL, "a") }\n')
+    db = Database.from_config(load_config(path))
+    circuit = tcp.Circuit(_NoStream(), db, 5064)
+    feed(circuit, header(Command.VERSION, 0, 0, 13, 0, 0) + header(Command.CREATE_CHAN, 8, 0, 0, 1, 13)
+         + b"s\0\0\0\0\0\0\0")
+    sid = next(iter(circuit.channels))
+    string = int(ChannelType.STRING)
+    feed(circuit, header(Command.EVENT_ADD, 16, string, 1, sid, 4) + struct.pack(">fffHxx", 0, 0, 0, 5))
+    for text in (b"b", b"c", b"d"):
+        db.lookup("s").write(string, 1, text + bytes(40 - len(text)))
+    sub = circuit.subscription(4)
+    assert sub.pending == 1
+    chunk = circuit._collect()
+    update = header(Command.EVENT_ADD, 40, string, 1, 1, 4)
+    assert chunk.count(update) == 1
+    at = chunk.index(update) + len(update)
+    assert chunk[at:at + 2] == b"d\0"
 
 
 def test_events_off_keeps_one_waiting_update_per_subscription(tmp_path):
@@ -115,7 +160,7 @@ def test_events_off_keeps_one_waiting_update_per_subscription(tmp_path):
     feed(circuit, header(Command.EVENTS_ON, 0, 0, 0, 0, 0))
     chunk = circuit._collect()
     assert value_of(chunk[chunk.index(header(Command.EVENT_ADD, 8, DOUBLE, 1, 1, 0)):]) == 49.0
-    assert not circuit.events
+    assert not any(circuit.rings)
 
 
 def test_updates_of_different_subscriptions_are_sent_in_the_order_they_were_posted(tmp_path):
@@ -144,7 +189,7 @@ def test_a_cancelled_subscription_sends_none_of_its_waiting_updates(tmp_path):
     assert waiting(circuit, first) == [] and len(waiting(circuit, second)) == 11
     chunk = circuit._collect()
     assert [subscriptionid for subscriptionid, _ in sent(chunk)] == [1] * 11
-    assert not circuit.events and second.pending == 0
+    assert not any(circuit.rings) and second.pending == 0
     feed(circuit, header(Command.CLEAR_CHANNEL, 0, 0, 0, sid, 7))
     assert not circuit.subscriptions
 
