@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -37,18 +38,38 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _private_ports() -> range:
+    """Ports outside the kernel's ephemeral range: no client socket is given one of them between the
+    moment a test picks it and the moment its server binds it."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return range(20000, 30000)
+    if low - 10000 >= 2000:
+        return range(10000, low)
+    return range(high + 1, 65536) if 65535 - high >= 2000 else range(20000, 30000)
+
+
+_PRIVATE_PORTS = _private_ports()
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (CA uses the same number for both)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
+    """A port free for both TCP and UDP on 127.0.0.1 (CA uses the same number for both), never handed out
+    before in this test run, and outside the ephemeral range (see ``_private_ports``)."""
+    for _ in range(1000):
+        port = random.choice(_PRIVATE_PORTS)
+        if port in _handed_out:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                tcp.bind(("127.0.0.1", port))
+                udp.bind(("127.0.0.1", port))
+        except OSError:
+            continue        # another process has it (or it is in TIME_WAIT): try another
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free port found")
 
 
