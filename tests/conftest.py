@@ -14,7 +14,14 @@ settings.load_profile("loaded-machine")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from peers import ca_environment, free_port, repeater  # noqa: E402
+from peers import ca_environment, free_port, reap_tracked, repeater  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _stop_tracked_tools():
+    """Tool processes a failed test left running (camonitors waiting for an end marker) are stopped."""
+    yield
+    reap_tracked()
 
 
 @pytest.fixture(scope="session")

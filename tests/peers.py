@@ -73,6 +73,24 @@ def free_port() -> int:
     raise RuntimeError("no free port found")
 
 
+_tracked: list[subprocess.Popen] = []
+
+
+def track(proc: subprocess.Popen) -> subprocess.Popen:
+    """Register a tool process that a test stops itself when it passes; ``reap_tracked`` (run after
+    every test, see conftest.py) stops it when the test failed before it could."""
+    _tracked.append(proc)
+    return proc
+
+
+def reap_tracked() -> None:
+    while _tracked:
+        proc = _tracked.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
 def ca_environment(server_port: int, repeater_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

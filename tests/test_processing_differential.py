@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from differential import Pair, mask
-from peers import ca_environment, free_port, our_ioc, soft_ioc, tool
+from peers import ca_environment, free_port, our_ioc, soft_ioc, tool, track
 
 DB = r"""
 record(ai, "P:ai") {
@@ -223,9 +223,9 @@ class Monitor:
     """A camonitor whose output lines are collected by a thread, so reads can time out."""
 
     def __init__(self, env: dict[str, str], event_mask: str, pvs: list[str]) -> None:
-        self.proc = subprocess.Popen([tool("camonitor"), "-w", "5", "-m", event_mask, *pvs], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = track(subprocess.Popen([tool("camonitor"), "-w", "5", "-m", event_mask, *pvs], env=env,
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True))
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
