@@ -361,7 +361,7 @@ class Record:
 
     # -- record support helpers ----------------------------------------------------------------------
     def stamp(self) -> None:
-        """recGblGetTimeStamp: TIME := now, unless TSE asks for the device's own time (-2)."""
+        """recGblGetTimeStamp: TIME := now when TSE is 0; -2 (device time) leaves it to the device."""
         self._time_last = self.TIME
         if self._links and (entry := self._links.get("TSEL")) is not None:
             link, source, sfield = entry
@@ -375,9 +375,14 @@ class Record:
                 tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
                 if tse is not None:
                     self.TSE = tse
-        if self.TSE != -2:
+        tse = self.TSE
+        if not tse:
             secs, nsec = divmod(_time_ns(), 1_000_000_000)     # epics_now(), inline: every processing stamps
             self.TIME = (secs - EPICS_EPOCH_OFFSET, nsec)
+        elif tse != -2:
+            # Any other TSE asks generalTime for an event time, and a softIoc has no event provider
+            # (not even for -1, best time): TIME stays as it was.
+            log.error("recGblGetTimeStampSimm: epicsTimeGetEvent failed, %s.TSE = %d", self.NAME, tse)
 
     def time_since_last_process(self) -> float:
         (s1, n1), (s0, n0) = self.TIME, self._time_last
@@ -1109,9 +1114,7 @@ class Database:
         that never connects, (link, None, None), instead of an error; ``external_field`` (default:
         ``external``) the same for a field that a record served here cannot be linked to."""
         if link.is_constant:
-            if fld.dbf is DBF.FWDLINK and link.value is not None:
-                raise LinkError(f"forward link {link.text!r} must name a record")
-            return link, None, None
+            return link, None, None     # a forward link too: dbParseLink takes a number anywhere
         name = self.aliases.get(link.record, link.record)
         target = self.records.get(name)
         if target is None and external:

@@ -1,0 +1,50 @@
+"""dbCommon fields whose handling a random caput/caget sweep found different from the C softIoc.
+
+* TSE: only 0 stamps the processing with the current time. -2 leaves TIME to the device; any other
+  value asks generalTime for an event time, and a softIoc has no event provider, so TIME stays as it
+  was (softIoc logs "epicsTimeGetEvent failed").
+* FLNK holding a number: dbParseLink makes any number a CONSTANT link, forward links included, both in
+  a .db file and in a put; such a link processes nothing.
+"""
+from __future__ import annotations
+
+from differential import serve_both
+from record_differential import assert_put_sequence_matches, caget
+
+DB = r"""
+record(ai, "T:zero") { field(TSE, "0") }
+record(ai, "T:best") { field(TSE, "-1") }
+record(ai, "T:event") { field(TSE, "1") }
+record(ai, "T:big") { field(TSE, "300") }
+record(ai, "T:neg") { field(TSE, "-129") }
+record(ai, "T:device") { field(TSE, "-2") }
+record(waveform, "T:wave") { field(FTVL, "UCHAR") field(NELM, "4") }
+record(ai, "T:const") { field(FLNK, "5") }
+record(ai, "T:array") { field(FLNK, "[1,2]") }
+record(calc, "T:next") { field(CALC, "VAL+1") }
+record(ao, "T:ao") { field(FLNK, "T:next") }
+record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
+"""
+
+STAMPED = ["T:zero", "T:best", "T:event", "T:big", "T:neg", "T:device", "T:wave"]
+LINKS = ["T:const.FLNK", "T:array.FLNK", "T:ao.FLNK"]
+READS = [caget("DBR_TIME_STRING", STAMPED), caget("DBR_TIME_DOUBLE", ["T:next", "T:ao", "T:const"]),
+         caget("DBR_CTRL_STRING", LINKS)]
+PUTS = (
+    [(f"{pv}.PROC", "1") for pv in STAMPED]
+    # a TSE put, then a put-callback whose value does not convert (dbNotify processes all the same)
+    + [("T:wave.TSE", "-129"), ("T:wave.PROC", "1"), ("T:zero.TSE", "5"), ("T:zero.PROC", "1"),
+       ("T:best.TSE", "0"), ("T:best.PROC", "1")]
+    + [("T:ao.FLNK", "010"), ("T:ao", "1"), ("T:ao.FLNK", "nan"), ("T:ao", "2"), ("T:ao.FLNK", " 7"),
+       ("T:ao.FLNK", "-2147483649"), ("T:ao.FLNK", "T:next"), ("T:ao", "3"), ("T:const.FLNK", "[3]"),
+       ("T:const.PROC", "1")]
+)
+MONITORED = ["T:zero", "T:wave", "T:next", "T:ao.FLNK", "T:const.FLNK", "P:end"]
+
+
+def test_timestamp_events_and_constant_forward_links_match_softioc(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        assert_put_sequence_matches(pair, READS, MONITORED, PUTS)
+        # a put-callback of text into a UCHAR waveform fails, and processes the record all the same
+        pair.assert_same("caput", "-w", "5", "-c", "T:wave.VAL", "Run")
+        pair.assert_same("caget", "-w", "5", "-a", "T:wave", "T:wave.TSE")
