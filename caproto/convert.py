@@ -171,6 +171,7 @@ class _ParseError(ValueError):
 
     def __init__(self, kind: str, text: str) -> None:
         self.kind = kind
+        self.written: int | None = None     # what the C conversion stored before it failed
         super().__init__(f"{kind}: {text!r}")
 
 
@@ -285,7 +286,12 @@ def _parse_ulong(text: str) -> int:
         number, rest = None, ""
     if number is not None and rest[:1] not in (".", "e", "E"):
         return number
-    value = parse_double(text)
+    try:
+        value = parse_double(text)
+    except _ParseError as exc:
+        if number is not None:
+            exc.written = number    # epicsParseUInt32 stored its prefix before strtod failed
+        raise
     if 0 <= value <= 0xFFFFFFFF:
         return int(value)
     # C leaves the destination unassigned here; 0 where there was no integer prefix at all
@@ -462,7 +468,9 @@ def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: S
     Raises CAError(ECA.PUTFAIL) where the C IOC's dbPut fails; softIoc answers a WRITE_NOTIFY with that
     status and a plain WRITE with an ERROR message carrying it. The record is not processed and, for a
     scalar, keeps its value. An array put of strings stops at the first bad element, after writing the
-    ones before it (NORD unchanged): those are the exception's ``stored`` attribute.
+    ones before it (NORD unchanged): those are the exception's ``stored`` attribute. A string whose
+    integer prefix a DBF_ULONG conversion took before strtod refused the whole ("1e400") leaves that
+    prefix written too, in a scalar as in an array.
     """
     source = native_type(from_type)
     target = native_type(to_type)
@@ -479,6 +487,8 @@ def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: S
             try:
                 parsed.append(_parse_to_dtype(text, dtype, empty_is_zero=scalar_path))
             except _ParseError as exc:
+                if exc.written is not None:
+                    parsed.append(exc.written)
                 error = CAError(ECA.PUTFAIL, f"cannot store {text!r} as {target.name}: {exc}")
                 # dbConvert writes element by element: the ones before the bad one are already stored
                 error.stored = np.array(parsed, dtype=dtype)

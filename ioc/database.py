@@ -1617,6 +1617,9 @@ class Database:
                 count = min(len(partial), chan.max_count)
                 getattr(rec, fld.name)[:count] = partial[:count]
                 rec._gen += 1
+            elif partial is not None and len(partial) and not chan.long_string:
+                setattr(rec, fld.name, partial[0].item())
+                rec._gen += 1
             raise
         special = fld.special
         if special is _SPC_SCAN:

@@ -11,6 +11,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from caproto.convert import parse_double
+
 
 class LinkError(ValueError):
     """A link text that cannot be parsed."""
@@ -96,7 +98,7 @@ def parse_link(text: str) -> Link:
     stripped = text.strip()
     if not stripped:
         return Link(text)
-    if _NUMBER.match(stripped):
+    if _NUMBER.match(stripped) and _parses_as_double(stripped):
         return Link(text, value=_number(stripped))
     if stripped[0] in "[{":
         return Link(text, value=_json_constant(stripped))
@@ -119,6 +121,16 @@ def parse_link(text: str) -> Link:
     if dot and not _FIELD.fullmatch(field):
         raise LinkError(f"link {text!r}: {field!r} is not a field name")
     return Link(text, record=record, field=field, field_given=bool(dot), process=process, ms=ms)
+
+
+def _parses_as_double(text: str) -> bool:
+    # dbParseLink's test for a constant is epicsParseDouble, which refuses what strtod flags ERANGE
+    # ("1e400", "1e-320"): such text names a PV
+    try:
+        parse_double(text, allow_units=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str) -> int | float:

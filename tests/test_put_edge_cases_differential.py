@@ -1,10 +1,13 @@
-"""dbCommon fields whose handling a random caput/caget sweep found different from the C softIoc.
+"""Puts whose handling a random caput/caget sweep found different from the C softIoc.
 
 * TSE: only 0 stamps the processing with the current time. -2 leaves TIME to the device; any other
   value asks generalTime for an event time, and a softIoc has no event provider, so TIME stays as it
   was (softIoc logs "epicsTimeGetEvent failed").
 * FLNK holding a number: dbParseLink makes any number a CONSTANT link, forward links included, both in
-  a .db file and in a put; such a link processes nothing.
+  a .db file and in a put; such a link processes nothing. Text that strtod flags ERANGE ("1e400",
+  "1e-320") is no number to dbParseLink: it names a PV.
+* Text into a DBF_ULONG: cvt_st_ul stores the integer prefix ("7" of "7e400") before strtod refuses the
+  whole, so the put fails with the prefix written, in a scalar as in an array.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ record(ai, "T:const") { field(FLNK, "5") }
 record(ai, "T:array") { field(FLNK, "[1,2]") }
 record(calc, "T:next") { field(CALC, "VAL+1") }
 record(ao, "T:ao") { field(FLNK, "T:next") }
+record(histogram, "T:hist") { field(LLIM, "-10") field(ULIM, "10") field(NELM, "4") }
+record(waveform, "T:wulong") { field(FTVL, "ULONG") field(NELM, "4") }
+record(calc, "T:calc") { field(INPA, "T:zero") field(CALC, "A") }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
@@ -48,3 +54,13 @@ def test_timestamp_events_and_constant_forward_links_match_softioc(tmp_path, rep
         # a put-callback of text into a UCHAR waveform fails, and processes the record all the same
         pair.assert_same("caput", "-w", "5", "-c", "T:wave.VAL", "Run")
         pair.assert_same("caget", "-w", "5", "-a", "T:wave", "T:wave.TSE")
+
+
+def test_range_errors_in_links_and_unsigned_fields_match_softioc(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        for command in (("T:hist.LOPR", "1e-320"), ("T:hist.HOPR", "7e400"),
+                        ("-a", "T:wulong", "3", "5", "6e400", "7"), ("T:calc.INPA", "1e-320"),
+                        ("T:calc.INPA", "1e400"), ("T:calc.INPA", "0x10")):
+            pair.assert_same("caput", "-w", "5", *command)
+        pair.assert_same("caget", "-w", "5", "T:hist.LOPR", "T:hist.HOPR", "T:wulong", "T:wulong.NORD",
+                         "T:calc.INPA")
