@@ -130,7 +130,7 @@ def epics_now() -> tuple[int, int]:
 
 # --- field values from configuration text (dbPutString) -------------------------------------------------
 
-def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
+def parse_field_value(rtype: RecordType, fld: Field, raw: object, strict: bool = True) -> object:
     """The stored value for ``raw`` (str/int/float from a config file) in field ``fld``.
 
     Raises ValueError with a message naming what was expected.
@@ -144,7 +144,7 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object) -> object:
             raise ValueError(f"string {text!r} is longer than {fld.size - 1} characters")
         return text
     if dbf in LINK_TYPES:
-        return parse_link(text).canonical(forward=dbf is DBF.FWDLINK)
+        return parse_link(text, strict).canonical(forward=dbf is DBF.FWDLINK)
     if dbf is DBF.MENU:
         choices = MENUS[fld.menu]
         if text in choices:
@@ -258,6 +258,11 @@ def _link_text_as(source: Record, sfield: Field, dbf: DBF, count: int, long_stri
             return 0
         return chars[:int(np.flatnonzero(chars == 0)[0]) + 1].astype(DBF_DTYPES[dbf])
     raise CAError(ECA.BADTYPE, f"{source.NAME}.{sfield.name}$ cannot be read as {dbf.name}")
+
+
+def _is_yaml(file: object) -> bool:
+    """Whether a configuration file is YAML (checked strictly) rather than an EPICS .db file."""
+    return str(file).endswith((".yaml", ".yml"))
 
 
 def _sized_field(rec: Record, fld: Field) -> Field:
@@ -1070,7 +1075,7 @@ class Database:
             raise ConfigError(located.file, located.line, name,
                               f"record {spec.name}: field {name} cannot be set")
         try:
-            return parse_field_value(rtype, fld, located.value)
+            return parse_field_value(rtype, fld, located.value, strict=_is_yaml(located.file))
         except (ValueError, LinkError) as exc:
             raise ConfigError(located.file, located.line, name, f"record {spec.name}: {exc}") from None
 
@@ -1085,9 +1090,9 @@ class Database:
             # (to another IOC); a YAML configuration is checked strictly (a typo in a name is an error)
             # unless the link names a PV declared in `external_pvs:` or, naming no record of this IOC,
             # says it is a CA link.
-            from_db = not str(located.file).endswith((".yaml", ".yml"))
+            from_db = not _is_yaml(located.file)
             try:
-                link = parse_link(text)
+                link = parse_link(text, strict=not from_db)
                 listed = self._is_external(link)
                 declared = listed or link.process is Process.CA
                 entry = links[fld.name] = self._resolve(fld, link, external=from_db or declared,
@@ -1699,7 +1704,7 @@ class Database:
             text = values_for_put(values, data_type, ChannelType.STRING)[0]
         try:
             # dbPutFieldLink: a PV this IOC does not have becomes a CA link (softIoc's dbCa)
-            entry = self._resolve(fld, parse_link(text), external=True)
+            entry = self._resolve(fld, parse_link(text, strict=False), external=True)
         except (LinkError, ValueError) as exc:
             raise CAError(ECA.PUTFAIL, f"{chan.name}: {exc}") from None
         self._scan.remove(rec)

@@ -186,7 +186,7 @@ def external_pvs(config: IocConfig) -> list[str]:
             if fld is None or not fld.is_link:
                 continue
             try:
-                link = parse_link(str(located.value))
+                link = parse_link(str(located.value), strict=False)
             except LinkError:
                 continue    # loading the YAML reports it, at its line
             if link.is_constant or link.process is Process.CA or link.pv in found:

@@ -39,6 +39,10 @@ class Process(enum.Enum):
 # Each modifier word -> (process, None) or (None, ms): what it sets.
 _MODIFIERS: dict[str, tuple[Process | None, MS | None]] = {
     **{m.value: (m, None) for m in Process}, **{m.name: (None, m) for m in MS}}
+# dbParseLink's substring tests, longest first ("NPP" before "PP", "MSI" before "MS")
+_PROCESS_SEARCH = [("NPP", Process.NPP), ("CPP", Process.CPP), ("PP", Process.PP), ("CA", Process.CA),
+                   ("CP", Process.CP)]
+_MS_SEARCH = [("NMS", MS.NMS), ("MSI", MS.MSI), ("MSS", MS.MSS), ("MS", MS.MS)]
 _FIELD = re.compile(r"[A-Z][A-Z0-9]*\$?")
 _NUMBER = re.compile(r"^[+-]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[iI]nf(inity)?|NaN|nan)$")
 
@@ -93,8 +97,12 @@ class Link:
         return self.process in (Process.CP, Process.CPP)
 
 
-def parse_link(text: str) -> Link:
-    """Parse link text the way dbParseLink does (numbers and JSON values are constants)."""
+def parse_link(text: str, strict: bool = True) -> Link:
+    """Parse link text the way dbParseLink does (numbers and JSON values are constants).
+
+    ``strict`` (YAML configurations): modifiers are whole words, each one known, or LinkError. Otherwise
+    (.db files and puts, as dbParseLink): the PV name runs to the first space and the modifiers are
+    found anywhere in the rest ("QQCPPXMSITT" means CPP MSI)."""
     stripped = text.strip()
     if not stripped:
         return Link(text)
@@ -102,23 +110,28 @@ def parse_link(text: str) -> Link:
         return Link(text, value=_number(stripped))
     if stripped[0] in "[{":
         return Link(text, value=_json_constant(stripped))
-    words = stripped.replace(",", " ").split()
-    pv, modifiers = words[0], words[1:]
     process, ms = Process.NPP, MS.NMS
-    for word in modifiers:
-        sets = _MODIFIERS.get(word)
-        if sets is None:
-            raise LinkError(f"unknown link modifier {word!r} (expected NPP, PP, CA, CP, CPP, NMS, MS, "
-                            f"MSS or MSI)")
-        if sets[1] is not None:
-            ms = sets[1]
-        else:
-            process = sets[0]
+    if strict:
+        words = stripped.replace(",", " ").split()
+        pv = words[0]
+        for word in words[1:]:
+            sets = _MODIFIERS.get(word)
+            if sets is None:
+                raise LinkError(f"unknown link modifier {word!r} (expected NPP, PP, CA, CP, CPP, NMS, MS, "
+                                f"MSS or MSI)")
+            if sets[1] is not None:
+                ms = sets[1]
+            else:
+                process = sets[0]
+    else:
+        pv, _, rest = stripped.partition(" ")
+        process = next((p for word, p in _PROCESS_SEARCH if word in rest), Process.NPP)
+        ms = next((m for word, m in _MS_SEARCH if word in rest), MS.NMS)
     record, dot, field = pv.partition(".")
     if not record:
         raise LinkError(f"link {text!r} names no record")
     field = field.upper() if dot else "VAL"
-    if dot and not _FIELD.fullmatch(field):
+    if strict and dot and not _FIELD.fullmatch(field):
         raise LinkError(f"link {text!r}: {field!r} is not a field name")
     return Link(text, record=record, field=field, field_given=bool(dot), process=process, ms=ms)
 

@@ -113,8 +113,16 @@ def test_calc_syntax_error_names_record_and_position(tmp_path):
 
 def test_db_file_errors_point_into_the_db_file(tmp_path):
     with pytest.raises(ConfigError) as info:
-        build(tmp_path, 'record(ai, "a") {\n  field(INP, "a.VAL WEIRD")\n}\n', "x.db")
-    assert (info.value.field, info.value.line) == ("INP", 2)
+        build(tmp_path, 'record(ai, "a") {\n  field(HHSV, "LOUD")\n}\n', "x.db")
+    assert (info.value.field, info.value.line) == ("HHSV", 2)
+
+
+def test_db_file_link_modifiers_are_found_as_dbparselink_finds_them(tmp_path):
+    # a .db file means what it means to softIoc: "WEIRD" holds no modifier; "XXPPMSS" holds PP and MSS
+    text = 'record(ai, "a") {\n  field(INP, "a.VAL WEIRD")\n}\nrecord(ai, "b") { field(INP, "a XXPPMSS") }\n'
+    db = build(tmp_path, text, "x.db")
+    assert read(db, "a.INP", ChannelType.STRING)[0] == ["a.VAL NPP NMS"]
+    assert read(db, "b.INP", ChannelType.STRING)[0] == ["a PP MSS"]
 
 
 def test_db_file_links_to_pvs_not_served_here_never_connect(tmp_path):

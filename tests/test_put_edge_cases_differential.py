@@ -6,6 +6,9 @@
 * FLNK holding a number: dbParseLink makes any number a CONSTANT link, forward links included, both in
   a .db file and in a put; such a link processes nothing. Text that strtod flags ERANGE ("1e400",
   "1e-320") is no number to dbParseLink: it names a PV.
+* Link modifiers in a .db file or a put: the PV name runs to the first space (tab and comma included),
+  and NPP/CPP/PP/CA/CP and NMS/MSI/MSS/MS are found anywhere in the rest, as dbParseLink's strstr finds
+  them. (YAML configurations stay strict: an unknown modifier word is an error there.)
 * Text into a DBF_ULONG: cvt_st_ul stores the integer prefix ("7" of "7e400") before strtod refuses the
   whole, so the put fails with the prefix written, in a scalar as in an array.
 """
@@ -29,6 +32,10 @@ record(ao, "T:ao") { field(FLNK, "T:next") }
 record(histogram, "T:hist") { field(LLIM, "-10") field(ULIM, "10") field(NELM, "4") }
 record(waveform, "T:wulong") { field(FTVL, "ULONG") field(NELM, "4") }
 record(calc, "T:calc") { field(INPA, "T:zero") field(CALC, "A") }
+record(ai, "L:src") { field(VAL, "3") }
+record(calc, "L:c") { field(INPA, "L:src QQCPPXMSITT") field(CALC, "A") }
+record(calc, "L:d") { field(INPA, "L:src.VAL,PP") field(CALC, "A") }
+record(ao, "L:o") { field(FLNK, "L:c CA PP") }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
@@ -64,3 +71,13 @@ def test_range_errors_in_links_and_unsigned_fields_match_softioc(tmp_path, repea
             pair.assert_same("caput", "-w", "5", *command)
         pair.assert_same("caget", "-w", "5", "T:hist.LOPR", "T:hist.HOPR", "T:wulong", "T:wulong.NORD",
                          "T:calc.INPA")
+
+
+def test_link_modifiers_are_found_as_dbparselink_finds_them(tmp_path, repeater_port):
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        pair.assert_same("caget", "-w", "5", "L:c.INPA", "L:d.INPA", "L:o.FLNK")
+        pair.assert_same("caput", "-w", "5", "L:src", "5")
+        pair.assert_same("caget", "-w", "5", "L:c", "L:d")
+        for link in ("L:src.VAL MSS,CP", "L:src MSIPP", "L:src\tPP", "1,2"):
+            pair.assert_same("caput", "-w", "5", "L:c.INPA", link)
+        pair.assert_same("caput", "-w", "5", "L:o.FLNK", "1,2")
