@@ -275,7 +275,10 @@ def _parse_float32(text: str, allow_units: bool) -> float:
     return value
 
 
-def _parse_ulong(text: str) -> int:
+_UNASSIGNED = None     # a conversion that leaves the destination element as it was
+
+
+def _parse_ulong(text: str) -> int | None:
     # cvt_st_ul: "db_access pretends unsigned long is double", so "1.0e3" converts via strtod
     try:
         number, rest = _strtol(text, False, 10)
@@ -294,11 +297,11 @@ def _parse_ulong(text: str) -> int:
         raise
     if 0 <= value <= 0xFFFFFFFF:
         return int(value)
-    # C leaves the destination unassigned here; 0 where there was no integer prefix at all
-    return 0 if number is None else number
+    # C leaves the destination as it was, apart from the integer prefix epicsParseUInt32 wrote
+    return _UNASSIGNED if number is None else number
 
 
-def _parse_to_dtype(text: str, dtype: np.dtype, *, empty_is_zero: bool) -> int | float:
+def _parse_to_dtype(text: str, dtype: np.dtype, *, empty_is_zero: bool) -> int | float | None:
     if empty_is_zero and text == "":
         return 0
     if dtype.kind == "f":
@@ -448,7 +451,8 @@ def convert_values(values: Any, from_type: int, to_type: int, *, precision: int 
 
 def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: Sequence[str] = (),
                    enum_count: int | None = None, precision: int = 6, string_size: int = MAX_STRING_SIZE,
-                   field_dtype: np.dtype | type | None = None, array_field: bool = False) -> Values:
+                   field_dtype: np.dtype | type | None = None, array_field: bool = False,
+                   current: Sequence[Any] = ()) -> Values:
     """The values a put of ``from_type`` data stores in a field of native type ``to_type``.
 
     ``values`` is the decoded put (list of str or numpy array); ``from_type`` any DBR type. The result is
@@ -470,7 +474,8 @@ def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: S
     scalar, keeps its value. An array put of strings stops at the first bad element, after writing the
     ones before it (NORD unchanged): those are the exception's ``stored`` attribute. A string whose
     integer prefix a DBF_ULONG conversion took before strtod refused the whole ("1e400") leaves that
-    prefix written too, in a scalar as in an array.
+    prefix written too, in a scalar as in an array. Where cvt_st_ul assigns nothing ("-inf" into a
+    DBF_ULONG), the element keeps its value from ``current`` (the field's values before the put).
     """
     source = native_type(from_type)
     target = native_type(to_type)
@@ -485,7 +490,11 @@ def values_for_put(values: Any, from_type: int, to_type: int, *, enum_strings: S
         parsed = []
         for text in strings:
             try:
-                parsed.append(_parse_to_dtype(text, dtype, empty_is_zero=scalar_path))
+                value = _parse_to_dtype(text, dtype, empty_is_zero=scalar_path)
+                if value is _UNASSIGNED:
+                    index = len(parsed)
+                    value = current[index] if index < len(current) else 0
+                parsed.append(value)
             except _ParseError as exc:
                 if exc.written is not None:
                     parsed.append(exc.written)

@@ -1688,6 +1688,9 @@ class Database:
             kwargs.update(string_size=fld.size or MAX_STRING_SIZE, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
+            if dbf is DBF.ULONG:
+                current = getattr(rec, fld.name)
+                kwargs.update(current=current if chan._array else (current,))
         return values_for_put(values, data_type, chan.native_type, array_field=chan._array or array_path,
                               **kwargs)
 

@@ -10,7 +10,9 @@
   and NPP/CPP/PP/CA/CP and NMS/MSI/MSS/MS are found anywhere in the rest, as dbParseLink's strstr finds
   them. (YAML configurations stay strict: an unknown modifier word is an error there.)
 * Text into a DBF_ULONG: cvt_st_ul stores the integer prefix ("7" of "7e400") before strtod refuses the
-  whole, so the put fails with the prefix written, in a scalar as in an array.
+  whole, so the put fails with the prefix written, in a scalar as in an array. Text with no integer
+  prefix that converts to a double out of range ("-inf", "nan", "1e20") assigns nothing: the element
+  keeps its value and the put succeeds.
 """
 from __future__ import annotations
 
@@ -67,7 +69,10 @@ def test_range_errors_in_links_and_unsigned_fields_match_softioc(tmp_path, repea
     with serve_both(DB, tmp_path, repeater_port) as pair:
         for command in (("T:hist.LOPR", "1e-320"), ("T:hist.HOPR", "7e400"),
                         ("-a", "T:wulong", "3", "5", "6e400", "7"), ("T:calc.INPA", "1e-320"),
-                        ("T:calc.INPA", "1e400"), ("T:calc.INPA", "0x10")):
+                        ("T:calc.INPA", "1e400"), ("T:calc.INPA", "0x10"),
+                        ("-a", "T:wulong", "4", "3", "255", "6", "7"), ("-c", "T:wulong", "-inf"),
+                        ("-a", "T:wulong", "3", "nan", "-5", "1e20"), ("T:hist.HOPR", "9"),
+                        ("T:hist.HOPR", "-inf"), ("T:hist.HOPR", "1e20")):
             pair.assert_same("caput", "-w", "5", *command)
         pair.assert_same("caget", "-w", "5", "T:hist.LOPR", "T:hist.HOPR", "T:wulong", "T:wulong.NORD",
                          "T:calc.INPA")
