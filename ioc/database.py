@@ -42,6 +42,7 @@ from caproto.convert import (
     chars_to_string,
     convert_values,
     parse_double,
+    parse_integer,
     plain_decimal_bytes,
     string_to_chars,
     values_for_put,
@@ -162,18 +163,18 @@ def parse_field_value(rtype: RecordType, fld: Field, raw: object, strict: bool =
         if text.strip() == "":
             return 0.0
         try:
-            return float(text.strip())
+            return parse_double(text, allow_units=False)    # epicsParseFloat64: hex, inf and nan too
         except ValueError:
             raise ValueError(f"{text!r} is not a number") from None
     if dbf is DBF.ENUM:
-        index = _parse_int(text, 0, 65535)
+        index = _parse_int(text, 0, 65535, wrap=not strict)
         if index is None:
             # A state name: resolved once all fields (ZNAM, ZRST, ...) are set.
             return _StateName(text)
         return index
     if dbf in INTEGER_RANGE:
         lower, upper = INTEGER_RANGE[dbf]
-        value = _parse_int(text, lower, upper)
+        value = _parse_int(text, lower, upper, wrap=not strict)
         if value is None:
             raise ValueError(f"{text!r} is not an integer in [{lower}, {upper}]")
         return value
@@ -275,20 +276,24 @@ class _StateName(str):
     """An ENUM field given as a state string in the config, resolved after the record is built."""
 
 
-def _parse_int(text: str, lower: int, upper: int) -> int | None:
-    text = text.strip()
-    if text == "":
+def _parse_int(text: str, lower: int, upper: int, wrap: bool = False) -> int | None:
+    """A configured integer as dbPutStringNum reads it: C's prefixes (0x hex, 0 octal), the empty text
+    as 0, None when it is no integer. ``wrap`` (a .db file, as softIoc's lax conversion): a number out of
+    [lower, upper] is cast into it, two's complement; otherwise it is refused."""
+    if text.strip() == "":
         return 0
     try:
-        value = int(text, 0)
+        value = parse_integer(text, np.int64 if lower < 0 else np.uint64, allow_units=False, base=0)
     except ValueError:
         try:
-            number = float(text)
+            number = parse_double(text, allow_units=False)      # YAML's 2.0 or 1e3
         except ValueError:
             return None
         if not number.is_integer():
             return None
         value = int(number)
+    if wrap:
+        return (value - lower) % (upper - lower + 1) + lower
     return value if lower <= value <= upper else None
 
 
