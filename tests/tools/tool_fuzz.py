@@ -38,8 +38,10 @@ MONITORED_FIELDS = ["VAL", "SEVR", "STAT", "ACKS", "EGU", "HIHI", "DESC", "OVAL"
 GET_OPTIONS = [[], ["-a"], ["-t"], ["-n"], ["-d", "DBR_CTRL_DOUBLE"], ["-d", "DBR_GR_STRING"],
                ["-d", "DBR_TIME_LONG"], ["-d", "DBR_STS_CHAR"], ["-d", "DBR_CTRL_SHORT"],
                ["-d", "DBR_CTRL_FLOAT"], ["-d", "DBR_STSACK_STRING"], ["-e", "3"], ["-f", "2"], ["-g", "4"],
-               ["-lx"], ["-0x"], ["-0b"], ["-s"], ["-c"], ["-#", "3"], ["-F", "|"]]
-PUT_OPTIONS = [[], ["-c"], ["-n"], ["-s"], ["-t"], ["-l"]]
+               ["-lx"], ["-0x"], ["-0b"], ["-s"], ["-c"], ["-#", "3"], ["-F", "|"], ["-S"],
+               ["-d", "DBR_CLASS_NAME"], ["-d", "DBR_TIME_ENUM"], ["-d", "DBR_GR_CHAR"],
+               ["-a", "-#", "0"], ["-t", "-S"]]
+PUT_OPTIONS = [[], ["-c"], ["-n"], ["-s"], ["-t"], ["-l"], ["-S"], ["-c", "-S"]]
 END_MARKER = ('record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") '
               'field(PINI, "YES") }\n')
 
@@ -69,8 +71,13 @@ class Fuzzer:
         pvs = [self.pv() for _ in range(self.rng.randint(1, 3))]
         return ["caget", "-w", "2", *self.rng.choice(GET_OPTIONS), *pvs]
 
+    def info_command(self) -> list[str]:
+        return ["cainfo", "-w", "2", *(self.pv() for _ in range(self.rng.randint(1, 3)))]
+
     def step(self) -> list[str]:
-        command = self.put_command() if self.rng.random() < 0.5 else self.get_command()
+        draw = self.rng.random()
+        command = (self.put_command() if draw < 0.5 else self.get_command() if draw < 0.95
+                   else self.info_command())
         ref, ours = self.pair.run(*command, timeout=30)
         lossy = "errlog: lost" in ref.stderr or "errlog: lost" in ours.stderr
         same = (mask(ref.stdout) == mask(ours.stdout) and ref.returncode == ours.returncode
