@@ -9,6 +9,8 @@
 * Link modifiers in a .db file or a put: the PV name runs to the first space (tab and comma included),
   and NPP/CPP/PP/CA/CP and NMS/MSI/MSS/MS are found anywhere in the rest, as dbParseLink's strstr finds
   them. (YAML configurations stay strict: an unknown modifier word is an error there.)
+* A bo whose VAL is above 1 is in its one state (OSV, and COSV on the change); a bi above 1 raises no
+  state alarm at all.
 * Text into a DBF_ULONG: cvt_st_ul stores the integer prefix ("7" of "7e400") before strtod refuses the
   whole, so the put fails with the prefix written, in a scalar as in an array. Text with no integer
   prefix that converts to a double out of range ("-inf", "nan", "1e20") assigns nothing: the element
@@ -38,6 +40,9 @@ record(ai, "L:src") { field(VAL, "3") }
 record(calc, "L:c") { field(INPA, "L:src QQCPPXMSITT") field(CALC, "A") }
 record(calc, "L:d") { field(INPA, "L:src.VAL,PP") field(CALC, "A") }
 record(ao, "L:o") { field(FLNK, "L:c CA PP") }
+record(bo, "B:bo") { field(ZNAM, "off") field(ONAM, "on") field(OSV, "MINOR") field(COSV, "MAJOR") }
+record(bi, "B:bi") { field(ZNAM, "off") field(ONAM, "on") field(OSV, "MINOR") field(COSV, "MAJOR") }
+record(mbbi, "B:follow") { field(INP, "B:bo MS") field(ZRST, "z") field(ONST, "o") }
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
@@ -86,3 +91,12 @@ def test_link_modifiers_are_found_as_dbparselink_finds_them(tmp_path, repeater_p
         for link in ("L:src.VAL MSS,CP", "L:src MSIPP", "L:src\tPP", "1,2"):
             pair.assert_same("caput", "-w", "5", "L:c.INPA", link)
         pair.assert_same("caput", "-w", "5", "L:o.FLNK", "1,2")
+
+
+def test_binary_records_above_one_raise_the_alarms_softioc_raises(tmp_path, repeater_port):
+    puts = [("B:bo", "10"), ("B:follow.PROC", "1"), ("B:bo", "1"), ("B:bo", "0"), ("B:bi", "10"),
+            ("B:bi", "1"), ("B:bi", "7")]
+    reads = [caget("DBR_STSACK_STRING", ["B:bo", "B:bi", "B:follow"]),
+             caget("DBR_TIME_LONG", ["B:bo.LALM", "B:bi.LALM"])]
+    with serve_both(DB, tmp_path, repeater_port) as pair:
+        assert_put_sequence_matches(pair, reads, ["B:bo", "B:bi", "B:follow", "P:end"], puts)

@@ -104,14 +104,17 @@ def put_enum_table(rec: Record, fld: Field) -> tuple[str, ...]:
     return (rec.ZNAM, rec.ONAM)
 
 
-def state_alarms(rec: Record, udf_returns: bool) -> None:
-    """checkAlarms of bi/bo: UDF, ZSV/OSV for the state, COSV on a change of state."""
+def state_alarms(rec: Record, bi_rules: bool) -> None:
+    """checkAlarms of bi/bo: UDF, ZSV/OSV for the state, COSV on a change of state.
+
+    ``bi_rules``: bi's checks stop after a UDF alarm and for a VAL above 1; bo's go on, and take any
+    VAL but 0 for the one state (OSV)."""
     val = rec.VAL
     if rec.UDF:
         rec.set_sevr(AlarmStatus.UDF, rec.UDFS)
-        if udf_returns:
+        if bi_rules:
             return
-    if val > 1:
+    if val > 1 and bi_rules:
         return
     rec.set_sevr(AlarmStatus.STATE, rec.ZSV if val == 0 else rec.OSV)
     if val == rec.LALM:
@@ -193,7 +196,7 @@ def process_bi(rec: Record) -> int | None:
     if status == 0:
         rec.VAL = 0 if rec.RVAL == 0 else 1
         rec.UDF = 0
-    state_alarms(rec, udf_returns=True)
+    state_alarms(rec, bi_rules=True)
     monitor_binary(rec, (("RVAL", "ORAW"),))
     rec.fwd_link()
     rec.PACT = 0
@@ -261,7 +264,7 @@ def process_bo(rec: Record) -> int | None:
         _to_raw(rec)
         # stamped before the write, so that a record fetching this one's TIME through TSEL sees it
         stamp_simm(rec, siol=False)
-    state_alarms(rec, udf_returns=False)
+    state_alarms(rec, bi_rules=False)
     if rec.NSEV < AlarmSeverity.INVALID or rec.IVOA == _IVOA_CONTINUE:
         status = _write_value_bo(rec)
     elif rec.IVOA == _IVOA_SET_IVOV:
