@@ -22,6 +22,7 @@ from .config import ConfigError, IocConfig, Located, RecordSpec, dump_yaml, load
 from .links import LinkError, Process, parse_link
 from .macros import MacroError, expand
 from .records import record_type
+from .records.fields import DBF
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +163,38 @@ def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] |
                         ", ".join(f"{record.name} ({record.rtype})" for record in skipped))
         config = IocConfig([record for record in config.records if record.rtype in supported_types],
                            config.devices)
+    _canonical_links(config)
     # softIoc makes a link to a PV it does not serve a CA link to another IOC; the YAML loader takes such
     # a link only when the PV is declared, so that a typo in hand-written YAML stays an error.
     config.external_pvs = external_pvs(config)
     return dump_yaml(config, comment=f"Converted from {os.fspath(path)}")
+
+
+def _canonical_links(config: IocConfig) -> None:
+    """Link texts that YAML's strict reading would refuse or read otherwise ("REC QQCPPXMSITT", which a .db
+    file means as CPP MSI) are written as softIoc prints them back ("REC CPP MSI")."""
+    for spec in config.records:
+        rtype = record_type(spec.rtype)
+        if rtype is None:
+            continue
+        for name, located in spec.fields.items():
+            fld = rtype.by_name.get(name)
+            if fld is None or not fld.is_link:
+                continue
+            text = str(located.value)
+            try:
+                meant = parse_link(text, strict=False)
+            except LinkError:
+                continue    # loading the YAML reports it, at its line
+            try:
+                read = parse_link(text)
+            except LinkError:
+                read = None
+            if meant.is_constant or (read is not None and (read.record, read.field, read.process, read.ms)
+                                     == (meant.record, meant.field, meant.process, meant.ms)):
+                continue
+            canonical = meant.canonical(forward=fld.dbf is DBF.FWDLINK)
+            spec.fields[name] = Located(canonical, located.file, located.line)
 
 
 def external_pvs(config: IocConfig) -> list[str]:
