@@ -19,10 +19,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from .config import ConfigError, IocConfig, Located, RecordSpec, dump_yaml, load_config, typed_value
+from .database import parse_field_value
 from .links import LinkError, Process, parse_link
 from .macros import MacroError, expand
 from .records import record_type
-from .records.fields import DBF
+from .records.fields import DBF, INTEGER_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -163,38 +164,58 @@ def convert_db_to_yaml(path: str | os.PathLike[str], macros: Mapping[str, str] |
                         ", ".join(f"{record.name} ({record.rtype})" for record in skipped))
         config = IocConfig([record for record in config.records if record.rtype in supported_types],
                            config.devices)
-    _canonical_links(config)
+    _as_yaml_reads_them(config)
     # softIoc makes a link to a PV it does not serve a CA link to another IOC; the YAML loader takes such
     # a link only when the PV is declared, so that a typo in hand-written YAML stays an error.
     config.external_pvs = external_pvs(config)
     return dump_yaml(config, comment=f"Converted from {os.fspath(path)}")
 
 
-def _canonical_links(config: IocConfig) -> None:
-    """Link texts that YAML's strict reading would refuse or read otherwise ("REC QQCPPXMSITT", which a .db
-    file means as CPP MSI) are written as softIoc prints them back ("REC CPP MSI")."""
+def _as_yaml_reads_them(config: IocConfig) -> None:
+    """Rewrite the values that YAML's strict reading would refuse or read otherwise, as the .db file means
+    them: a link with modifiers inside words ("REC QQCPPXMSITT") as softIoc prints it back ("REC CPP
+    MSI"), an integer out of its field's range as the number softIoc casts it to ("70000" in a SHORT,
+    4464)."""
     for spec in config.records:
         rtype = record_type(spec.rtype)
         if rtype is None:
             continue
         for name, located in spec.fields.items():
             fld = rtype.by_name.get(name)
-            if fld is None or not fld.is_link:
+            if fld is None:
                 continue
             text = str(located.value)
-            try:
-                meant = parse_link(text, strict=False)
-            except LinkError:
-                continue    # loading the YAML reports it, at its line
-            try:
-                read = parse_link(text)
-            except LinkError:
-                read = None
-            if meant.is_constant or (read is not None and (read.record, read.field, read.process, read.ms)
-                                     == (meant.record, meant.field, meant.process, meant.ms)):
+            if fld.is_link:
+                value = _link_as_meant(text, fld.dbf is DBF.FWDLINK)
+            elif fld.dbf in INTEGER_RANGE:
+                try:
+                    meant = parse_field_value(rtype, fld, text, strict=False)
+                except ValueError:
+                    continue    # loading the YAML reports it, at its line
+                try:
+                    value = None if parse_field_value(rtype, fld, text) == meant else meant
+                except ValueError:
+                    value = meant
+            else:
                 continue
-            canonical = meant.canonical(forward=fld.dbf is DBF.FWDLINK)
-            spec.fields[name] = Located(canonical, located.file, located.line)
+            if value is not None:
+                spec.fields[name] = Located(value, located.file, located.line)
+
+
+def _link_as_meant(text: str, forward: bool) -> str | None:
+    """The link text softIoc prints back, where YAML would refuse ``text`` or read it otherwise."""
+    try:
+        meant = parse_link(text, strict=False)
+    except LinkError:
+        return None     # loading the YAML reports it, at its line
+    try:
+        read = parse_link(text)
+    except LinkError:
+        read = None
+    if meant.is_constant or (read is not None and (read.record, read.field, read.process, read.ms)
+                             == (meant.record, meant.field, meant.process, meant.ms)):
+        return None
+    return meant.canonical(forward=forward)
 
 
 def external_pvs(config: IocConfig) -> list[str]:

@@ -356,12 +356,15 @@ def test_convert_declares_the_pvs_of_other_iocs_so_the_yaml_loads_and_serves_the
     assert _served(from_yaml) == served
 
 
-def test_convert_writes_links_yaml_would_read_otherwise_as_softioc_prints_them(tmp_path):
-    # a .db file finds modifiers anywhere after the PV name; YAML takes whole words only
-    path = write(tmp_path, "x.db", 'record(ai, "s") { field(VAL, "3") }\n'
-                 'record(calc, "c") { field(INPA, "s QQCPPXMSITT") field(INPB, "s PP MS") }\n')
+def test_convert_writes_values_yaml_would_read_otherwise_as_the_db_file_means_them(tmp_path):
+    # a .db file finds modifiers anywhere after the PV name (YAML takes whole words only), and casts an
+    # integer into its field (YAML refuses one out of range)
+    path = write(tmp_path, "x.db", 'record(ai, "s") { field(VAL, "3") field(PHAS, "70000") }\n'
+                 'record(calc, "c") { field(INPA, "s QQCPPXMSITT") field(INPB, "s PP MS") '
+                 'field(PREC, "010") }\n')
     text = convert_db_to_yaml(path)
     assert "INPA: s CPP MSI\n" in text and "INPB: s PP MS\n" in text, text
+    assert "PHAS: 4464\n" in text and "PREC: 010\n" in text, text
     yaml_path = tmp_path / "x.yaml"
     yaml_path.write_text(text)
     assert _served(Database.from_config(load_config(yaml_path))) == _served(
