@@ -74,7 +74,9 @@ def init_waveform(rec: Record) -> None:
     if rec.FTVL >= len(FTVL_TYPES):
         rec.FTVL = MENUS["menuFtype"].index("UCHAR")
     rec.VAL = new_array(element_type(rec), rec.NELM)
-    rec.NORD = 1 if rec.NELM == 1 else 0
+    # waveformRecord's pass 0 sets NORD to 1 for NELM 1, but devWfSoft's init_record then sets it to what
+    # dbLoadLinkArray loaded, or 0 when INP is no constant (or an empty one): soft support is all we have
+    rec.NORD = 0
     init_simm(rec)
     entry = rec._links.get("INP")
     if entry is not None and entry[1] is None and entry[0].value is not None:
