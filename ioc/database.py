@@ -367,12 +367,12 @@ class Record:
             link, source, sfield = entry
             if source is None:
                 if link.is_pv:
-                    self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
+                    alarms.link_alarm(self, "TSEL")     # a link that never connects
             elif sfield is None:        # TSEL names the source's TIME: share its timestamp
                 self.TIME = source.TIME
                 return
             else:
-                tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
+                tse = self.db.read_link(self, "TSEL", link, source, sfield, DBF.SHORT, 1)
                 if tse is not None:
                     self.TSE = tse
         if self.TSE != -2:
@@ -413,10 +413,10 @@ class Record:
         if entry is None or entry[1] is None:
             if entry is not None and entry[0].is_pv:
                 # a PV link whose record is not here: a CA link that never connects (dbCaGetLink)
-                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                alarms.link_alarm(self, name)
             return None
         link, source, sfield = entry
-        return self.db.read_link(self, link, source, sfield, dbf, count)
+        return self.db.read_link(self, name, link, source, sfield, dbf, count)
 
     def put_link(self, name: str, dbf: DBF, value: Any) -> int | None:
         """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``; a failure status (the
@@ -426,11 +426,11 @@ class Record:
         if entry is None or entry[1] is None:
             if entry is not None and entry[0].is_pv:
                 # a PV link whose record is not here: a CA link that never connects (dbCaPutLink)
-                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                alarms.link_alarm(self, name)
                 return -1
             return None
         link, target, tfield = entry
-        return self.db.write_link(self, link, target, tfield, dbf, value)
+        return self.db.write_link(self, name, link, target, tfield, dbf, value)
 
     def process(self) -> int | None:
         """Process this record now, as a scan or a device would (dbProcess); its status."""
@@ -1403,18 +1403,20 @@ class Database:
             source.PACT = saved
 
     # -- links ------------------------------------------------------------------------------------------
-    def read_link(self, rec: Record, link: Link, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
+    def read_link(self, rec: Record, link_field: str, link: Link, source: Record, sfield: Field, dbf: DBF,
+                  count: int) -> Any:
+        """dbGetLink through ``rec``'s link field ``link_field``; None (and its alarm) when the read fails."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaGetLink: not connected
+            alarms.link_alarm(rec, link_field)    # dbCaGetLink: not connected
             return None
         if link.pp and self.scan_passive(rec, source):
             # dbDbGetValue: a source that failed to process fails the read (dbGetLink's LINK alarm)
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             return None
         try:
             value = self._field_as(source, sfield, dbf, count, link.long_string)
         except CAError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             return None
         if source is not rec:
             alarms.inherit_sevr(link.ms, rec, source.STAT, source.SEVR)
@@ -1449,20 +1451,20 @@ class Database:
             return first if isinstance(first, str) else first.item()
         return converted[:count]
 
-    def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
+    def write_link(self, rec: Record, link_field: str, link: Link, target: Record, tfield: Field, dbf: DBF,
                    value: Any) -> int | None:
         """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP.
 
         Returns -1 when the put failed or (a DB link) the target's processing did, as dbPutLink does,
-        after raising LINK/INVALID on ``rec``; None otherwise."""
+        after raising LINK/INVALID on ``rec`` (for its link field ``link_field``); None otherwise."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
+            alarms.link_alarm(rec, link_field)    # dbCaPutLink: not connected
             return -1
         if tfield is _RTYP or tfield.read_only or tfield.is_link or (
                 target.rtype.read_only is not None and target.rtype.read_only(target, tfield)):
             # dbPut refuses the record type (an attribute), SPC_NOMOD fields (also those cvt_dbaddr
             # makes so) and link fields ("$" or not: only a CA put, dbPutFieldLink, converts into a link)
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1
         chan = self.link_channel(link, target, tfield)
@@ -1479,7 +1481,7 @@ class Database:
         try:
             self.put(chan, NATIVE_DBR[dbf], values, converted)
         except CAError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             return -1
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
@@ -1488,7 +1490,7 @@ class Database:
                 link.pp or (tfield.pp and link.process in _CA_LINKS))):
             # dbCaPutLink only queues the put: the target's processing status stays with the CA server
             if self.process_target(rec, target) and link.process not in _CA_LINKS:
-                rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                alarms.link_alarm(rec, link_field)
                 return -1
         return None
 

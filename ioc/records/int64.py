@@ -143,7 +143,7 @@ def get_int64(rec: Record, name: str) -> int | None:
         try:
             return _as_int64(stored)
         except ValueError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, name)
             return None
     return _as_int64(value)
 
