@@ -509,7 +509,9 @@ class DeferredPut(Completion):
             try:
                 completion = chan.write(data_type, count, payload)
             except ProcessingFailed:
-                completion = None       # dbNotify reports only a failed put, not a failed processing
+                # dbNotify reports only a failed put, not a failed processing; it still waits for a
+                # processing that goes on (a motor's move), which a plain put's failure does not return
+                completion = rec.db._completion(rec) if rec.PACT or rec._fwd_link_pending else None
             except CAError as failure:
                 # dbNotify processes the record all the same, then reports the put's failure
                 processing = chan.process_after_failed_notify()
@@ -842,8 +844,8 @@ class FieldChannel:
                 except struct.error:
                     raise CAError(ECA.BADCOUNT, f"{self.name}: payload too short") from None
                 if self._plain:
-                    return self._db.put_scalar(self, value)
-                return self._db.put_field(self, data_type, (value,), converted=True)
+                    return self._db.put_scalar(self, value, notify)
+                return self._db.put_field(self, data_type, (value,), converted=True, notify=notify)
             if data_type == _DBR_STRING and self._text_double:
                 # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
                 # takes the general path below, which raises the C IOC's error for it.
@@ -860,8 +862,8 @@ class FieldChannel:
                         value = None
                 if value is not None:
                     if self._plain:
-                        return self._db.put_scalar(self, value)
-                    return self._db.put_field(self, data_type, (value,), converted=True)
+                        return self._db.put_scalar(self, value, notify)
+                    return self._db.put_field(self, data_type, (value,), converted=True, notify=notify)
         if not self._writable:
             raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
         if not 0 <= data_type <= ChannelType.CLASS_NAME:
@@ -1507,7 +1509,7 @@ class Database:
         if rec.DISP and name != "DISP":
             raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
         if converted and chan._plain:
-            return self.put_scalar(chan, values[0])
+            return self.put_scalar(chan, values[0], notify)
         if fld.is_link and data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             # dbPutField hands a link field to dbPutFieldLink before dbPut could acknowledge an alarm,
             # and that takes text only
@@ -1529,10 +1531,10 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
-            return self._process_for_put(rec)
+            return self._process_for_put(rec, notify)
         return None
 
-    def put_scalar(self, chan: FieldChannel, value: Any) -> Completion | None:
+    def put_scalar(self, chan: FieldChannel, value: Any, notify: bool = False) -> Completion | None:
         """put_field for a converted scalar of a field without special handling: put() inline, the
         hot path of CA puts."""
         rec = chan.record
@@ -1552,11 +1554,7 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
-            status = self.process(rec)
-            if rec.PACT or rec._fwd_link_pending:
-                return self._completion(rec)
-            if status:
-                raise ProcessingFailed(rec.NAME, status)
+            return self._process_for_put(rec, notify)
         return None
 
     def process_after_failed_notify(self, chan: FieldChannel) -> Completion | None:
@@ -1570,17 +1568,20 @@ class Database:
             return None
         rec.PUTF = 1
         try:
-            return self._process_for_put(rec)
+            return self._process_for_put(rec, notify=True)
         except ProcessingFailed:
             return None     # dbNotify ignores dbProcess's status
 
-    def _process_for_put(self, rec: Record) -> Completion | None:
+    def _process_for_put(self, rec: Record, notify: bool) -> Completion | None:
+        """Process ``rec`` for a put: what the put waits for while the record goes on processing; a
+        failed processing raises ProcessingFailed, for a plain put also when the record goes on (a motor
+        whose RLNK write failed as it started a move: dbPutField returns process()'s status), where a
+        put-callback waits for the end of that processing (dbNotify ignores the status)."""
         status = self.process(rec)
-        if rec.PACT or rec._fwd_link_pending:
-            return self._completion(rec)
-        if status:
+        busy = rec.PACT or rec._fwd_link_pending
+        if status and not (notify and busy):
             raise ProcessingFailed(rec.NAME, status)
-        return None
+        return self._completion(rec) if busy else None
 
     def _completion(self, rec: Record) -> Completion:
         # Asynchronous processing (a device set PACT): the put-callback completes with it.
