@@ -144,14 +144,61 @@ def test_every_field_reads_like_softioc(ca_env, tmp_path, data_type):
     assert not mismatches, "\n".join(mismatches)
 
 
-# --- every field of a default record of every type, served by softIoc and by ours ------------------------
+# --- every field of one record of every type, served by softIoc and by ours --------------------------------
 
 SOFTIOC_DBD = EPICS_BIN.parent.parent / "dbd" / "softIoc.dbd"
 SWEPT_TYPES = ["ai", "ao", "bi", "bo", "mbbi", "mbbo", "longin", "longout", "stringin", "stringout",
                "waveform", "aai", "aao", "calc", "calcout", "fanout", "dfanout", "seq", "sel", "subArray",
                "int64in", "int64out", "lsi", "lso", "mbbiDirect", "mbboDirect", "compress", "histogram",
                "permissive", "state", "printf", "event"]
-DEFAULT_DB = "".join(f'record({name}, "d:{name}") {{}}\n' for name in SWEPT_TYPES)
+# Each type with what a database usually sets (display metadata, limits, states, sizes, links), so that the
+# fields whose metadata or count follow others are swept with something to follow.
+CONFIGURED = {
+    "ai": 'field(EGU, "V") field(PREC, "3") field(HOPR, "10") field(LOPR, "-10") field(HIHI, "8") '
+          'field(HHSV, "MAJOR") field(LINR, "LINEAR") field(EGUF, "20") field(VAL, "1.5") field(INP, "d:ao")',
+    "ao": 'field(EGU, "mm") field(PREC, "2") field(DRVH, "5") field(DRVL, "-5") field(HOPR, "6") '
+          'field(LOW, "-1") field(LSV, "MINOR") field(OUT, "d:ai PP") field(OROC, "0.5")',
+    "bi": 'field(ZNAM, "Off") field(ONAM, "On") field(OSV, "MINOR") field(VAL, "1")',
+    "bo": 'field(ZNAM, "Closed") field(ONAM, "Open") field(HIGH, "1.5") field(DOL, "1")',
+    "mbbi": 'field(ZRST, "zero") field(ONST, "one") field(TWST, "two") field(TWSV, "MINOR") field(NOBT, "4")',
+    "mbbo": 'field(ZRST, "Idle") field(ONST, "Run") field(ZRVL, "3") field(ONVL, "5") field(VAL, "1")',
+    "longin": 'field(EGU, "cts") field(HOPR, "100") field(LOPR, "3") field(HIGH, "50") field(HSV, "MINOR") '
+              'field(VAL, "60")',
+    "longout": 'field(EGU, "steps") field(DRVH, "20") field(DRVL, "-20") field(VAL, "-7")',
+    "stringin": 'field(VAL, "abc") field(INP, "d:stringout")',
+    "stringout": 'field(VAL, "output") field(DESC, "a description")',
+    "waveform": 'field(FTVL, "DOUBLE") field(NELM, "8") field(EGU, "A") field(HOPR, "7") field(PREC, "4") '
+                'field(INP, [1.5, 2.5])',
+    "aai": 'field(FTVL, "LONG") field(NELM, "5") field(EGU, "cts") field(INP, [1, 2, 3])',
+    "aao": 'field(FTVL, "SHORT") field(NELM, "4") field(PREC, "1") field(DOL, [4, 5])',
+    "calc": 'field(CALC, "A+B") field(INPA, "d:ai") field(B, "2") field(EGU, "K") field(PREC, "1") '
+            'field(HOPR, "30")',
+    "calcout": 'field(CALC, "A*2") field(INPA, "d:longin") field(OUT, "d:ao") field(OOPT, "On Change") '
+               'field(DOPT, "Use OCAL") field(OCAL, "A") field(PREC, "2") field(ODLY, "0.5")',
+    "fanout": 'field(LNK1, "d:calc") field(SELM, "Specified") field(SELN, "1")',
+    "dfanout": 'field(OUTA, "d:ao") field(VAL, "1.5") field(PREC, "1") field(HOPR, "10") field(EGU, "V")',
+    "seq": 'field(DOL1, "1") field(LNK1, "d:longout") field(DLY1, "0.1") field(SELM, "All") field(PREC, "1")',
+    "sel": 'field(INPA, "d:ai") field(B, "3") field(SELM, "High Signal") field(EGU, "mV") field(PREC, "2")',
+    "subArray": 'field(FTVL, "DOUBLE") field(MALM, "8") field(NELM, "3") field(INDX, "1") '
+                'field(INP, "d:waveform") field(EGU, "A")',
+    "int64in": 'field(VAL, "1234567890123") field(EGU, "ticks") field(HOPR, "100000") field(HIHI, "5")',
+    "int64out": 'field(VAL, "-99") field(DRVH, "1000") field(DRVL, "-1000")',
+    "lsi": 'field(SIZV, "64") field(INP, {const:"a long string"})',
+    "lso": 'field(SIZV, "30") field(DOL, {const:"init"}) field(OUT, "d:lsi")',
+    "mbbiDirect": 'field(NOBT, "8") field(VAL, "5") field(SHFT, "2")',
+    "mbboDirect": 'field(NOBT, "4") field(VAL, "9") field(OUT, "d:mbbiDirect")',
+    "compress": 'field(ALG, "Circular Buffer") field(NSAM, "6") field(INP, "d:ao") field(PREC, "2") '
+                'field(EGU, "mm") field(HOPR, "9")',
+    "histogram": 'field(LLIM, "-10") field(ULIM, "10") field(NELM, "4") field(SVL, "d:ao") field(PREC, "1")',
+    "permissive": 'field(VAL, "1") field(WFLG, "1") field(LABL, "go")',
+    "state": 'field(VAL, "ready")',
+    "printf": 'field(FMT, "%.2f %s") field(INP0, "d:ao") field(INP1, "d:stringin") field(SIZV, "50")',
+    "event": 'field(VAL, "ev1") field(INP, "d:stringin")',
+}
+DATABASES = {
+    "default": "".join(f'record({name}, "d:{name}") {{}}\n' for name in SWEPT_TYPES),
+    "configured": "".join(f'record({name}, "d:{name}") {{ {CONFIGURED[name]} }}\n' for name in SWEPT_TYPES),
+}
 _RECORDTYPE = re.compile(r"^recordtype\((\w+)\)\s*\{(.*?)^\}", re.MULTILINE | re.DOTALL)
 _FIELD = re.compile(r"^\s*field\((\w+),\s*(DBF_\w+)\)\s*\{(.*?)^\s*\}", re.MULTILINE | re.DOTALL)
 
@@ -164,61 +211,58 @@ def softioc_fields(rtype: str) -> list[str]:
             if dbf != "DBF_NOACCESS" or "SPC_DBADDR" in body] + ["RTYP"]
 
 
-@pytest.fixture(scope="module")
-def default_pair(tmp_path_factory, repeater_port):
-    with serve_both(DEFAULT_DB, tmp_path_factory.mktemp("default_fields"), repeater_port) as both:
-        yield both
+@pytest.fixture(scope="module", params=sorted(DATABASES))
+def swept(request, tmp_path_factory, repeater_port):
+    """Both servers serving one record of each type, and every swept PV grouped by the native type
+    softIoc's cainfo gives it."""
+    with serve_both(DATABASES[request.param], tmp_path_factory.mktemp(request.param), repeater_port) as pair:
+        pvs = [f"d:{name}.{field}" for name in SWEPT_TYPES for field in softioc_fields(name)]
+        result = run_tool("cainfo", "-w", "5", *pvs, env=pair.reference, timeout=120)
+        groups: dict[str, list[str]] = {}
+        for pv, info in parse_caget(result.stdout).items():
+            assert info.get("State") == "connected", f"softIoc does not serve {pv}"
+            groups.setdefault(info["Native data type"].removeprefix("DBF_"), []).append(pv)
+        assert sum(map(len, groups.values())) == len(pvs)
+        yield pair, groups
 
 
-@pytest.fixture(scope="module")
-def default_natives(default_pair) -> dict[str, list[str]]:
-    """Every swept PV, grouped by the native type softIoc's cainfo gives it."""
-    pvs = [f"d:{name}.{field}" for name in SWEPT_TYPES for field in softioc_fields(name)]
-    result = run_tool("cainfo", "-w", "5", *pvs, env=default_pair.reference, timeout=120)
-    groups: dict[str, list[str]] = {}
-    for pv, info in parse_caget(result.stdout).items():
-        assert info.get("State") == "connected", f"softIoc does not serve {pv}"
-        groups.setdefault(info["Native data type"].removeprefix("DBF_"), []).append(pv)
-    assert sum(map(len, groups.values())) == len(pvs)
-    return groups
-
-
-def test_every_field_of_every_default_record_has_softiocs_type_count_and_access(default_pair,
-                                                                                  default_natives):
-    default_pair.assert_same("cainfo", "-w", "5", *(pv for group in default_natives.values() for pv in group))
+def test_every_field_of_every_record_type_has_softiocs_type_count_and_access(swept):
+    pair, natives = swept
+    pair.assert_same("cainfo", "-w", "5", *(pv for group in natives.values() for pv in group))
 
 
 @pytest.mark.parametrize("family", ["DBR_", "DBR_TIME_", "DBR_CTRL_"])
-def test_every_field_of_every_default_record_reads_like_softioc(default_pair, default_natives, family):
+def test_every_field_of_every_record_type_reads_like_softioc(swept, family):
+    pair, natives = swept
     failures = []
-    for native, pvs in sorted(default_natives.items()):
+    for native, pvs in sorted(natives.items()):
         try:
-            default_pair.assert_same("caget", "-w", "5", "-d", family + native, *pvs)
+            pair.assert_same("caget", "-w", "5", "-d", family + native, *pvs)
         except AssertionError as error:
             failures.append(str(error))
     assert not failures, "\n\n".join(failures)
 
 
-def test_every_field_of_every_default_record_reads_as_text_like_softioc(default_pair, default_natives):
-    default_pair.assert_same("caget", "-w", "5", "-d", "DBR_STRING",
-                             *(pv for group in default_natives.values() for pv in group))
+def test_every_field_of_every_record_type_reads_as_text_like_softioc(swept):
+    pair, natives = swept
+    pair.assert_same("caget", "-w", "5", "-d", "DBR_STRING",
+                     *(pv for group in natives.values() for pv in group))
 
 
 @pytest.mark.parametrize("dbr", ["DBR_CTRL_DOUBLE", "DBR_CTRL_FLOAT", "DBR_CTRL_LONG", "DBR_CTRL_SHORT",
                                  "DBR_CTRL_CHAR", "DBR_CTRL_ENUM", "DBR_STSACK_STRING"])
-def test_every_numeric_field_of_every_default_record_converts_like_softioc(default_pair, default_natives,
-                                                                           dbr):
-    default_pair.assert_same("caget", "-w", "5", "-d", dbr,
-                             *(pv for native, group in default_natives.items() if native != "STRING"
-                               for pv in group))
+def test_every_numeric_field_of_every_record_type_converts_like_softioc(swept, dbr):
+    pair, natives = swept
+    pair.assert_same("caget", "-w", "5", "-d", dbr,
+                     *(pv for native, group in natives.items() if native != "STRING" for pv in group))
 
 
-def test_every_text_field_of_every_default_record_as_a_long_string_like_softioc(default_pair,
-                                                                                default_natives):
+def test_every_text_field_of_every_record_type_as_a_long_string_like_softioc(swept):
+    pair, natives = swept
     # Not RTYP$ nor the "$" of an array VAL of FTVL STRING: softIoc serves both as char[40] (the record type
     # name; the first element's text), where we do not serve them yet.
     unserved = {"RTYP", *(f"{name}.VAL" for name in ("waveform", "aai", "aao", "subArray"))}
-    pvs = [f"{pv}$" for pv in default_natives["STRING"] if pv.split(".")[1] not in unserved
+    pvs = [f"{pv}$" for pv in natives["STRING"] if pv.split(".")[1] not in unserved
            and pv.split(":")[1] not in unserved]
-    default_pair.assert_same("cainfo", "-w", "5", *pvs)
-    default_pair.assert_same("caget", "-w", "5", "-S", *pvs)
+    pair.assert_same("cainfo", "-w", "5", *pvs)
+    pair.assert_same("caget", "-w", "5", "-S", *pvs)
