@@ -635,11 +635,11 @@ class FieldChannel:
     def values(self) -> Any:
         """The field's current value sequence in its storage type (numpy array or list of str)."""
         rec, fld = self.record, self.field
-        if fld is _RTYP:
-            return [rec.rtype.name]
-        value = getattr(rec, fld.name)
+        value = rec.rtype.name if fld is _RTYP else getattr(rec, fld.name)
         if self.long_string:
             return string_to_chars(value, self.max_count)
+        if fld is _RTYP:
+            return [value]
         if self._array:
             n = rec.rtype.get_array_count(rec, fld)
             return value[:n]
@@ -693,13 +693,14 @@ class FieldChannel:
                                                     count or self.max_count, count == 0)
             return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
         if self.field is _RTYP and native_type(data_type) is ChannelType.CHAR:
-            # getAttrValue: the type's name copied into as many chars as asked for (one for "as many as
-            # there are"), cut to leave room for its NUL; that many chars are counted
-            text = rec.rtype.name.encode()[:max(count, 1) - 1] + b"\0"
+            # getAttrValue: the type's name copied into as many chars as asked for (the channel's count
+            # for "as many as there are": 1, or 40 through RTYP$), cut to leave room for its NUL; asked
+            # for as many as there are, the chars up to the NUL are counted
+            text = rec.rtype.name.encode()[:(count or self.max_count) - 1] + b"\0"
             out_count = count or len(text)
             return (encode_payload(data_type, np.frombuffer(text, dtype=np.uint8), self._metadata(data_type),
                                    count=out_count), out_count)
-        values = self.values()
+        values = [rec.rtype.name] if self.field is _RTYP else self.values()
         available = len(values)
         if self._string_count is not None:
             # dbGet serves at most what get_array_info says: nothing at all while LEN is 0
@@ -719,7 +720,9 @@ class FieldChannel:
                     and native_type(data_type) is ChannelType.STRING):
                 # dbGet names an ENUM through the record's get_enum_str; a waveform of ENUMs has none
                 raise CAError(ECA.GETFAIL, f"{self.name}: no enum strings to read as DBR_STRING")
-            converted = convert_values(values, self.native_type, data_type,
+            # the record type's name is text, also through RTYP$ (getAttrValue)
+            source_type = ChannelType.STRING if self.field is _RTYP else self.native_type
+            converted = convert_values(values, source_type, data_type,
                                        precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback,
                                        string_enum=self.native_type is ChannelType.STRING
@@ -1225,7 +1228,7 @@ class Database:
 
     def _resolve_field(self, rec: Record, field_name: str, long_string: bool) -> FieldChannel | None:
         if field_name == "RTYP":
-            return None if long_string else self._channel_for(rec, _RTYP, False)
+            return self._channel_for(rec, _RTYP, long_string)
         fld = rec.rtype.by_name.get(field_name)
         if fld is None:
             return None
@@ -1436,7 +1439,8 @@ class Database:
             return _link_text_as(source, sfield, dbf, count, long_string)
         if long_string:
             sfield = _sized_field(source, sfield)
-            long_string = sfield.dbf is DBF.STRING
+            # getAttrValue gives RTYP$ as RTYP but for a char array
+            long_string = sfield.dbf is DBF.STRING and (sfield is not _RTYP or dbf in (DBF.CHAR, DBF.UCHAR))
         chan = self._channel_for(source, sfield, long_string)
         values = chan.values()
         if chan.long_string:

@@ -188,10 +188,35 @@ def test_every_numeric_field_of_every_record_type_converts_like_softioc(swept, d
 
 def test_every_text_field_of_every_record_type_as_a_long_string_like_softioc(swept):
     pair, natives = swept
-    # Not RTYP$ nor the "$" of an array VAL of FTVL STRING: softIoc serves both as char[40] (the record type
-    # name; the first element's text), where we do not serve them yet.
-    unserved = {"RTYP", *(f"{name}.VAL" for name in ("waveform", "aai", "aao", "subArray"))}
-    pvs = [f"{pv}$" for pv in natives["STRING"] if pv.split(".")[1] not in unserved
-           and pv.split(":")[1] not in unserved]
+    # Not the "$" of an array VAL of FTVL STRING: softIoc serves it as a char[40] (through which a put
+    # writes into the array's buffer, whatever FTVL), which we do not serve.
+    unserved = {f"d:{name}.VAL" for name in ("waveform", "aai", "aao", "subArray")}
+    pvs = [f"{pv}$" for pv in natives["STRING"] if pv not in unserved]
     pair.assert_same("cainfo", "-w", "5", *pvs)
     pair.assert_same("caget", "-w", "5", "-S", *pvs)
+
+
+RTYP_DB = """
+record(ai, "t:ai") {}
+record(lsi, "t:lsi") { field(INP, "t:ai.RTYP$") field(SIZV, "20") }
+record(stringin, "t:si") { field(INP, "t:ai.RTYP$") }
+record(waveform, "t:wf") { field(INP, "t:ai.RTYP$") field(FTVL, "CHAR") field(NELM, "10") }
+record(lso, "t:lso") { field(OUT, "t:ai.RTYP$") field(SIZV, "20") }
+record(printf, "t:printf") { field(FMT, "%ls|%s") field(INP0, "t:ai.RTYP$") field(INP1, "t:ai.RTYP") }
+"""
+
+
+def test_record_type_name_as_a_long_string_like_softioc(tmp_path, repeater_port):
+    # RTYP$: the name as a char[40] (getAttrValue), read by clients and through links, never written
+    with serve_both(RTYP_DB, tmp_path, repeater_port) as pair:
+        pair.assert_same("cainfo", "-w", "5", "t:ai.RTYP$")
+        for flags in ([], ["-S"], ["-#", "5"], ["-d", "DBR_STRING"], ["-d", "DBR_CTRL_CHAR"],
+                      ["-d", "DBR_TIME_STRING"], ["-d", "DBR_CLASS_NAME"], ["-d", "DBR_DOUBLE"]):
+            pair.assert_same("caget", "-w", "2", *flags, "t:ai.RTYP$")
+        pair.assert_same("caput", "-w", "2", "-S", "t:ai.RTYP$", "bo")
+        for name in ("t:lsi", "t:si", "t:wf", "t:printf"):
+            pair.assert_same("caput", "-w", "2", f"{name}.PROC", "1")
+        pair.assert_same("caput", "-w", "2", "t:lso", "bo")
+        text = pair.assert_same("caget", "-w", "2", "-d", "DBR_STSACK_STRING", "t:lsi", "t:si", "t:wf",
+                                "t:lso", "t:printf")
+    assert "ai|ai" in text
