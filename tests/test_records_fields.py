@@ -82,6 +82,14 @@ def softioc_fields(rtype: str) -> list[str]:
             if dbf != "DBF_NOACCESS" or "SPC_DBADDR" in body] + ["RTYP"]
 
 
+def served_fields(name: str) -> list[str]:
+    """Every field of our table for ``name`` that a client can reach (all but DBF_NOACCESS ones, plus
+    RTYP), as other differential tests sweep them."""
+    rtype = record_type(name)
+    names = [f.name for f in rtype.fields if f.dbf is not DBF.NOACCESS or f.special is SPC.DBADDR]
+    return names + ["RTYP"]
+
+
 @pytest.mark.parametrize("name", SWEPT_TYPES)
 def test_every_record_type_starts_with_dbcommon(name):
     rtype = record_type(name)
