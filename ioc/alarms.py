@@ -34,6 +34,11 @@ def set_sevr(rec: Record, stat: int, sevr: int, message: str = "") -> bool:
     return False
 
 
+def link_alarm(rec: Record, link_field: str) -> None:
+    """dbGetLink/dbPutLink's setLinkAlarm: a read or write through ``link_field`` failed."""
+    set_sevr(rec, AlarmStatus.LINK, INVALID, f"field {link_field}")
+
+
 def inherit_sevr(ms: int, rec: Record, stat: int, sevr: int) -> None:
     """recGblInheritSevr: pass a link source's alarm on according to the link's NMS/MS/MSI/MSS flag."""
     if ms == 0 or (ms == 2 and sevr < INVALID):

@@ -377,12 +377,12 @@ class Record:
             link, source, sfield = entry
             if source is None:
                 if link.is_pv:
-                    self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
+                    alarms.link_alarm(self, "TSEL")     # a link that never connects
             elif sfield is None:        # TSEL names the source's TIME: share its timestamp
                 self.TIME = source.TIME
                 return
             else:
-                tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
+                tse = self.db.read_link(self, "TSEL", link, source, sfield, DBF.SHORT, 1)
                 if tse is not None:
                     self.TSE = tse
         tse = self.TSE
@@ -428,10 +428,10 @@ class Record:
         if entry is None or entry[1] is None:
             if entry is not None and entry[0].is_pv:
                 # a PV link whose record is not here: a CA link that never connects (dbCaGetLink)
-                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                alarms.link_alarm(self, name)
             return None
         link, source, sfield = entry
-        return self.db.read_link(self, link, source, sfield, dbf, count)
+        return self.db.read_link(self, name, link, source, sfield, dbf, count)
 
     def put_link(self, name: str, dbf: DBF, value: Any) -> int | None:
         """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``; a failure status (the
@@ -441,11 +441,11 @@ class Record:
         if entry is None or entry[1] is None:
             if entry is not None and entry[0].is_pv:
                 # a PV link whose record is not here: a CA link that never connects (dbCaPutLink)
-                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                alarms.link_alarm(self, name)
                 return -1
             return None
         link, target, tfield = entry
-        return self.db.write_link(self, link, target, tfield, dbf, value)
+        return self.db.write_link(self, name, link, target, tfield, dbf, value)
 
     def process(self) -> int | None:
         """Process this record now, as a scan or a device would (dbProcess); its status."""
@@ -524,7 +524,9 @@ class DeferredPut(Completion):
             try:
                 completion = chan.write(data_type, count, payload)
             except ProcessingFailed:
-                completion = None       # dbNotify reports only a failed put, not a failed processing
+                # dbNotify reports only a failed put, not a failed processing; it still waits for a
+                # processing that goes on (a motor's move), which a plain put's failure does not return
+                completion = rec.db._completion(rec) if rec.PACT or rec._fwd_link_pending else None
             except CAError as failure:
                 # dbNotify processes the record all the same, then reports the put's failure
                 processing = chan.process_after_failed_notify()
@@ -648,11 +650,11 @@ class FieldChannel:
     def values(self) -> Any:
         """The field's current value sequence in its storage type (numpy array or list of str)."""
         rec, fld = self.record, self.field
-        if fld is _RTYP:
-            return [rec.rtype.name]
-        value = getattr(rec, fld.name)
+        value = rec.rtype.name if fld is _RTYP else getattr(rec, fld.name)
         if self.long_string:
             return string_to_chars(value, self.max_count)
+        if fld is _RTYP:
+            return [value]
         if self._array:
             n = rec.rtype.get_array_count(rec, fld)
             return value[:n]
@@ -706,13 +708,14 @@ class FieldChannel:
                                                     count or self.max_count, count == 0)
             return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
         if self.field is _RTYP and native_type(data_type) is ChannelType.CHAR:
-            # getAttrValue: the type's name copied into as many chars as asked for (one for "as many as
-            # there are"), cut to leave room for its NUL; that many chars are counted
-            text = rec.rtype.name.encode()[:max(count, 1) - 1] + b"\0"
+            # getAttrValue: the type's name copied into as many chars as asked for (the channel's count
+            # for "as many as there are": 1, or 40 through RTYP$), cut to leave room for its NUL; asked
+            # for as many as there are, the chars up to the NUL are counted
+            text = rec.rtype.name.encode()[:(count or self.max_count) - 1] + b"\0"
             out_count = count or len(text)
             return (encode_payload(data_type, np.frombuffer(text, dtype=np.uint8), self._metadata(data_type),
                                    count=out_count), out_count)
-        values = self.values()
+        values = [rec.rtype.name] if self.field is _RTYP else self.values()
         available = len(values)
         if self._string_count is not None:
             # dbGet serves at most what get_array_info says: nothing at all while LEN is 0
@@ -732,7 +735,9 @@ class FieldChannel:
                     and native_type(data_type) is ChannelType.STRING):
                 # dbGet names an ENUM through the record's get_enum_str; a waveform of ENUMs has none
                 raise CAError(ECA.GETFAIL, f"{self.name}: no enum strings to read as DBR_STRING")
-            converted = convert_values(values, self.native_type, data_type,
+            # the record type's name is text, also through RTYP$ (getAttrValue)
+            source_type = ChannelType.STRING if self.field is _RTYP else self.native_type
+            converted = convert_values(values, source_type, data_type,
                                        precision=self._precision(for_string=True),
                                        enum_strings=table, enum_fallback=fallback,
                                        string_enum=self.native_type is ChannelType.STRING
@@ -857,8 +862,8 @@ class FieldChannel:
                 except struct.error:
                     raise CAError(ECA.BADCOUNT, f"{self.name}: payload too short") from None
                 if self._plain:
-                    return self._db.put_scalar(self, value)
-                return self._db.put_field(self, data_type, (value,), converted=True)
+                    return self._db.put_scalar(self, value, notify)
+                return self._db.put_field(self, data_type, (value,), converted=True, notify=notify)
             if data_type == _DBR_STRING and self._text_double:
                 # text into a DOUBLE scalar (caput's default): parse it here; text that does not parse
                 # takes the general path below, which raises the C IOC's error for it.
@@ -875,8 +880,8 @@ class FieldChannel:
                         value = None
                 if value is not None:
                     if self._plain:
-                        return self._db.put_scalar(self, value)
-                    return self._db.put_field(self, data_type, (value,), converted=True)
+                        return self._db.put_scalar(self, value, notify)
+                    return self._db.put_field(self, data_type, (value,), converted=True, notify=notify)
         if not self._writable:
             raise CAError(ECA.NOWTACCESS, f"{self.name} is read-only")
         if not 0 <= data_type <= ChannelType.CLASS_NAME:
@@ -1236,7 +1241,7 @@ class Database:
 
     def _resolve_field(self, rec: Record, field_name: str, long_string: bool) -> FieldChannel | None:
         if field_name == "RTYP":
-            return None if long_string else self._channel_for(rec, _RTYP, False)
+            return self._channel_for(rec, _RTYP, long_string)
         fld = rec.rtype.by_name.get(field_name)
         if fld is None:
             return None
@@ -1416,18 +1421,20 @@ class Database:
             source.PACT = saved
 
     # -- links ------------------------------------------------------------------------------------------
-    def read_link(self, rec: Record, link: Link, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
+    def read_link(self, rec: Record, link_field: str, link: Link, source: Record, sfield: Field, dbf: DBF,
+                  count: int) -> Any:
+        """dbGetLink through ``rec``'s link field ``link_field``; None (and its alarm) when the read fails."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaGetLink: not connected
+            alarms.link_alarm(rec, link_field)    # dbCaGetLink: not connected
             return None
         if link.pp and self.scan_passive(rec, source):
             # dbDbGetValue: a source that failed to process fails the read (dbGetLink's LINK alarm)
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             return None
         try:
             value = self._field_as(source, sfield, dbf, count, link.long_string)
         except CAError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             return None
         if source is not rec:
             alarms.inherit_sevr(link.ms, rec, source.STAT, source.SEVR)
@@ -1445,7 +1452,8 @@ class Database:
             return _link_text_as(source, sfield, dbf, count, long_string)
         if long_string:
             sfield = _sized_field(source, sfield)
-            long_string = sfield.dbf is DBF.STRING
+            # getAttrValue gives RTYP$ as RTYP but for a char array
+            long_string = sfield.dbf is DBF.STRING and (sfield is not _RTYP or dbf in (DBF.CHAR, DBF.UCHAR))
         chan = self._channel_for(source, sfield, long_string)
         values = chan.values()
         if chan.long_string:
@@ -1462,20 +1470,20 @@ class Database:
             return first if isinstance(first, str) else first.item()
         return converted[:count]
 
-    def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
+    def write_link(self, rec: Record, link_field: str, link: Link, target: Record, tfield: Field, dbf: DBF,
                    value: Any) -> int | None:
         """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP.
 
         Returns -1 when the put failed or (a DB link) the target's processing did, as dbPutLink does,
-        after raising LINK/INVALID on ``rec``; None otherwise."""
+        after raising LINK/INVALID on ``rec`` (for its link field ``link_field``); None otherwise."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
+            alarms.link_alarm(rec, link_field)    # dbCaPutLink: not connected
             return -1
         if tfield is _RTYP or tfield.read_only or tfield.is_link or (
                 target.rtype.read_only is not None and target.rtype.read_only(target, tfield)):
             # dbPut refuses the record type (an attribute), SPC_NOMOD fields (also those cvt_dbaddr
             # makes so) and link fields ("$" or not: only a CA put, dbPutFieldLink, converts into a link)
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1
         chan = self.link_channel(link, target, tfield)
@@ -1492,7 +1500,7 @@ class Database:
         try:
             self.put(chan, NATIVE_DBR[dbf], values, converted)
         except CAError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, link_field)
             return -1
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
@@ -1501,7 +1509,7 @@ class Database:
                 link.pp or (tfield.pp and link.process in _CA_LINKS))):
             # dbCaPutLink only queues the put: the target's processing status stays with the CA server
             if self.process_target(rec, target) and link.process not in _CA_LINKS:
-                rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                alarms.link_alarm(rec, link_field)
                 return -1
         return None
 
@@ -1518,7 +1526,7 @@ class Database:
         if rec.DISP and name != "DISP":
             raise CAError(ECA.PUTFAIL, f"{rec.NAME} has puts disabled (DISP)")
         if converted and chan._plain:
-            return self.put_scalar(chan, values[0])
+            return self.put_scalar(chan, values[0], notify)
         if fld.is_link and data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             # dbPutField hands a link field to dbPutFieldLink before dbPut could acknowledge an alarm,
             # and that takes text only
@@ -1540,10 +1548,10 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
-            return self._process_for_put(rec)
+            return self._process_for_put(rec, notify)
         return None
 
-    def put_scalar(self, chan: FieldChannel, value: Any) -> Completion | None:
+    def put_scalar(self, chan: FieldChannel, value: Any, notify: bool = False) -> Completion | None:
         """put_field for a converted scalar of a field without special handling: put() inline, the
         hot path of CA puts."""
         rec = chan.record
@@ -1563,11 +1571,7 @@ class Database:
                 rec.RPRO = 1
                 return None
             rec.PUTF = 1
-            status = self.process(rec)
-            if rec.PACT or rec._fwd_link_pending:
-                return self._completion(rec)
-            if status:
-                raise ProcessingFailed(rec.NAME, status)
+            return self._process_for_put(rec, notify)
         return None
 
     def process_after_failed_notify(self, chan: FieldChannel) -> Completion | None:
@@ -1581,17 +1585,20 @@ class Database:
             return None
         rec.PUTF = 1
         try:
-            return self._process_for_put(rec)
+            return self._process_for_put(rec, notify=True)
         except ProcessingFailed:
             return None     # dbNotify ignores dbProcess's status
 
-    def _process_for_put(self, rec: Record) -> Completion | None:
+    def _process_for_put(self, rec: Record, notify: bool) -> Completion | None:
+        """Process ``rec`` for a put: what the put waits for while the record goes on processing; a
+        failed processing raises ProcessingFailed, for a plain put also when the record goes on (a motor
+        whose RLNK write failed as it started a move: dbPutField returns process()'s status), where a
+        put-callback waits for the end of that processing (dbNotify ignores the status)."""
         status = self.process(rec)
-        if rec.PACT or rec._fwd_link_pending:
-            return self._completion(rec)
-        if status:
+        busy = rec.PACT or rec._fwd_link_pending
+        if status and not (notify and busy):
             raise ProcessingFailed(rec.NAME, status)
-        return None
+        return self._completion(rec) if busy else None
 
     def _completion(self, rec: Record) -> Completion:
         # Asynchronous processing (a device set PACT): the put-callback completes with it.

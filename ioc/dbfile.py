@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, IocConfig, Located, RecordSpec, dump_yaml, load_config, typed_value
 from .database import parse_field_value
-from .links import LinkError, Process, parse_link
+from .links import JSON_TOKEN, LinkError, Process, parse_link
 from .macros import MacroError, expand
 from .records import record_type
 from .records.fields import DBF, INTEGER_RANGE
@@ -61,6 +61,7 @@ _WORD = r"(?>(?:[A-Za-z0-9_\-+:.\[\]<>;]+|" + _MACRO + r")+)"
 # A quoted string's content: no quote, backslash or newline except as an escape (unrolled for speed).
 _CONTENT = r'[^"\\\n]*(?:\\.[^"\\\n]*)*'
 _STRING = re.compile(f'"{_CONTENT}"')
+_SINGLE_QUOTED = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'")     # a JSON value's other string quote
 _TOKEN = re.compile(
     _SKIP + r"(?:"
     r'(?P<string>"' + _CONTENT + '")'
@@ -113,11 +114,6 @@ _BODY_FIELDS = re.compile("(" + _BLANKS + r")field[ \t]*\([ \t]*(\"" + _FIELD_NA
 # may only be in the blanks before ``field``.
 _BETWEEN_QUOTES = re.compile(r"\)" + _BLANKS + r"field[ \t]*\([ \t]*(" + _FIELD_NAME + r")[ \t]*,[ \t]*")
 
-# Inside a JSON value: strings, punctuation and bare words (numbers or unquoted keys and strings).
-_JSON_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[\[\]{}:,])'
-                         r"|(?P<bare>[A-Za-z0-9_+\-.]+)|(?P<end>\Z)|(?P<bad>.))", re.S)
-_JSON_LITERAL = re.compile(r"null|true|false|NaN|[+-]?Infinity|[+-]?0[xX][0-9A-Fa-f]+"
-                           r"|[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 _NUMBER_START = frozenset("-0123456789")
 
@@ -556,15 +552,16 @@ class _Parser:
         return typed_value(self.expand(bare, line, field))
 
     def json(self, start: int, field: str | None) -> str:
-        """A JSON value as the compact text EPICS hands to the field (unquoted keys and words quoted)."""
+        """A JSON value as the text EPICS hands to the field: its tokens as written (JSON5's unquoted keys
+        and single-quoted strings too), without the blanks and comments between them."""
         line = self.line_of(start)
         pieces, depth, pos = [], 0, start
         while True:
             if pos >= len(self.text):
                 raise self.error(line, "unterminated JSON value", field)
             c = self.text[pos]
-            if c == '"':
-                end = _STRING.match(self.text, pos)
+            if c in "\"'":
+                end = (_STRING if c == '"' else _SINGLE_QUOTED).match(self.text, pos)
                 if end is None:
                     raise self.error(self.line_of(pos), "newline in string, closing quote missing", field)
                 pieces.append(end[0])
@@ -583,15 +580,14 @@ class _Parser:
         raw = self.expand("".join(pieces), line, field)
         out, at = [], 0
         while True:
-            token = _JSON_TOKEN.match(raw, at)
+            token = JSON_TOKEN.match(raw, at)
             at = token.end()
             kind = token.lastgroup
             if kind == "end":
                 return "".join(out)
             if kind == "bad":
                 raise self.error(line, f"invalid character {token[kind]!r} in JSON value", field)
-            text = token[kind]
-            out.append(f'"{text}"' if kind == "bare" and not _JSON_LITERAL.fullmatch(text) else text)
+            out.append(token[kind])
 
     def expand(self, text: str, line: int, field: str | None, macros: Mapping[str, str] | None = None) -> str:
         if "$" not in text:

@@ -97,6 +97,15 @@ class Link:
         return self.process in (Process.CP, Process.CPP)
 
 
+# A JSON value as EPICS reads it: strings (in either quote), punctuation and bare words (numbers, literals,
+# JSON5's unquoted keys, the .db file's unquoted strings); a "bad" character fails it.
+JSON_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')|(?P<punct>[\[\]{}:,])'
+                        r"|(?P<bare>[A-Za-z0-9_+\-.]+)|(?P<end>\Z)|(?P<bad>.))", re.S)
+_JSON_LITERAL = re.compile(r"null|true|false|NaN|[+-]?Infinity|[+-]?0[xX][0-9A-Fa-f]+"
+                           r"|[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SINGLE_QUOTED_ESCAPE = re.compile(r'\\.|"')
+
+
 def parse_link(text: str, strict: bool = True) -> Link:
     """Parse link text the way dbParseLink does (numbers and JSON values are constants).
 
@@ -155,9 +164,29 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
+def _strict_json(text: str) -> str:
+    """An EPICS JSON value (JSON5's unquoted keys and single-quoted strings, the .db file's bare words) as
+    JSON: a bare word that is no literal quoted, a single-quoted string double-quoted."""
+    out, at = [], 0
+    while True:
+        token = JSON_TOKEN.match(text, at)
+        at = token.end()
+        kind = token.lastgroup
+        if kind == "end":
+            return "".join(out)
+        piece = token[kind]
+        if kind == "bare" and not _JSON_LITERAL.fullmatch(piece):
+            piece = f'"{piece}"'
+        elif kind == "string" and piece[0] == "'":
+            # \' is the only escape JSON lacks; a double quote needs one
+            piece = '"' + _SINGLE_QUOTED_ESCAPE.sub(lambda m: "'" if m[0] == "\\'" else (
+                '\\"' if m[0] == '"' else m[0]), piece[1:-1]) + '"'
+        out.append(piece)
+
+
 def _json_constant(text: str) -> object:
     try:
-        value = json.loads(text)
+        value = json.loads(_strict_json(text))
     except json.JSONDecodeError as exc:
         raise LinkError(f"link {text!r} is not valid JSON: {exc.msg}") from None
     if isinstance(value, dict):

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from differential import serve_both
 from hypothesis import example, given
 from hypothesis import strategies as st
 from peers import tool
@@ -83,8 +84,8 @@ def test_redefining_a_record_adds_fields_in_place(vacuum):
     assert (raw.line, raw.fields["EGU"].line, raw.fields["PREC"].line) == (28, 63, 66)
 
 
-def test_json_values_are_passed_on_as_compact_json(vacuum):
-    assert vacuum.records[-1].fields["INP"].value == '{"const":12}'
+def test_json_values_are_passed_on_without_blanks(vacuum):
+    assert vacuum.records[-1].fields["INP"].value == '{const:12}'
     assert vacuum.records[-1].file == str(FIXTURES / "vacuum_valve.db")
 
 
@@ -193,25 +194,27 @@ def test_a_macro_in_a_comment_is_not_expanded_and_escaped_dollars_stay(tmp_path)
     assert load_config(path).records[0].fields["VAL"].value == "$(NOT_A_MACRO) # not a comment"
 
 
-def test_json_values_quote_bare_keys_and_words_but_not_numbers(tmp_path):
+def test_json_values_keep_their_tokens_as_written(tmp_path):
+    # as softIoc reads a field back: unquoted keys and words stay so, single quotes too; blanks and
+    # comments between tokens go
     path = write(tmp_path, "x.db", """
         record(ai, r) {
-            field(INP, {calc: {expr: "A+1", args: [1.5, -2, 0x10, NaN, abc, null],  # comment
+            field(INP, {calc: {expr: "A+1", args: [1.5, -2, 0x10, NaN, abc, null, 'it\\'s # "x"'],  # comment
                         time: true}})
             info(Q:group, {"G": {+channel: VAL}})
         }
         """)
     record = load_config(path).records[0]
     assert record.fields["INP"] == Located(
-        '{"calc":{"expr":"A+1","args":[1.5,-2,0x10,NaN,"abc",null],"time":true}}', str(path), 2)
-    assert record.info == {"Q:group": '{"G":{"+channel":"VAL"}}'}
+        """{calc:{expr:"A+1",args:[1.5,-2,0x10,NaN,abc,null,'it\\'s # "x"'],time:true}}""", str(path), 2)
+    assert record.info == {"Q:group": '{"G":{+channel:VAL}}'}
 
 
 def test_long_blank_runs_before_an_unusual_statement_parse_quickly():
     """A fast-path miss after 200 blanks must not try every way of splitting them (it once hung)."""
     blanks = " " * 200
     text = f"record(ai, r) {{\n    field(PREC, 2){blanks}# c\n{blanks}field(INP, {{const: 1}})\n}}\n"
-    assert parse_db(text, "x.db", {})[0].fields["INP"].value == '{"const":1}'
+    assert parse_db(text, "x.db", {})[0].fields["INP"].value == '{const:1}'
 
 
 def test_parse_db_lists_items_without_following_includes():
@@ -490,3 +493,29 @@ def test_an_error_deep_in_a_large_file_names_its_line(tmp_path):
     config = load_config(path)
     assert config.records[4321].fields["NOPE"] == Located(1, str(path), 4324)
     assert config.records[5999].fields["PREC"] == Located(3, str(path), 6002)
+
+
+
+# JSON link values as softIoc takes them: read back as written less the blanks (unquoted keys and single
+# quotes kept), loaded as their constant
+JSON_LINKS_DB = """
+record(ai, "j:key") { field(INP, {const:"x"}) }
+record(ai, "j:num") { field(INP, { const : 1.5 }) }
+record(ai, "j:quoted") { field(INP, {"const":"2"}) }
+record(ai, "j:array") { field(INP, [ 1 , 2 ]) }
+record(ai, "j:nested") { field(INP, {const:[3,4]}) }
+record(ai, "j:single") { field(INP, {'const':'5'}) }
+record(waveform, "j:strings") { field(INP, ["a", 'b', "c d"]) field(FTVL, "STRING") field(NELM, "4") }
+record(lsi, "j:lsi") { field(INP, {const: 'it\\'s "long"'}) field(SIZV, "40") }
+"""
+
+
+def test_json_links_read_back_and_load_as_in_softioc(tmp_path, repeater_port):
+    names = ["j:key", "j:num", "j:quoted", "j:array", "j:nested", "j:single", "j:strings", "j:lsi"]
+    with serve_both(JSON_LINKS_DB, tmp_path, repeater_port) as pair:
+        links = pair.assert_same("caget", "-w", "5", *(f"{name}.INP" for name in names))
+        pair.assert_same("caget", "-w", "5", *(f"{name}.INP$" for name in names))
+        values = pair.assert_same("caget", "-w", "5", *names)
+    # caget prints quotes escaped
+    assert "{const:1.5}" in links and r"{\'const\':\'5\'}" in links
+    assert r"it\'s \"long\"" in values

@@ -186,12 +186,10 @@ record(lso, "L:simout") { field(SIOL, "L:wf PP") field(SIMM, "YES") field(SIMS, 
 record(ai, "P:end") { field(HIGH, "0.5") field(HSV, "MINOR") field(VAL, "0") field(PINI, "YES") }
 """
 
-# softIoc serves an lsi/lso VAL as LEN elements: none while it was never set (LEN 0). We serve one
-# element (an empty string) then, so those records are read only for their other fields.
-LS = ["L:in", "L:num", "L:arr", "L:small", "L:fromso", "L:out", "L:fromwf", "L:tostr", "L:dol", "L:ivoa",
-      "L:sim", "L:simout"]
-LS_FIELDS = [f"{pv}.{field}" for pv in (*LS, "L:arrn", "L:cl")
-             for field in ("LEN", "OLEN", "UDF", "STAT", "SEVR")]
+# L:arrn and L:cl are never set (LEN 0): softIoc serves their VAL as no element at all
+LS = ["L:in", "L:num", "L:arr", "L:arrn", "L:small", "L:fromso", "L:out", "L:fromwf", "L:tostr", "L:dol",
+      "L:cl", "L:ivoa", "L:sim", "L:simout"]
+LS_FIELDS = [f"{pv}.{field}" for pv in LS for field in ("LEN", "OLEN", "UDF", "STAT", "SEVR")]
 LS_MONITORED = ["L:out.VAL$", "L:out.LEN", "L:fromso", "L:fromwf.LEN", "L:wf", "L:si2"]
 LONG = "a long string that is longer than forty characters, much longer"
 

@@ -69,11 +69,12 @@ class Motor:
                     self.posts.append((trio.current_time(), field, getattr(self.rec, field)))
             self.db.lookup(f"{self.name}.{field}").subscribe(on_post)
 
-    def put(self, field: str, value: float):
-        """A CA put of a double; returns the put-callback completion (None: complete already)."""
+    def put(self, field: str, value: float, notify: bool = False):
+        """A CA put of a double (``notify``: a put-callback); returns what a put-callback would wait for
+        (None: complete already)."""
         chan = self.db.lookup(f"{self.name}.{field}")
         payload = encode_payload(ChannelType.DOUBLE, np.array([value]), None, 1)
-        return chan.write(ChannelType.DOUBLE, 1, payload)
+        return chan.write(ChannelType.DOUBLE, 1, payload, notify=notify)
 
     async def put_wait(self, field: str, value: float) -> float:
         """A put with callback; the seconds until it completed."""
@@ -606,6 +607,29 @@ async def test_put_fails_when_the_rlnk_write_fails(autojump_clock):
             m.put("PROC", 1)
         assert failed.value.eca == ECA.PUTFAIL
         assert (m.db.records["t:ai"].VAL, m.DMOV) == (0.0, 1)
+
+
+async def test_put_that_starts_a_move_fails_when_the_rlnk_write_fails(autojump_clock):
+    # the move goes on (its end processes the record again), but process() returned the RLNK write's
+    # failure: dbPutField returns it, so a plain put is answered ECA_PUTFAIL at once
+    async with running(config({"RLNK": "t:ai PP"}, records=_rlnk_targets())) as m:
+        with pytest.raises(ProcessingFailed) as failed:
+            m.put("VAL", 1.0)
+        assert failed.value.eca == ECA.PUTFAIL
+        assert m.DMOV == 0
+        await m.until(lambda: m.DMOV == 1)
+        assert m.RBV == 1.0
+
+
+async def test_put_callback_that_starts_a_move_waits_for_it_whatever_the_rlnk_write_did(autojump_clock):
+    # dbNotify ignores process()'s status: the put-callback completes when the move is done
+    async with running(config({"RLNK": "t:ai PP"}, records=_rlnk_targets())) as m:
+        start = trio.current_time()
+        completion = m.put("VAL", 1.0, notify=True)
+        assert completion is not None
+        await completion.wait()
+        assert trio.current_time() - start >= move_time(1.0)
+        assert (m.DMOV, m.RBV) == (1, 1.0)
 
 
 async def test_put_succeeds_when_the_rlnk_write_does(autojump_clock):

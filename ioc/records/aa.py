@@ -17,6 +17,7 @@ from .common import (
     init_simm,
     require_soft_device,
     simulate_now,
+    simulation_fields,
     special_simm,
     stamp_simm,
     write_value,
@@ -40,12 +41,6 @@ from .waveform import (
 if TYPE_CHECKING:
     from ioc.database import Record
 
-_SIMULATION_FIELDS: tuple[Field, ...] = (
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
-)
 _ARRAY_FIELDS: tuple[Field, ...] = (
     Field("NELM", DBF.ULONG, initial="1", special=SPC.NOMOD),
     Field("FTVL", DBF.MENU, menu="menuFtype", special=SPC.NOMOD),
@@ -63,11 +58,7 @@ AAI_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("PREC", DBF.SHORT, prop=True),
     Field("INP", DBF.INLINK),
 ) + _DISPLAY_FIELDS + _ARRAY_FIELDS + (
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("SIOL", DBF.INLINK),
-) + _SIMULATION_FIELDS + (
+    *simulation_fields(DBF.INLINK, siol_after_sims=True),
     Field("MPST", DBF.MENU, menu="aaiPOST"),
     Field("APST", DBF.MENU, menu="aaiPOST"),
     Field("HASH", DBF.ULONG),
@@ -80,11 +71,7 @@ AAO_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("DOL", DBF.INLINK),
     Field("OMSL", DBF.MENU, menu="menuOmsl"),
 ) + _DISPLAY_FIELDS + _ARRAY_FIELDS + (
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("SIOL", DBF.OUTLINK),
-) + _SIMULATION_FIELDS + (
+    *simulation_fields(DBF.OUTLINK, siol_after_sims=True),
     Field("MPST", DBF.MENU, menu="aaoPOST"),
     Field("APST", DBF.MENU, menu="aaoPOST"),
     Field("HASH", DBF.ULONG),

@@ -75,6 +75,22 @@ def limit_alarm_fields(dbf: DBF, severity_prop: bool = True) -> tuple[Field, ...
                           for name in ("HHSV", "LLSV", "HSV", "LSV"))
 
 
+def simulation_fields(siol: DBF, sval: Field | None = None, simm_menu: str = "menuYesNo",
+                      siol_after_sims: bool = False) -> tuple[Field, ...]:
+    """The simulation mode's fields, as the record types with one declare them: SIOL (an INLINK, with the
+    input records' ``sval`` after it, or an OUTLINK), SIML, SIMM (a ``simm_menu``), SIMS, then OLDSIMM,
+    SSCN, SDLY and SIMPVT. aai, aao, lsi and lso declare SIOL after SIMS (``siol_after_sims``)."""
+    siol_fields = (Field("SIOL", siol),) + ((sval,) if sval is not None else ())
+    mode = (Field("SIML", DBF.INLINK), Field("SIMM", DBF.MENU, menu=simm_menu, special=SPC.MOD),
+            Field("SIMS", DBF.MENU, menu="menuAlarmSevr"))
+    return (mode + siol_fields if siol_after_sims else siol_fields + mode) + (
+        Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
+        Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
+        Field("SDLY", DBF.DOUBLE, initial="-1.0"),
+        Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    )
+
+
 SOFT_DEVICES = ("Soft Channel", "Raw Soft Channel", "Async Soft Channel")
 # Fields of the analog records whose display/control limits are those of VAL.
 ANALOG_LIMITED = frozenset({"VAL", "HIHI", "HIGH", "LOW", "LOLO", "LALM", "ALST", "MLST", "SVAL"})

@@ -20,6 +20,7 @@ from .common import (
     init_simm,
     require_soft_device,
     simulate_now,
+    simulation_fields,
     special_simm,
     stamp_simm,
 )
@@ -32,15 +33,7 @@ EVENT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("VAL", DBF.STRING, size=40, special=SPC.MOD),
     Field("EPVT", DBF.NOACCESS, special=SPC.NOMOD),
     Field("INP", DBF.INLINK),
-    Field("SIOL", DBF.INLINK),
-    Field("SVAL", DBF.STRING, size=40),
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    *simulation_fields(DBF.INLINK, Field("SVAL", DBF.STRING, size=40)),
 )
 
 _DEVICES = ("Soft Channel",)

@@ -26,6 +26,7 @@ from .common import (
     limit_alarm_fields,
     require_soft_device,
     simulate_now,
+    simulation_fields,
     special_simm,
     stamp_simm,
     unchecked_write,
@@ -35,16 +36,6 @@ from .fields import DBF, SPC, Field
 
 if TYPE_CHECKING:
     from ioc.database import Record
-
-_SIMULATION_FIELDS: tuple[Field, ...] = (
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
-)
 
 _LIMIT_FIELDS: tuple[Field, ...] = (
     *limit_alarm_fields(DBF.INT64, severity_prop=False),
@@ -69,9 +60,7 @@ INT64IN_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("AFTC", DBF.DOUBLE),
     Field("AFVL", DBF.DOUBLE, special=SPC.NOMOD),
     *_LAST_FIELDS,
-    Field("SIOL", DBF.INLINK),
-    Field("SVAL", DBF.INT64),
-    *_SIMULATION_FIELDS,
+    *simulation_fields(DBF.INLINK, Field("SVAL", DBF.INT64)),
 )
 
 INT64OUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
@@ -86,8 +75,7 @@ INT64OUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("LOPR", DBF.INT64, prop=True),
     *_LIMIT_FIELDS,
     *_LAST_FIELDS,
-    Field("SIOL", DBF.OUTLINK),
-    *_SIMULATION_FIELDS,
+    *simulation_fields(DBF.OUTLINK),
     Field("IVOA", DBF.MENU, menu="menuIvoa"),
     Field("IVOV", DBF.INT64),
 )
@@ -143,7 +131,7 @@ def get_int64(rec: Record, name: str) -> int | None:
         try:
             return _as_int64(stored)
         except ValueError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            alarms.link_alarm(rec, name)
             return None
     return _as_int64(value)
 

@@ -22,6 +22,7 @@ from .common import (
     init_simm,
     read_value,
     require_soft_device,
+    simulation_fields,
     special_simm,
     stamp_simm,
     write_value,
@@ -31,17 +32,6 @@ from .fields import DBF, SPC, Field
 if TYPE_CHECKING:
     from ioc.database import Record
 
-_SIMULATION_FIELDS: tuple[Field, ...] = (
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-)
-_SIMULATION_TAIL: tuple[Field, ...] = (
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
-)
 _STRING_FIELDS: tuple[Field, ...] = (
     Field("VAL", DBF.NOACCESS, special=SPC.DBADDR, pp=True),
     Field("OVAL", DBF.NOACCESS, special=SPC.DBADDR),
@@ -54,9 +44,7 @@ LSI_FIELDS: tuple[Field, ...] = COMMON_FIELDS + _STRING_FIELDS + (
     Field("INP", DBF.INLINK),
     Field("MPST", DBF.MENU, menu="menuPost"),
     Field("APST", DBF.MENU, menu="menuPost"),
-    *_SIMULATION_FIELDS,
-    Field("SIOL", DBF.INLINK),
-    *_SIMULATION_TAIL,
+    *simulation_fields(DBF.INLINK, siol_after_sims=True),
 )
 
 LSO_FIELDS: tuple[Field, ...] = COMMON_FIELDS + _STRING_FIELDS + (
@@ -67,9 +55,7 @@ LSO_FIELDS: tuple[Field, ...] = COMMON_FIELDS + _STRING_FIELDS + (
     Field("OUT", DBF.OUTLINK),
     Field("MPST", DBF.MENU, menu="menuPost"),
     Field("APST", DBF.MENU, menu="menuPost"),
-    *_SIMULATION_FIELDS,
-    Field("SIOL", DBF.OUTLINK),
-    *_SIMULATION_TAIL,
+    *simulation_fields(DBF.OUTLINK, siol_after_sims=True),
 )
 
 _SIZV_MIN, _SIZV_MAX = 16, 0x7FFF

@@ -20,6 +20,7 @@ from .common import (
     init_simm,
     read_value,
     require_soft_device,
+    simulation_fields,
     special_simm,
     stamp_simm,
     write_value,
@@ -32,15 +33,6 @@ if TYPE_CHECKING:
 NUM_BITS = 32
 BIT_FIELDS: tuple[str, ...] = tuple(f"B{i:X}" for i in range(NUM_BITS))   # B0..B9, BA..BF, B10..B1F
 _BIT_INDEX = {name: i for i, name in enumerate(BIT_FIELDS)}
-_SIMULATION_FIELDS: tuple[Field, ...] = (
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuSimm", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
-)
 
 MBBIDIRECT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("VAL", DBF.LONG, pp=True),
@@ -51,9 +43,8 @@ MBBIDIRECT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("MASK", DBF.ULONG, special=SPC.NOMOD),
     Field("MLST", DBF.LONG, special=SPC.NOMOD),
     Field("SHFT", DBF.USHORT),
-    Field("SIOL", DBF.INLINK),
-    Field("SVAL", DBF.LONG),
-) + _SIMULATION_FIELDS + tuple(Field(name, DBF.UCHAR, pp=True) for name in BIT_FIELDS)
+    *simulation_fields(DBF.INLINK, Field("SVAL", DBF.LONG), simm_menu="menuSimm"),
+) + tuple(Field(name, DBF.UCHAR, pp=True) for name in BIT_FIELDS)
 
 MBBODIRECT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("VAL", DBF.LONG, pp=True),
@@ -69,8 +60,7 @@ MBBODIRECT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("MLST", DBF.LONG, special=SPC.NOMOD),
     Field("OBIT", DBF.LONG, special=SPC.NOMOD),
     Field("SHFT", DBF.USHORT),
-    Field("SIOL", DBF.OUTLINK),
-) + _SIMULATION_FIELDS + (
+    *simulation_fields(DBF.OUTLINK, simm_menu="menuSimm"),
     Field("IVOA", DBF.MENU, menu="menuIvoa"),
     Field("IVOV", DBF.LONG),
 ) + tuple(Field(name, DBF.UCHAR, special=SPC.MOD, pp=True) for name in BIT_FIELDS)

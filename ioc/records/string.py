@@ -7,7 +7,7 @@ from caproto.constants import DBE_LOG, DBE_VALUE, AlarmSeverity, AlarmStatus
 from ioc import alarms
 
 from . import RecordType, register
-from .common import COMMON_FIELDS, constant, require_soft_device
+from .common import COMMON_FIELDS, constant, require_soft_device, simulation_fields
 from .fields import DBF, SPC, Field
 
 if TYPE_CHECKING:
@@ -19,15 +19,7 @@ STRINGIN_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("INP", DBF.INLINK),
     Field("MPST", DBF.MENU, menu="stringinPOST"),
     Field("APST", DBF.MENU, menu="stringinPOST"),
-    Field("SIOL", DBF.INLINK),
-    Field("SVAL", DBF.STRING, size=40, pp=True),
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    *simulation_fields(DBF.INLINK, Field("SVAL", DBF.STRING, size=40, pp=True)),
 )
 
 STRINGOUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
@@ -38,14 +30,7 @@ STRINGOUT_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("OUT", DBF.OUTLINK),
     Field("MPST", DBF.MENU, menu="stringoutPOST"),
     Field("APST", DBF.MENU, menu="stringoutPOST"),
-    Field("SIOL", DBF.OUTLINK),
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    *simulation_fields(DBF.OUTLINK),
     Field("IVOA", DBF.MENU, menu="menuIvoa"),
     Field("IVOV", DBF.STRING, size=40),
 )

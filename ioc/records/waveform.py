@@ -17,6 +17,7 @@ from .common import (
     init_simm,
     read_value,
     require_soft_device,
+    simulation_fields,
     special_simm,
     stamp_simm,
 )
@@ -39,14 +40,7 @@ WAVEFORM_FIELDS: tuple[Field, ...] = COMMON_FIELDS + (
     Field("BUSY", DBF.SHORT, special=SPC.NOMOD),
     Field("NORD", DBF.ULONG, special=SPC.NOMOD),
     Field("BPTR", DBF.NOACCESS, special=SPC.NOMOD),
-    Field("SIOL", DBF.INLINK),
-    Field("SIML", DBF.INLINK),
-    Field("SIMM", DBF.MENU, menu="menuYesNo", special=SPC.MOD),
-    Field("SIMS", DBF.MENU, menu="menuAlarmSevr"),
-    Field("OLDSIMM", DBF.MENU, menu="menuSimm", special=SPC.NOMOD),
-    Field("SSCN", DBF.MENU, menu="menuScan", initial="65535"),
-    Field("SDLY", DBF.DOUBLE, initial="-1.0"),
-    Field("SIMPVT", DBF.NOACCESS, special=SPC.NOMOD),
+    *simulation_fields(DBF.INLINK),
     Field("MPST", DBF.MENU, menu="waveformPOST"),
     Field("APST", DBF.MENU, menu="waveformPOST"),
     Field("HASH", DBF.ULONG),
@@ -74,7 +68,9 @@ def init_waveform(rec: Record) -> None:
     if rec.FTVL >= len(FTVL_TYPES):
         rec.FTVL = MENUS["menuFtype"].index("UCHAR")
     rec.VAL = new_array(element_type(rec), rec.NELM)
-    rec.NORD = 1 if rec.NELM == 1 else 0
+    # waveformRecord's pass 0 sets NORD to 1 for NELM 1, but devWfSoft's init_record then sets it to what
+    # dbLoadLinkArray loaded, or 0 when INP is no constant (or an empty one): soft support is all we have
+    rec.NORD = 0
     init_simm(rec)
     entry = rec._links.get("INP")
     if entry is not None and entry[1] is None and entry[0].value is not None:
