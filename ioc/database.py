@@ -116,6 +116,7 @@ _FAST_READS: dict[DBF, dict[int, tuple[Callable[..., bytes], int]]] = {
                      (DBF.SHORT, ChannelType.SHORT), (DBF.USHORT, ChannelType.LONG),
                      (DBF.ENUM, ChannelType.ENUM), (DBF.MENU, ChannelType.ENUM))}
 _NO_FAST_READS: dict[int, tuple[Callable[..., bytes], int]] = {}
+_UNBOUNDED = 1 << 16     # a string size no number's text reaches
 _NAN4 = (math.nan, math.nan, math.nan, math.nan)
 # RTYP is not a field of the table but a channel attribute (SPC_ATTRIBUTE) giving the record type.
 _RTYP = Field("RTYP", DBF.STRING, size=40)
@@ -310,6 +311,8 @@ class Record:
     _gen: int = 0
     _chans: dict[str, list[FieldChannel]] | None = None
     _links: dict[str, tuple[Link, Record | None, Field | None]] = {}
+    # STRING field name -> (its text, the longer text a number put wrote): see Database._keep_overrun
+    _overruns: dict[str, tuple[str, str]] = {}
     _waiters: list[trio.Event] | None = None
     _in_chain: bool = False     # being processed further up the current (synchronous) call chain
     # Set by record support whose processing goes on after process() returns without PACT (the motor
@@ -709,6 +712,10 @@ class FieldChannel:
             # dbGet converts the elements asked for only: one after them that would not convert (a text
             # out of an ENUM's range, say) does not fail the read
             values = values[:count]
+        if self.dbf is DBF.STRING and rec._overruns and native_type(data_type) is not ChannelType.STRING:
+            overrun = rec._overruns.get(self.field.name)
+            if overrun is not None and overrun[0] == values[0]:
+                values = [overrun[1]]   # a number parsed from the field reads on past its end, to the NUL
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
@@ -1637,6 +1644,8 @@ class Database:
         elif len(stored):
             first = stored[0]
             setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
+            if fld.dbf is DBF.STRING and (rec._overruns or not converted):
+                self._keep_overrun(chan, data_type, values, first, converted)
         if special is _SPC_SCAN:
             self._scan.add(rec)
         elif special in _SPC_HOOKED and rtype.special is not None:
@@ -1655,8 +1664,22 @@ class Database:
         if fld.prop:
             rec.post_all(_PROPERTY)
 
+    def _keep_overrun(self, chan: FieldChannel, data_type: int, values: Any, text: str,
+                      converted: bool) -> None:
+        """A number put into a STRING field: cvt_d_st and its kin write the number's text without a bound,
+        so a text longer than the field (" 9.900000000000e+01" in a 16-byte EGU) runs on into the memory
+        after it. A DBR_STRING read stops at the field's size; a numeric read parses up to the NUL, and
+        reads 99. Any other put to the field ends its text inside it."""
+        rec, fld = chan.record, chan.field
+        overruns = {name: pair for name, pair in rec._overruns.items() if name != fld.name}
+        if not converted and native_type(data_type) is not ChannelType.STRING:
+            full = self._convert_for_put(chan, data_type, values[:1], string_size=_UNBOUNDED)[0]
+            if full != text:
+                overruns[fld.name] = (text, full)
+        rec._overruns = overruns
+
     def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any,
-                         array_path: bool = False) -> Any:
+                         array_path: bool = False, string_size: int | None = None) -> Any:
         rec, fld = chan.record, chan.field
         if chan.long_string:
             return values_for_put(values, data_type, ChannelType.CHAR, field_dtype=np.uint8,
@@ -1674,7 +1697,7 @@ class Database:
             # cvt_d_st formats with the record's precision for that field, else 6 digits
             answer = rec.rtype.precision(rec, fld) if rec.rtype.precision is not None else None
             precision = 6 if answer is None else answer
-            kwargs.update(string_size=fld.size or MAX_STRING_SIZE, precision=precision)
+            kwargs.update(string_size=string_size or fld.size or MAX_STRING_SIZE, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
         return values_for_put(values, data_type, chan.native_type, array_field=chan._array or array_path,

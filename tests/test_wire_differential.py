@@ -59,6 +59,8 @@ record(waveform, "d:wq2") { field(FTVL, "LONG") field(NELM, "4") }
 record(stringin, "d:sq0") { }
 record(stringout, "d:sq1") { }
 record(calc, "d:count") { field(CALC, "A+1") field(INPA, "d:count NPP") }
+record(ao, "d:egu") { field(PREC, "12") }
+record(ao, "d:egu10") { field(PREC, "10") }
 """
 
 @pytest.fixture(scope="module")
@@ -276,6 +278,29 @@ def test_write_then_read(pair, pv, command):
             else:
                 # rsrv's event task sends the put-callback's reply: it may overtake the reads' or not
                 wire.exchange(request + reads + ECHO, Command.ECHO, Command.WRITE_NOTIFY, unordered=True)
+    compare(pair, scenario)
+
+
+# --- a number's text longer than the STRING field it is put into -----------------------------------------
+
+@pytest.mark.parametrize("pv,data_type,payload", [
+    ("d:egu.EGU", 6, doubles(99)), ("d:egu.EGU", 6, doubles(1e6)), ("d:egu.EGU", 6, doubles(-1.5e-300)),
+    ("d:egu.EGU", 6, doubles(123456.789)), ("d:egu.EGU", 2, struct.pack(">f", 99) + bytes(4)),
+    ("d:egu10.EGU", 6, doubles(0.5))],
+    ids=["99", "1e6", "-1.5e-300", "123456.789", "float 99", "0.5, PREC 10"])
+def test_number_text_runs_past_string_field(pair, pv, data_type, payload):
+    """cvt_d_st writes a number's text into a STRING field without a bound: with PREC 12, 99 is
+    " 9.900000000000e+01", longer than EGU's 16 bytes. Read as DBR_STRING it ends at the field's size; a
+    numeric read parses it to its NUL, past the field (99, not 9.9; with PREC 10, 0.5 and not the 5 of
+    " 5.0000000000e-"), until a string put ends it inside the field."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        reads = b"".join(header(Command.READ_NOTIFY, 0, t, count, sid, 100 + t)
+                         for t, count in ((0, 1), (6, 1), (2, 1), (1, 1), (27, 2), (34, 0)))
+        wire.exchange(header(Command.WRITE, len(payload), data_type, 1, sid, 1) + payload + reads + ECHO,
+                      Command.ECHO)
+        wire.exchange(header(Command.WRITE, 40, 0, 1, sid, 2) + b"5".ljust(40, b"\0") + reads + ECHO,
+                      Command.ECHO)
     compare(pair, scenario)
 
 
