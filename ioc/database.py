@@ -1605,6 +1605,11 @@ class Database:
             return
         # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
         array_path = chan._array or fld.special is _SPC_DBADDR
+        if n < 1 and chan.dbf in _ENUM_DBFS and native_type(data_type) is ChannelType.STRING:
+            # putStringEnum (and its menu and device kin) converts the first string whatever the count: with
+            # none sent, the bytes after the request, the next request's header when one came with it,
+            # which starts with a 0 (the high byte of its command): the empty string
+            values = [""]
         if n > 1 and not converted and not chan.long_string:
             # dbPut takes its array path (as for any SPC_DBADDR field) for more than one element, and
             # converts no more than the field holds (a scalar: the first)

@@ -61,6 +61,7 @@ record(stringout, "d:sq1") { }
 record(calc, "d:count") { field(CALC, "A+1") field(INPA, "d:count NPP") }
 record(ao, "d:egu") { field(PREC, "12") }
 record(ao, "d:egu10") { field(PREC, "10") }
+record(mbbo, "d:mbbo") { field(VAL, "1") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
 """
 
 @pytest.fixture(scope="module")
@@ -301,6 +302,19 @@ def test_number_text_runs_past_string_field(pair, pv, data_type, payload):
                       Command.ECHO)
         wire.exchange(header(Command.WRITE, 40, 0, 1, sid, 2) + b"5".ljust(40, b"\0") + reads + ECHO,
                       Command.ECHO)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("pv", ["d:mbbo", "d:bi", "d:ao.SCAN"])
+def test_string_put_of_no_elements_to_enum(pair, pv):
+    """A DBR_STRING WRITE of count 0 to a menu or ENUM field: dbPut's putStringEnum (and its menu kin)
+    converts the first string whatever the count, here from the bytes after the request, the next
+    request's header: the empty string. mbbo takes it as its first state with an empty string (THST);
+    elsewhere it is no state."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        reads = header(Command.READ_NOTIFY, 0, 0, 1, sid, 2) + header(Command.READ_NOTIFY, 0, 1, 1, sid, 3)
+        wire.exchange(header(Command.WRITE, 0, 0, 0, sid, 1) + reads + ECHO, Command.ECHO)
     compare(pair, scenario)
 
 
