@@ -84,6 +84,7 @@ LARGE_MESSAGE = 0xFFFF
 # EPICS_CA_MAX_ARRAY_BYTES (default 16384) plus an extended header, at least MAX_TCP.
 _DEFAULT_MAX_ARRAY_BYTES = 16384
 _EXTENDED_HEADER = 24
+_HEADER_SIZE = 16
 _MAX_TCP = 16384 + 16
 # rsrv's "Bad Resource ID" ERROR names the source line of the handler that looked the id up (its
 # logBadId macro expands __FILE__ and __LINE__); clients see these exact strings.
@@ -290,7 +291,7 @@ class Circuit:
         self.rings: list[EventRing] = [EventRing()]
         self._ring_cursor = 0           # the ring being emptied when a batch filled up
         self.events_on = True
-        self.client_version = 0
+        self.client_version = 0     # (also tells the parser whether to read extended headers)
         self.client_priority = 0
         self.host_name = ""
         self.client_name = ""
@@ -300,6 +301,8 @@ class Circuit:
         self._nursery: trio.Nursery | None = None
         self._outer: trio.Nursery | None = None
         self._closing = False
+        self._deaf = False      # rsrv's receive drain count underflowed: it reads and parses nothing more
+        self._drain = 0         # bytes still to discard of a request refused before VERSION
         self._batch: list = []          # the requests of the receive being served
         peer = getattr(stream.socket, "getpeername", lambda: ("?", 0))()
         self.peer = f"{peer[0]}:{peer[1]}"
@@ -326,6 +329,19 @@ class Circuit:
         # place).
         self.dispatch: dict[int, Callable] = dict.fromkeys(range(_TCP_COMMANDS), self._too_old)
         self.dispatch[Command.VERSION] = self._version
+
+    @property
+    def client_version(self) -> int:
+        return self._client_version
+
+    @client_version.setter
+    def client_version(self, version: int) -> None:
+        self._client_version = version
+        # rsrv reads a header as extended only from a client of CA 4.9 or later; to an older one (or before
+        # any version is known) a payload size of 0xFFFF is just that, and misaligned. The parser sees the
+        # new version in time: an extended or misaligned message only ever heads a batch, after the
+        # requests before it were served.
+        self.parser.extended_headers = version >= LARGE_ARRAY_VERSION
 
     # -- tasks -------------------------------------------------------------------------------------------
 
@@ -365,12 +381,18 @@ class Circuit:
 
     async def _reader(self) -> None:
         global _writer_woken
-        parser = self.parser
         dispatch = self.dispatch
         while not self._closing:
             data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
+            if self._deaf:
+                continue
+            if self._drain:
+                dropped = min(self._drain, len(data))
+                self._drain -= dropped
+                data = data[dropped:]
+            parser = self.parser
             parser.feed(data)
             while not self._closing:
                 try:
@@ -381,6 +403,8 @@ class Circuit:
                                      f"CAS: Server unable to load large request message. {exc}")
                     continue
                 except FramingError as exc:
+                    if self._refuse_unversioned(exc):
+                        break
                     log.warning("circuit from %s: %s; disconnecting", self.peer, exc)
                     self._framing_error(exc)
                     self._closing = True
@@ -488,13 +512,15 @@ class Circuit:
             original = pack_header(0, 0, 0, 0, 0, 0)
         else:
             command, data_type, data_count, p1, p2, payload = raw
-            if self.client_version < LARGE_ARRAY_VERSION:
-                # rsrv quotes a header in the extended form only to a client that knows it
-                original = _PLAIN_HEADER.pack(command, len(payload) & 0xFFFF, data_type, data_count & 0xFFFF,
-                                              p1, p2)
-            else:
-                original = pack_header(command, len(payload), data_type, data_count, p1, p2)
+            original = self._quoted(command, len(payload), data_type, data_count, p1, p2)
         self._send_error(original, eca, message, cid)
+
+    def _quoted(self, command: int, size: int, data_type: int, data_count: int, p1: int, p2: int) -> bytes:
+        """A request's header as an ERROR quotes it: rsrv uses the extended form only with a client that
+        knows it."""
+        if self.client_version < LARGE_ARRAY_VERSION:
+            return _PLAIN_HEADER.pack(command, size & 0xFFFF, data_type, data_count & 0xFFFF, p1, p2)
+        return pack_header(command, size, data_type, data_count, p1, p2)
 
     def _send_error(self, original: bytes, eca: int, message: str, cid: int | None = None) -> None:
         self.out += self.error_message(original, eca, message, cid)
@@ -519,7 +545,7 @@ class Circuit:
         ERROR quoting the header (the caller drops the circuit)."""
         header = getattr(exc, "header", None)
         if isinstance(exc, MalformedHeader) and header is not None:
-            self._send_error(header.pack(), ECA.INTERNAL, "CAS: Missaligned protocol rejected")
+            self._send_error(self._quoted(*header), ECA.INTERNAL, "CAS: Missaligned protocol rejected")
         else:
             self._error(None, ECA.INTERNAL, f"CAS: {exc}")
 
@@ -550,6 +576,28 @@ class Circuit:
         batch = self._batch
         if not batch or raw is not batch[-1] or self.parser.buffered:
             self.dispatch.update(dict.fromkeys(range(_TCP_COMMANDS), self._ignore))
+            self._deaf = True
+
+    def _refuse_unversioned(self, exc: FramingError) -> bool:
+        """Whether a request the parser cannot frame is one rsrv refuses as from a client of no supported
+        version, which it does before it looks at the payload size. A misaligned size (0xFFFF, which is
+        not read as an extended header yet, say) then gets ECA_DEFUNCT and not a dropped circuit; rsrv
+        discards the message as its size says, parses on after it, and goes deaf when the receive brought
+        more than that (its drain count underflows)."""
+        header = getattr(exc, "header", None)
+        if (not isinstance(exc, MalformedHeader) or header is None or header.command == Command.VERSION
+                or self.dispatch.get(Command.ECHO) == self._echo):
+            return False
+        self._send_error(self._quoted(*header), ECA.DEFUNCT,
+                         f"CAS: Client version {self.client_version} too old")
+        drain = _HEADER_SIZE + header.payload_size - self.parser.buffered
+        if drain < 0:
+            self._deaf = True
+        else:
+            self._drain = drain
+            self.parser = StreamParser(Role.SERVER, max_payload=self.parser.max_payload,
+                                       extended_headers=False)
+        return True
 
     def _ignore(self, raw) -> None:
         pass
