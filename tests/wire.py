@@ -114,7 +114,8 @@ class Transcript:
         if command == Command.ERROR:
             quoted = struct.unpack(">HHHHII", payload[:16])
             text = payload[16:].split(b"\0", 1)[0]      # rsrv pads the text with stale buffer bytes
-            return name, data_type, count, p1, p2, (*quoted[:4], self.sid(quoted[4]), quoted[5]), text
+            quoted = (*quoted[:4], self.sid(quoted[4]), quoted[5])
+            return name, len(payload), data_type, count, p1, p2, quoted, text
         if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD) and payload:
             asked = self.asked.get((command, p2, data_type), set())
             # a reply is to a count-0 request when one was made and no other asked for the count it has
