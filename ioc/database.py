@@ -370,12 +370,12 @@ class Record:
             link, source, sfield = entry
             if source is None:
                 if link.is_pv:
-                    self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)     # a link that never connects
+                    self.link_alarm("TSEL")     # a link that never connects
             elif sfield is None:        # TSEL names the source's TIME: share its timestamp
                 self.TIME = source.TIME
                 return
             else:
-                tse = self.db.read_link(self, link, source, sfield, DBF.SHORT, 1)
+                tse = self.db.read_link(self, "TSEL", link, source, sfield, DBF.SHORT, 1)
                 if tse is not None:
                     self.TSE = tse
         if self.TSE != -2:
@@ -388,6 +388,11 @@ class Record:
 
     def set_sevr(self, stat: int, sevr: int, message: str = "") -> bool:
         return alarms.set_sevr(self, stat, sevr, message)
+
+    def link_alarm(self, name: str) -> None:
+        """dbLink's setLinkAlarm, for a get or put through link field ``name`` that failed: LINK/INVALID
+        with the message "field NAME" (AMSG)."""
+        alarms.set_sevr(self, AlarmStatus.LINK, AlarmSeverity.INVALID, f"field {name}")
 
     def fwd_link(self) -> None:
         """recGblFwdLink: process the FLNK target, complete put-callbacks, honour RPRO."""
@@ -416,10 +421,10 @@ class Record:
         if entry is None or entry[1] is None:
             if entry is not None and entry[0].is_pv:
                 # a PV link whose record is not here: a CA link that never connects (dbCaGetLink)
-                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                self.link_alarm(name)
             return None
         link, source, sfield = entry
-        return self.db.read_link(self, link, source, sfield, dbf, count)
+        return self.db.read_link(self, name, link, source, sfield, dbf, count)
 
     def put_link(self, name: str, dbf: DBF, value: Any) -> int | None:
         """dbPutLink: write ``value`` (of ``dbf``) through output link ``name``; a failure status (the
@@ -429,11 +434,11 @@ class Record:
         if entry is None or entry[1] is None:
             if entry is not None and entry[0].is_pv:
                 # a PV link whose record is not here: a CA link that never connects (dbCaPutLink)
-                self.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                self.link_alarm(name)
                 return -1
             return None
         link, target, tfield = entry
-        return self.db.write_link(self, link, target, tfield, dbf, value)
+        return self.db.write_link(self, name, link, target, tfield, dbf, value)
 
     def process(self) -> int | None:
         """Process this record now, as a scan or a device would (dbProcess); its status."""
@@ -1410,18 +1415,20 @@ class Database:
             source.PACT = saved
 
     # -- links ------------------------------------------------------------------------------------------
-    def read_link(self, rec: Record, link: Link, source: Record, sfield: Field, dbf: DBF, count: int) -> Any:
+    def read_link(self, rec: Record, name: str, link: Link, source: Record, sfield: Field, dbf: DBF,
+                  count: int) -> Any:
+        """dbGetLink through ``rec``'s link field ``name``: the value, or None after the link alarm."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaGetLink: not connected
+            rec.link_alarm(name)    # dbCaGetLink: not connected
             return None
         if link.pp and self.scan_passive(rec, source):
             # dbDbGetValue: a source that failed to process fails the read (dbGetLink's LINK alarm)
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            rec.link_alarm(name)
             return None
         try:
             value = self._field_as(source, sfield, dbf, count, link.long_string)
         except CAError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            rec.link_alarm(name)
             return None
         if source is not rec:
             alarms.inherit_sevr(link.ms, rec, source.STAT, source.SEVR)
@@ -1456,20 +1463,21 @@ class Database:
             return first if isinstance(first, str) else first.item()
         return converted[:count]
 
-    def write_link(self, rec: Record, link: Link, target: Record, tfield: Field, dbf: DBF,
+    def write_link(self, rec: Record, name: str, link: Link, target: Record, tfield: Field, dbf: DBF,
                    value: Any) -> int | None:
-        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP.
+        """dbPutLink through ``rec``'s link field ``name`` (dbDbPutValue): dbPut into the target, pass the
+        alarm on (MS), process the target if PP.
 
         Returns -1 when the put failed or (a DB link) the target's processing did, as dbPutLink does,
         after raising LINK/INVALID on ``rec``; None otherwise."""
         if not self._ca_links_connected and link.process in _CA_LINKS:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)    # dbCaPutLink: not connected
+            rec.link_alarm(name)    # dbCaPutLink: not connected
             return -1
         if tfield is _RTYP or tfield.read_only or tfield.is_link or (
                 target.rtype.read_only is not None and target.rtype.read_only(target, tfield)):
             # dbPut refuses the record type (an attribute), SPC_NOMOD fields (also those cvt_dbaddr
             # makes so) and link fields ("$" or not: only a CA put, dbPutFieldLink, converts into a link)
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            rec.link_alarm(name)
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
             return -1
         chan = self.link_channel(link, target, tfield)
@@ -1486,7 +1494,7 @@ class Database:
         try:
             self.put(chan, NATIVE_DBR[dbf], values, converted)
         except CAError:
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+            rec.link_alarm(name)
             return -1
         finally:
             alarms.inherit_sevr(link.ms, target, rec.NSTA, rec.NSEV)
@@ -1495,7 +1503,7 @@ class Database:
                 link.pp or (tfield.pp and link.process in _CA_LINKS))):
             # dbCaPutLink only queues the put: the target's processing status stays with the CA server
             if self.process_target(rec, target) and link.process not in _CA_LINKS:
-                rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+                rec.link_alarm(name)
                 return -1
         return None
 

@@ -61,6 +61,8 @@ record(stringout, "d:sq1") { }
 record(calc, "d:count") { field(CALC, "A+1") field(INPA, "d:count NPP") }
 record(ao, "d:egu") { field(PREC, "12") }
 record(ao, "d:egu10") { field(PREC, "10") }
+record(ai, "d:badinp") { field(INP, "d:nosuch NPP NMS") }
+record(ao, "d:badout") { field(OUT, "d:ai.RTYP NPP NMS") }
 record(mbbo, "d:mbbo") { field(VAL, "1") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
 """
 
@@ -315,6 +317,22 @@ def test_string_put_of_no_elements_to_enum(pair, pv):
         sid, = wire.open(pv)
         reads = header(Command.READ_NOTIFY, 0, 0, 1, sid, 2) + header(Command.READ_NOTIFY, 0, 1, 1, sid, 3)
         wire.exchange(header(Command.WRITE, 0, 0, 0, sid, 1) + reads + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+# --- the alarm message of a link that fails -------------------------------------------------------------
+
+@pytest.mark.parametrize("pv", ["d:badinp", "d:badout"])
+def test_link_alarm_message(pair, pv):
+    """A get or put through a link that fails raises LINK/INVALID with the message "field INP" (dbLink's
+    setLinkAlarm); a count-0 put's LINK/INVALID has none, and a later processing that changes only the
+    message is an alarm change all the same: ACKS follows the severity again."""
+    def scenario(wire):
+        sid, proc, amsg = wire.open(pv, f"{pv}.PROC", f"{pv}.AMSG")
+        state = header(Command.READ_NOTIFY, 0, 0, 1, amsg, 1) + header(Command.READ_NOTIFY, 0, 37, 1, sid, 2)
+        acks = header(Command.WRITE, 8, 36, 1, sid, 3) + struct.pack(">H", 3).ljust(8, b"\0")
+        wire.exchange(header(Command.WRITE, 0, 6, 0, sid, 4) + state + acks + state + ECHO, Command.ECHO)
+        wire.exchange(header(Command.WRITE, 8, 1, 1, proc, 5) + bytes(8) + state + ECHO, Command.ECHO)
     compare(pair, scenario)
 
 
