@@ -638,6 +638,21 @@ class FieldChannel:
         to 8. Nothing is converted, so it never fails for a readable type."""
         return bytes(encode_payload(data_type, [], self._metadata(data_type), count=0))
 
+    def logged(self) -> tuple:
+        """What dbEvent copies into the event's field log when a field queued by value is posted: the
+        value, the alarm status and severity, the time stamp."""
+        rec = self.record
+        return getattr(rec, self._fname), rec.STAT, rec.SEVR, rec.TIME
+
+    def read_logged(self, data_type: int, count: int, logged: tuple) -> tuple[bytes, int]:
+        """(payload, element count) of a monitor update from a field log (``logged()`` at the post), as
+        dbGet reads it when the update is sent: the value, status, severity and time stamp as logged,
+        the rest (units, precision, limits, enum strings, ACKT/ACKS, and so a value read as text) as
+        the record has them now."""
+        if logged == self.logged():
+            return self.read(data_type, count)      # (nothing changed since: the shared, cached read)
+        return self._encode_general(data_type, count, logged)
+
     def values(self) -> Any:
         """The field's current value sequence in its storage type (numpy array or list of str)."""
         rec, fld = self.record, self.field
@@ -689,7 +704,7 @@ class FieldChannel:
         except struct.error:
             return None
 
-    def _encode_general(self, data_type: int, count: int) -> tuple[bytes, int]:
+    def _encode_general(self, data_type: int, count: int, logged: tuple | None = None) -> tuple[bytes, int]:
         if not 0 <= data_type <= ChannelType.CLASS_NAME or data_type in (
                 ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be read")
@@ -705,7 +720,12 @@ class FieldChannel:
             out_count = count or len(text)
             return (encode_payload(data_type, np.frombuffer(text, dtype=np.uint8), self._metadata(data_type),
                                    count=out_count), out_count)
-        values = self.values()
+        if logged is None:
+            values = self.values()
+        elif self.dbf is DBF.STRING:
+            values = [logged[0]]
+        else:
+            values = np.array([logged[0]], dtype=DBF_DTYPES[self.dbf])
         available = len(values)
         if self._string_count is not None:
             # dbGet serves at most what get_array_info says: nothing at all while LEN is 0
@@ -750,7 +770,8 @@ class FieldChannel:
             if count == 0 and n and data_type in self._CHAR_CUT_TYPES:
                 out_count = int(np.flatnonzero(converted == 0)[0]) + 1
                 converted = converted[:out_count]
-        return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
+        return (encode_payload(data_type, converted, self._metadata(data_type, logged), count=out_count),
+                out_count)
 
     def _read_as_array(self, available: int) -> bool:
         """Whether dbGet takes its array path (dbGetConvertRoutine) rather than the one-element fast
@@ -807,13 +828,16 @@ class FieldChannel:
             return rec.rtype.enum_strs(rec, fld)
         return ()
 
-    def _metadata(self, data_type: int) -> Metadata | None:
+    def _metadata(self, data_type: int, logged: tuple | None = None) -> Metadata | None:
         kind = family(data_type)
         if kind == "plain" and data_type != ChannelType.STSACK_STRING:
             return None
         rec = self.record
-        secs, nsec = rec.TIME
-        md = Metadata(status=rec.STAT, severity=rec.SEVR, secs=secs, nsec=nsec, ackt=rec.ACKT, acks=rec.ACKS)
+        if logged is None:
+            status, severity, (secs, nsec) = rec.STAT, rec.SEVR, rec.TIME
+        else:
+            _, status, severity, (secs, nsec) = logged
+        md = Metadata(status=status, severity=severity, secs=secs, nsec=nsec, ackt=rec.ACKT, acks=rec.ACKS)
         if kind in ("gr", "ctrl"):
             self._fill_display(md)
         return md

@@ -65,6 +65,12 @@ _STATUS_SEVERITY = struct.Struct(">HH")
 _STAMP = struct.Struct(">II")
 _PLAIN_HEADER = struct.Struct(">HHHHII")
 _TIME_TYPES = frozenset(range(ChannelType.TIME_STRING, ChannelType.TIME_DOUBLE + 1))
+# Types of an update whose bytes depend on more of the record than the value, alarm and time stamp that
+# dbEvent logs at the post: text (the precision, the enum strings), the GR and CTRL metadata, ACKT and
+# ACKS. dbGet reads all that when the update is sent.
+_READ_AT_SEND = frozenset((ChannelType.STRING, ChannelType.STS_STRING, ChannelType.TIME_STRING,
+                           *range(ChannelType.GR_STRING, ChannelType.CTRL_DOUBLE + 1),
+                           ChannelType.STSACK_STRING))
 
 _sid_counter = itertools.count()
 _subscription_serials = itertools.count()  # server-wide, as rsrv's resource ids
@@ -163,12 +169,14 @@ class Subscription:
     and never makes the server buffer without bound. A field that dbEvent does not copy into its queue
     (``queued_by_reference``: arrays, strings, links) waits as a reference instead: at most one update
     per subscription, which reads the field when it is sent, with the alarm status, severity and time
-    stamp of the post that queued it; a post while it waits is dropped.
+    stamp of the post that queued it; a post while it waits is dropped. An update of a field queued by
+    value, of a type whose bytes depend on more than the value, alarm and time stamp (``_READ_AT_SEND``),
+    waits as the post's field log and is encoded when sent, with the rest of the record as it is then.
     """
 
     __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "pending", "last",
-                 "unsubscribe", "coalesced", "circuit", "by_reference", "request_size", "oversize", "serial",
-                 "ring")
+                 "unsubscribe", "coalesced", "circuit", "by_reference", "logs", "request_size", "oversize",
+                 "serial", "ring")
 
     def __init__(self, circuit: Circuit, subscriptionid: int, served: ServedChannel, data_type: int,
                  count: int, mask: int, ring: EventRing, request_size: int = 16) -> None:
@@ -189,20 +197,32 @@ class Subscription:
         # 8 bytes; for any other field (an array, a string, a link) the event refers to the field, which
         # is read when the event is sent, and a post while such an event waits is dropped.
         self.by_reference = served.channel.queued_by_reference
+        # an update queued by value whose type needs more than the logged value: encoded when sent
+        self.logs = not self.by_reference and data_type in _READ_AT_SEND
         # whether an update is too large for a client older than CA 4.9 (count 0: the field's capacity)
         elements = count or served.channel.max_count
         self.oversize = elements >= LARGE_MESSAGE or payload_size(data_type, elements) >= LARGE_MESSAGE
 
-    def encode(self) -> bytes:
+    def encode(self, logged: tuple | None = None) -> bytes:
+        """The update now, or (``logged``) from a field log of the post that queued it."""
         if self.oversize and self.circuit.client_version < LARGE_ARRAY_VERSION:
             return self._too_large()
         try:
-            payload, count = self.served.channel.read(self.data_type, self.count)
+            if logged is None:
+                payload, count = self.served.channel.read(self.data_type, self.count)
+            else:
+                payload, count = self.served.channel.read_logged(self.data_type, self.count, logged)
         except CAError:
             return failed_read(Command.EVENT_ADD, self.data_type, self.count, ECA.GETFAIL,
                                self.subscriptionid)
         return pack_header(_EVENT_ADD, len(payload), self.data_type, count, _NORMAL,
                            self.subscriptionid) + payload
+
+    def encode_queued(self, queued: tuple) -> bytes:
+        """An update queued as what the post left to read when it is sent (see ``post``)."""
+        if self.by_reference:
+            return self.encode_with_alarm(queued)
+        return self.encode(queued)
 
     def encode_with_alarm(self, alarm: tuple[int, int, int, int]) -> bytes:
         """An update of a field queued by reference: the value read now, with the alarm status, severity
@@ -253,7 +273,7 @@ class Subscription:
             if circuit.events_on:
                 circuit.ring()
             return
-        message = self.encode()
+        message = self.served.channel.logged() if self.logs else self.encode()
         if self.pending and (len(self.ring) >= _COALESCE_AT or not circuit.events_on):
             self.last[0] = message
             self.coalesced += 1
@@ -495,8 +515,8 @@ class Circuit:
                 message, sub = popleft()
                 sub.pending -= 1
                 if message is not None:
-                    if message.__class__ is tuple:    # queued by reference: read the field now
-                        message = sub.encode_with_alarm(message)
+                    if message.__class__ is tuple:    # what to read the update from now
+                        message = sub.encode_queued(message)
                     out += message
             if ring:
                 self._ring_cursor = index   # the batch is full: the next one goes on from here

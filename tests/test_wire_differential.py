@@ -63,6 +63,8 @@ record(ao, "d:egu") { field(PREC, "12") }
 record(ao, "d:egu10") { field(PREC, "10") }
 record(ai, "d:badinp") { field(INP, "d:nosuch NPP NMS") }
 record(ao, "d:badout") { field(OUT, "d:ai.RTYP NPP NMS") }
+record(ao, "d:logged") { field(VAL, "1.5") field(PREC, "2") field(HIHI, "50") field(HHSV, "MAJOR") }
+record(mbbo, "d:loggedm") { field(ZRST, "zero") field(ONST, "one") }
 record(mbbo, "d:mbbo") { field(VAL, "1") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
 """
 
@@ -425,6 +427,31 @@ def test_events_off_keeps_the_newest_update(pair):
                       unordered=True)
         wire.exchange(header(Command.WRITE, 8, 6, 1, sid, 1) + doubles(10) + ECHO, Command.ECHO,
                       Command.EVENT_ADD, unordered=True)
+    compare(pair, scenario)
+
+
+LOGGED_TYPES = {"d:logged": (0, 14, 21, 27, 34, 37), "d:loggedm": (0, 7, 24, 31)}
+
+
+def test_update_queued_by_value_reads_the_rest_when_sent(pair):
+    """An update of a scalar field waiting under EVENTS_OFF holds what dbEvent logged at the post: the
+    value, alarm status and severity, time stamp. dbGet reads the rest when it is sent: the precision
+    and the enum strings a value is read as text with, the GR/CTRL metadata, ACKT and ACKS."""
+    def scenario(wire):
+        sid, msid, prec, hihi, zrst = wire.open("d:logged", "d:loggedm", "d:logged.PREC", "d:logged.HIHI",
+                                                "d:loggedm.ZRST")
+        subscriptions = b"".join(header(Command.EVENT_ADD, 16, t, 1, channel, 10 + t) + monitor(5)
+                                 for channel, pv in ((sid, "d:logged"), (msid, "d:loggedm"))
+                                 for t in LOGGED_TYPES[pv])
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + subscriptions + ECHO, Command.ECHO)
+        # (HIHI and ZRST process their record: what they post is logged after them; PREC does not)
+        changes = (header(Command.WRITE, 8, 35, 1, sid, 1) + struct.pack(">H", 0).ljust(8, b"\0")
+                   + header(Command.WRITE, 8, 6, 1, hihi, 3) + doubles(7.5)
+                   + header(Command.WRITE, 40, 0, 1, zrst, 4) + b"nil".ljust(40, b"\0")
+                   + header(Command.WRITE, 8, 1, 1, prec, 2) + struct.pack(">h", 5).ljust(8, b"\0"))
+        wire.exchange(changes + ECHO, Command.ECHO)
+        updates = [Command.EVENT_ADD] * sum(map(len, LOGGED_TYPES.values()))
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, *updates, unordered=True)
     compare(pair, scenario)
 
 
