@@ -731,7 +731,7 @@ class Circuit:
             self._bad_id(raw)
             return
         channel = served.channel
-        if self.client_version < LARGE_ARRAY_VERSION and self._too_large(
+        if self._client_version < LARGE_ARRAY_VERSION and self._too_large(
                 raw, data_count or channel.max_count, "read (or subscription update)"):
             return
         if not served.access & _READ:
@@ -756,7 +756,7 @@ class Circuit:
             self._error(raw, ECA.BADTYPE, channel.record.NAME, served.cid)
             self._closing = True
             return
-        if self.client_version < LARGE_ARRAY_VERSION and self._too_large(raw, data_count, "read"):
+        if self._client_version < LARGE_ARRAY_VERSION and self._too_large(raw, data_count, "read"):
             return
         if not served.access & _READ:
             self._error(raw, ECA.NORDACCESS, channel.record.NAME, served.cid)
