@@ -1632,12 +1632,14 @@ class Database:
         run the record's special handling, post the field (and DBE_PROPERTY for metadata fields)."""
         rec, fld, rtype = chan.record, chan.field, chan.record.rtype
         n = len(values)
-        if n < 1 and not (chan._array or fld.special is _SPC_DBADDR):
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
-            return
         # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
         array_path = chan._array or fld.special is _SPC_DBADDR
-        if n < 1 and chan.dbf in _ENUM_DBFS and native_type(data_type) is ChannelType.STRING:
+        # dbPut's scalar path with no element: LINK/INVALID and nothing stored, but the rest of dbPut runs
+        # (the special handling after the put, UDF cleared, the posts)
+        nothing = n < 1 and not array_path
+        if nothing:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+        elif n < 1 and chan.dbf in _ENUM_DBFS and native_type(data_type) is ChannelType.STRING:
             # putStringEnum (and its menu and device kin) converts the first string whatever the count: with
             # none sent, the bytes after the request, the next request's header when one came with it,
             # which starts with a 0 (the high byte of its command): the empty string
@@ -1649,7 +1651,8 @@ class Database:
             if n > chan.max_count:
                 values = values[:chan.max_count]
         try:
-            stored = values if converted else self._convert_for_put(chan, data_type, values, array_path)
+            stored = () if nothing else (
+                values if converted else self._convert_for_put(chan, data_type, values, array_path))
         except CAError as exc:
             partial = getattr(exc, "stored", None)
             if chan._array and partial is not None and len(partial):
@@ -1743,6 +1746,10 @@ class Database:
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
         """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
+        if data_type == ChannelType.STRING and not len(values):
+            # dbPutFieldLink parses the string whatever the count: with none sent, the bytes after the
+            # request (the next request's header, as for putStringEnum in put: the empty string)
+            values = [""]
         # dbPutFieldLink takes text only: a DBR_STRING, or DBR_CHARs whose last one is the NUL
         if not len(values) or not (data_type == ChannelType.STRING or (
                 data_type == ChannelType.CHAR and int(values[-1]) == 0)):

@@ -65,6 +65,9 @@ record(ai, "d:badinp") { field(INP, "d:nosuch NPP NMS") }
 record(ao, "d:badout") { field(OUT, "d:ai.RTYP NPP NMS") }
 record(ao, "d:logged") { field(VAL, "1.5") field(PREC, "2") field(HIHI, "50") field(HHSV, "MAJOR") }
 record(mbbo, "d:loggedm") { field(ZRST, "zero") field(ONST, "one") }
+record(bo, "d:bo0") { field(ZNAM, "Off") field(ONAM, "On") }
+record(calc, "d:calc0") { field(CALC, "A+B") }
+record(ai, "d:inp0") { field(INP, "d:ai NPP") }
 record(mbbo, "d:mbbo") { field(VAL, "1") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
 """
 
@@ -319,6 +322,33 @@ def test_string_put_of_no_elements_to_enum(pair, pv):
         sid, = wire.open(pv)
         reads = header(Command.READ_NOTIFY, 0, 0, 1, sid, 2) + header(Command.READ_NOTIFY, 0, 1, 1, sid, 3)
         wire.exchange(header(Command.WRITE, 0, 0, 0, sid, 1) + reads + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_put_of_no_elements_runs_the_rest_of_dbput(pair):
+    """A WRITE of count 0 to a scalar field: dbPut stores nothing and raises LINK/INVALID, and goes on
+    as after any put: UDF is cleared, the special handling after the put runs (a CALC holding a text
+    that does not compile fails the put-callback again), the record processes."""
+    def scenario(wire):
+        sid, udf, calc = wire.open("d:bo0", "d:bo0.UDF", "d:calc0.CALC")
+        reads = header(Command.READ_NOTIFY, 0, 7, 1, sid, 1) + header(Command.READ_NOTIFY, 0, 1, 1, udf, 2)
+        wire.exchange(header(Command.WRITE, 8, 10, 0, sid, 3) + bytes(8) + reads + ECHO, Command.ECHO)
+        for text in (b"A+", b"A+B"):
+            wire.exchange(header(Command.WRITE, 40, 0, 1, calc, 4) + text.ljust(40, b"\0")
+                          + header(Command.WRITE_NOTIFY, 8, 2, 0, calc, 5) + bytes(8)
+                          + header(Command.READ_NOTIFY, 0, 0, 1, calc, 6) + ECHO,
+                          Command.ECHO, Command.WRITE_NOTIFY, unordered=True)
+    compare(pair, scenario)
+
+
+def test_string_put_of_no_elements_to_a_link(pair):
+    """A DBR_STRING put of count 0 to a link field: dbPutFieldLink parses the string all the same, here
+    the empty one that the next request's header starts with: the link becomes an empty constant."""
+    def scenario(wire):
+        sid, = wire.open("d:inp0.INP")
+        wire.exchange(header(Command.WRITE_NOTIFY, 0, 0, 0, sid, 1)
+                      + header(Command.READ_NOTIFY, 0, 0, 1, sid, 2) + ECHO,
+                      Command.ECHO, Command.WRITE_NOTIFY, unordered=True)
     compare(pair, scenario)
 
 

@@ -65,7 +65,7 @@ SEQUENCES = 200
 # Seeds past SEQUENCES that once got different replies, run after the first 200. A sequence meets the
 # state the ones before it left: these need not meet the one they failed in (tests/test_wire_differential.py
 # has byte-for-byte cases for what they found).
-REGRESSIONS = [1298, 1378, 1403, 1687, 1749, 3396, 14764, 15244, 15505]
+REGRESSIONS = [1298, 1378, 1403, 1687, 1749, 3396, 14764, 15244, 15505, 42011, 46770]
 VERSIONS = [13] * 6 + [12, 11, 9, 8]
 TEXTS = ["1", "2.5", "-7", "On", "two", "abc", "", "1e3", "A*2", "0x10"]
 ELEMENTS: dict[int, tuple[str, list]] = {
