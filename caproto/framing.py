@@ -77,17 +77,22 @@ class StreamParser:
 
     ``max_payload`` is the largest payload accepted, in bytes (None: only `PAYLOAD_SIZE_CEILING`).
 
+    ``extended_headers``: whether a payload size of 0xFFFF announces an extended header. A server sets it
+    from the client's minor version: CA 4.9 brought extended headers, and to an older client 0xFFFF is a
+    plain size (not a multiple of 8, so the message is malformed), as rsrv reads it.
+
     Payloads come out as ``bytes`` or, from 64 KiB up, as a read-only ``memoryview``: of the ``bytes`` object
     that was fed when one chunk held the whole message, else of the one ``bytes`` object its chunks were
     joined into once the last of them arrived (the chunks of a large message are only collected until then:
     growing a buffer chunk by chunk would copy it again and again).
     """
-    __slots__ = ("role", "max_payload", "_limit", "_fast_below", "_buf", "_pos", "_skip", "_broken",
-                 "_classes", "_empty_classes", "_checks", "_chunks", "_gathered", "_wanted")
+    __slots__ = ("role", "max_payload", "extended_headers", "_limit", "_fast_below", "_buf", "_pos", "_skip",
+                 "_broken", "_classes", "_empty_classes", "_checks", "_chunks", "_gathered", "_wanted")
 
-    def __init__(self, role: Role, max_payload: int | None = None) -> None:
+    def __init__(self, role: Role, max_payload: int | None = None, extended_headers: bool = True) -> None:
         self.role = role
         self.max_payload = max_payload
+        self.extended_headers = extended_headers
         self._limit = PAYLOAD_SIZE_CEILING if max_payload is None else min(max_payload, PAYLOAD_SIZE_CEILING)
         # Payload sizes below this take the inline path (never the extended marker 0xFFFF).
         self._fast_below = min(self._limit + 1, EXTENDED_MARKER)
@@ -267,7 +272,7 @@ class StreamParser:
         available = len(buf) - pos
         command, size, data_type, data_count, p1, p2 = _unpack_standard(buf, pos)
         start = pos + 16
-        if size == EXTENDED_MARKER:
+        if size == EXTENDED_MARKER and self.extended_headers:
             if available < 24:
                 return NEED_DATA
             size, data_count = _unpack_extension(buf, start)

@@ -117,6 +117,7 @@ _FAST_READS: dict[DBF, dict[int, tuple[Callable[..., bytes], int]]] = {
                      (DBF.SHORT, ChannelType.SHORT), (DBF.USHORT, ChannelType.LONG),
                      (DBF.ENUM, ChannelType.ENUM), (DBF.MENU, ChannelType.ENUM))}
 _NO_FAST_READS: dict[int, tuple[Callable[..., bytes], int]] = {}
+_UNBOUNDED = 1 << 16     # a string size no number's text reaches
 _NAN4 = (math.nan, math.nan, math.nan, math.nan)
 # RTYP is not a field of the table but a channel attribute (SPC_ATTRIBUTE) giving the record type.
 _RTYP = Field("RTYP", DBF.STRING, size=40)
@@ -320,6 +321,8 @@ class Record:
     _gen: int = 0
     _chans: dict[str, list[FieldChannel]] | None = None
     _links: dict[str, tuple[Link, Record | None, Field | None]] = {}
+    # STRING field name -> (its text, the longer text a number put wrote): see Database._keep_overrun
+    _overruns: dict[str, tuple[str, str]] = {}
     _waiters: list[trio.Event] | None = None
     _in_chain: bool = False     # being processed further up the current (synchronous) call chain
     # Set by record support whose processing goes on after process() returns without PACT (the motor
@@ -647,6 +650,21 @@ class FieldChannel:
         to 8. Nothing is converted, so it never fails for a readable type."""
         return bytes(encode_payload(data_type, [], self._metadata(data_type), count=0))
 
+    def logged(self) -> tuple:
+        """What dbEvent copies into the event's field log when a field queued by value is posted: the
+        value, the alarm status and severity, the time stamp."""
+        rec = self.record
+        return getattr(rec, self._fname), rec.STAT, rec.SEVR, rec.TIME
+
+    def read_logged(self, data_type: int, count: int, logged: tuple) -> tuple[bytes, int]:
+        """(payload, element count) of a monitor update from a field log (``logged()`` at the post), as
+        dbGet reads it when the update is sent: the value, status, severity and time stamp as logged,
+        the rest (units, precision, limits, enum strings, ACKT/ACKS, and so a value read as text) as
+        the record has them now."""
+        if logged == self.logged():
+            return self.read(data_type, count)      # (nothing changed since: the shared, cached read)
+        return self._encode_general(data_type, count, logged)
+
     def values(self) -> Any:
         """The field's current value sequence in its storage type (numpy array or list of str)."""
         rec, fld = self.record, self.field
@@ -698,7 +716,7 @@ class FieldChannel:
         except struct.error:
             return None
 
-    def _encode_general(self, data_type: int, count: int) -> tuple[bytes, int]:
+    def _encode_general(self, data_type: int, count: int, logged: tuple | None = None) -> tuple[bytes, int]:
         if not 0 <= data_type <= ChannelType.CLASS_NAME or data_type in (
                 ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             raise CAError(ECA.BADTYPE, f"{self.name}: DBR type {data_type} cannot be read")
@@ -715,7 +733,12 @@ class FieldChannel:
             out_count = count or len(text)
             return (encode_payload(data_type, np.frombuffer(text, dtype=np.uint8), self._metadata(data_type),
                                    count=out_count), out_count)
-        values = [rec.rtype.name] if self.field is _RTYP else self.values()
+        if logged is None:
+            values = [rec.rtype.name] if self.field is _RTYP else self.values()
+        elif self.dbf is DBF.STRING:
+            values = [logged[0]]
+        else:
+            values = np.array([logged[0]], dtype=DBF_DTYPES[self.dbf])
         available = len(values)
         if self._string_count is not None:
             # dbGet serves at most what get_array_info says: nothing at all while LEN is 0
@@ -727,6 +750,10 @@ class FieldChannel:
             # dbGet converts the elements asked for only: one after them that would not convert (a text
             # out of an ENUM's range, say) does not fail the read
             values = values[:count]
+        if self.dbf is DBF.STRING and rec._overruns and native_type(data_type) is not ChannelType.STRING:
+            overrun = rec._overruns.get(self.field.name)
+            if overrun is not None and overrun[0] == values[0]:
+                values = [overrun[1]]   # a number parsed from the field reads on past its end, to the NUL
         if data_type == ChannelType.CLASS_NAME:
             converted: Any = [rec.rtype.name]
         else:
@@ -758,7 +785,8 @@ class FieldChannel:
             if count == 0 and n and data_type in self._CHAR_CUT_TYPES:
                 out_count = int(np.flatnonzero(converted == 0)[0]) + 1
                 converted = converted[:out_count]
-        return encode_payload(data_type, converted, self._metadata(data_type), count=out_count), out_count
+        return (encode_payload(data_type, converted, self._metadata(data_type, logged), count=out_count),
+                out_count)
 
     def _read_as_array(self, available: int) -> bool:
         """Whether dbGet takes its array path (dbGetConvertRoutine) rather than the one-element fast
@@ -815,13 +843,16 @@ class FieldChannel:
             return rec.rtype.enum_strs(rec, fld)
         return ()
 
-    def _metadata(self, data_type: int) -> Metadata | None:
+    def _metadata(self, data_type: int, logged: tuple | None = None) -> Metadata | None:
         kind = family(data_type)
         if kind == "plain" and data_type != ChannelType.STSACK_STRING:
             return None
         rec = self.record
-        secs, nsec = rec.TIME
-        md = Metadata(status=rec.STAT, severity=rec.SEVR, secs=secs, nsec=nsec, ackt=rec.ACKT, acks=rec.ACKS)
+        if logged is None:
+            status, severity, (secs, nsec) = rec.STAT, rec.SEVR, rec.TIME
+        else:
+            _, status, severity, (secs, nsec) = logged
+        md = Metadata(status=status, severity=severity, secs=secs, nsec=nsec, ackt=rec.ACKT, acks=rec.ACKS)
         if kind in ("gr", "ctrl"):
             self._fill_display(md)
         return md
@@ -1472,7 +1503,8 @@ class Database:
 
     def write_link(self, rec: Record, link_field: str, link: Link, target: Record, tfield: Field, dbf: DBF,
                    value: Any) -> int | None:
-        """dbDbPutValue: dbPut into the target, pass the alarm on (MS), process the target if PP.
+        """dbPutLink through ``rec``'s link field ``name`` (dbDbPutValue): dbPut into the target, pass the
+        alarm on (MS), process the target if PP.
 
         Returns -1 when the put failed or (a DB link) the target's processing did, as dbPutLink does,
         after raising LINK/INVALID on ``rec`` (for its link field ``link_field``); None otherwise."""
@@ -1613,11 +1645,18 @@ class Database:
         run the record's special handling, post the field (and DBE_PROPERTY for metadata fields)."""
         rec, fld, rtype = chan.record, chan.field, chan.record.rtype
         n = len(values)
-        if n < 1 and not (chan._array or fld.special is _SPC_DBADDR):
-            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
-            return
         # (an SPC_DBADDR field takes dbPut's array path: no element converted, the rest of dbPut runs)
         array_path = chan._array or fld.special is _SPC_DBADDR
+        # dbPut's scalar path with no element: LINK/INVALID and nothing stored, but the rest of dbPut runs
+        # (the special handling after the put, UDF cleared, the posts)
+        nothing = n < 1 and not array_path
+        if nothing:
+            rec.set_sevr(AlarmStatus.LINK, AlarmSeverity.INVALID)
+        elif n < 1 and chan.dbf in _ENUM_DBFS and native_type(data_type) is ChannelType.STRING:
+            # putStringEnum (and its menu and device kin) converts the first string whatever the count: with
+            # none sent, the bytes after the request, the next request's header when one came with it,
+            # which starts with a 0 (the high byte of its command): the empty string
+            values = [""]
         if n > 1 and not converted and not chan.long_string:
             # dbPut takes its array path (as for any SPC_DBADDR field) for more than one element, and
             # converts no more than the field holds (a scalar: the first)
@@ -1625,7 +1664,8 @@ class Database:
             if n > chan.max_count:
                 values = values[:chan.max_count]
         try:
-            stored = values if converted else self._convert_for_put(chan, data_type, values, array_path)
+            stored = () if nothing else (
+                values if converted else self._convert_for_put(chan, data_type, values, array_path))
         except CAError as exc:
             partial = getattr(exc, "stored", None)
             if chan._array and partial is not None and len(partial):
@@ -1660,6 +1700,8 @@ class Database:
         elif len(stored):
             first = stored[0]
             setattr(rec, fld.name, first.item() if isinstance(first, np.generic) else first)
+            if fld.dbf is DBF.STRING and (rec._overruns or not converted):
+                self._keep_overrun(chan, data_type, values, first, converted)
         if special is _SPC_SCAN:
             self._scan.add(rec)
         elif special in _SPC_HOOKED and rtype.special is not None:
@@ -1678,8 +1720,22 @@ class Database:
         if fld.prop:
             rec.post_all(_PROPERTY)
 
+    def _keep_overrun(self, chan: FieldChannel, data_type: int, values: Any, text: str,
+                      converted: bool) -> None:
+        """A number put into a STRING field: cvt_d_st and its kin write the number's text without a bound,
+        so a text longer than the field (" 9.900000000000e+01" in a 16-byte EGU) runs on into the memory
+        after it. A DBR_STRING read stops at the field's size; a numeric read parses up to the NUL, and
+        reads 99. Any other put to the field ends its text inside it."""
+        rec, fld = chan.record, chan.field
+        overruns = {name: pair for name, pair in rec._overruns.items() if name != fld.name}
+        if not converted and native_type(data_type) is not ChannelType.STRING:
+            full = self._convert_for_put(chan, data_type, values[:1], string_size=_UNBOUNDED)[0]
+            if full != text:
+                overruns[fld.name] = (text, full)
+        rec._overruns = overruns
+
     def _convert_for_put(self, chan: FieldChannel, data_type: int, values: Any,
-                         array_path: bool = False) -> Any:
+                         array_path: bool = False, string_size: int | None = None) -> Any:
         rec, fld = chan.record, chan.field
         if chan.long_string:
             return values_for_put(values, data_type, ChannelType.CHAR, field_dtype=np.uint8,
@@ -1697,7 +1753,7 @@ class Database:
             # cvt_d_st formats with the record's precision for that field, else 6 digits
             answer = rec.rtype.precision(rec, fld) if rec.rtype.precision is not None else None
             precision = 6 if answer is None else answer
-            kwargs.update(string_size=fld.size or MAX_STRING_SIZE, precision=precision)
+            kwargs.update(string_size=string_size or fld.size or MAX_STRING_SIZE, precision=precision)
         elif chan.native_type is not ChannelType.STRING:
             kwargs.update(field_dtype=DBF_DTYPES[dbf])
             if dbf is DBF.ULONG:
@@ -1709,6 +1765,10 @@ class Database:
     def _put_link_field(self, chan: FieldChannel, data_type: int, values: Any) -> None:
         """dbPutFieldLink: a new link text (a PV not served here makes a link that never connects)."""
         rec, fld = chan.record, chan.field
+        if data_type == ChannelType.STRING and not len(values):
+            # dbPutFieldLink parses the string whatever the count: with none sent, the bytes after the
+            # request (the next request's header, as for putStringEnum in put: the empty string)
+            values = [""]
         # dbPutFieldLink takes text only: a DBR_STRING, or DBR_CHARs whose last one is the NUL
         if not len(values) or not (data_type == ChannelType.STRING or (
                 data_type == ChannelType.CHAR and int(values[-1]) == 0)):

@@ -65,6 +65,12 @@ _STATUS_SEVERITY = struct.Struct(">HH")
 _STAMP = struct.Struct(">II")
 _PLAIN_HEADER = struct.Struct(">HHHHII")
 _TIME_TYPES = frozenset(range(ChannelType.TIME_STRING, ChannelType.TIME_DOUBLE + 1))
+# Types of an update whose bytes depend on more of the record than the value, alarm and time stamp that
+# dbEvent logs at the post: text (the precision, the enum strings), the GR and CTRL metadata, ACKT and
+# ACKS. dbGet reads all that when the update is sent.
+_READ_AT_SEND = frozenset((ChannelType.STRING, ChannelType.STS_STRING, ChannelType.TIME_STRING,
+                           *range(ChannelType.GR_STRING, ChannelType.CTRL_DOUBLE + 1),
+                           ChannelType.STSACK_STRING))
 
 _sid_counter = itertools.count()
 _subscription_serials = itertools.count()  # server-wide, as rsrv's resource ids
@@ -84,6 +90,7 @@ LARGE_MESSAGE = 0xFFFF
 # EPICS_CA_MAX_ARRAY_BYTES (default 16384) plus an extended header, at least MAX_TCP.
 _DEFAULT_MAX_ARRAY_BYTES = 16384
 _EXTENDED_HEADER = 24
+_HEADER_SIZE = 16
 _MAX_TCP = 16384 + 16
 # rsrv's "Bad Resource ID" ERROR names the source line of the handler that looked the id up (its
 # logBadId macro expands __FILE__ and __LINE__); clients see these exact strings.
@@ -162,12 +169,14 @@ class Subscription:
     and never makes the server buffer without bound. A field that dbEvent does not copy into its queue
     (``queued_by_reference``: arrays, strings, links) waits as a reference instead: at most one update
     per subscription, which reads the field when it is sent, with the alarm status, severity and time
-    stamp of the post that queued it; a post while it waits is dropped.
+    stamp of the post that queued it; a post while it waits is dropped. An update of a field queued by
+    value, of a type whose bytes depend on more than the value, alarm and time stamp (``_READ_AT_SEND``),
+    waits as the post's field log and is encoded when sent, with the rest of the record as it is then.
     """
 
     __slots__ = ("subscriptionid", "served", "data_type", "count", "mask", "pending", "last",
-                 "unsubscribe", "coalesced", "circuit", "by_reference", "request_size", "oversize", "serial",
-                 "ring")
+                 "unsubscribe", "coalesced", "circuit", "by_reference", "logs", "request_size", "oversize",
+                 "serial", "ring")
 
     def __init__(self, circuit: Circuit, subscriptionid: int, served: ServedChannel, data_type: int,
                  count: int, mask: int, ring: EventRing, request_size: int = 16) -> None:
@@ -188,20 +197,32 @@ class Subscription:
         # 8 bytes; for any other field (an array, a string, a link) the event refers to the field, which
         # is read when the event is sent, and a post while such an event waits is dropped.
         self.by_reference = served.channel.queued_by_reference
+        # an update queued by value whose type needs more than the logged value: encoded when sent
+        self.logs = not self.by_reference and data_type in _READ_AT_SEND
         # whether an update is too large for a client older than CA 4.9 (count 0: the field's capacity)
         elements = count or served.channel.max_count
         self.oversize = elements >= LARGE_MESSAGE or payload_size(data_type, elements) >= LARGE_MESSAGE
 
-    def encode(self) -> bytes:
+    def encode(self, logged: tuple | None = None) -> bytes:
+        """The update now, or (``logged``) from a field log of the post that queued it."""
         if self.oversize and self.circuit.client_version < LARGE_ARRAY_VERSION:
             return self._too_large()
         try:
-            payload, count = self.served.channel.read(self.data_type, self.count)
+            if logged is None:
+                payload, count = self.served.channel.read(self.data_type, self.count)
+            else:
+                payload, count = self.served.channel.read_logged(self.data_type, self.count, logged)
         except CAError:
             return failed_read(Command.EVENT_ADD, self.data_type, self.count, ECA.GETFAIL,
                                self.subscriptionid)
         return pack_header(_EVENT_ADD, len(payload), self.data_type, count, _NORMAL,
                            self.subscriptionid) + payload
+
+    def encode_queued(self, queued: tuple) -> bytes:
+        """An update queued as what the post left to read when it is sent (see ``post``)."""
+        if self.by_reference:
+            return self.encode_with_alarm(queued)
+        return self.encode(queued)
 
     def encode_with_alarm(self, alarm: tuple[int, int, int, int]) -> bytes:
         """An update of a field queued by reference: the value read now, with the alarm status, severity
@@ -252,7 +273,7 @@ class Subscription:
             if circuit.events_on:
                 circuit.ring()
             return
-        message = self.encode()
+        message = self.served.channel.logged() if self.logs else self.encode()
         if self.pending and (len(self.ring) >= _COALESCE_AT or not circuit.events_on):
             self.last[0] = message
             self.coalesced += 1
@@ -290,7 +311,7 @@ class Circuit:
         self.rings: list[EventRing] = [EventRing()]
         self._ring_cursor = 0           # the ring being emptied when a batch filled up
         self.events_on = True
-        self.client_version = 0
+        self.client_version = 0     # (also tells the parser whether to read extended headers)
         self.client_priority = 0
         self.host_name = ""
         self.client_name = ""
@@ -300,6 +321,8 @@ class Circuit:
         self._nursery: trio.Nursery | None = None
         self._outer: trio.Nursery | None = None
         self._closing = False
+        self._deaf = False      # rsrv's receive drain count underflowed: it reads and parses nothing more
+        self._drain = 0         # bytes still to discard of a request refused before VERSION
         self._batch: list = []          # the requests of the receive being served
         peer = getattr(stream.socket, "getpeername", lambda: ("?", 0))()
         self.peer = f"{peer[0]}:{peer[1]}"
@@ -326,6 +349,19 @@ class Circuit:
         # place).
         self.dispatch: dict[int, Callable] = dict.fromkeys(range(_TCP_COMMANDS), self._too_old)
         self.dispatch[Command.VERSION] = self._version
+
+    @property
+    def client_version(self) -> int:
+        return self._client_version
+
+    @client_version.setter
+    def client_version(self, version: int) -> None:
+        self._client_version = version
+        # rsrv reads a header as extended only from a client of CA 4.9 or later; to an older one (or before
+        # any version is known) a payload size of 0xFFFF is just that, and misaligned. The parser sees the
+        # new version in time: an extended or misaligned message only ever heads a batch, after the
+        # requests before it were served.
+        self.parser.extended_headers = version >= LARGE_ARRAY_VERSION
 
     # -- tasks -------------------------------------------------------------------------------------------
 
@@ -365,12 +401,18 @@ class Circuit:
 
     async def _reader(self) -> None:
         global _writer_woken
-        parser = self.parser
         dispatch = self.dispatch
         while not self._closing:
             data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
+            if self._deaf:
+                continue
+            if self._drain:
+                dropped = min(self._drain, len(data))
+                self._drain -= dropped
+                data = data[dropped:]
+            parser = self.parser
             parser.feed(data)
             while not self._closing:
                 try:
@@ -381,6 +423,8 @@ class Circuit:
                                      f"CAS: Server unable to load large request message. {exc}")
                     continue
                 except FramingError as exc:
+                    if self._refuse_unversioned(exc):
+                        break
                     log.warning("circuit from %s: %s; disconnecting", self.peer, exc)
                     self._framing_error(exc)
                     self._closing = True
@@ -471,8 +515,8 @@ class Circuit:
                 message, sub = popleft()
                 sub.pending -= 1
                 if message is not None:
-                    if message.__class__ is tuple:    # queued by reference: read the field now
-                        message = sub.encode_with_alarm(message)
+                    if message.__class__ is tuple:    # what to read the update from now
+                        message = sub.encode_queued(message)
                     out += message
             if ring:
                 self._ring_cursor = index   # the batch is full: the next one goes on from here
@@ -488,13 +532,15 @@ class Circuit:
             original = pack_header(0, 0, 0, 0, 0, 0)
         else:
             command, data_type, data_count, p1, p2, payload = raw
-            if self.client_version < LARGE_ARRAY_VERSION:
-                # rsrv quotes a header in the extended form only to a client that knows it
-                original = _PLAIN_HEADER.pack(command, len(payload) & 0xFFFF, data_type, data_count & 0xFFFF,
-                                              p1, p2)
-            else:
-                original = pack_header(command, len(payload), data_type, data_count, p1, p2)
+            original = self._quoted(command, len(payload), data_type, data_count, p1, p2)
         self._send_error(original, eca, message, cid)
+
+    def _quoted(self, command: int, size: int, data_type: int, data_count: int, p1: int, p2: int) -> bytes:
+        """A request's header as an ERROR quotes it: rsrv uses the extended form only with a client that
+        knows it."""
+        if self.client_version < LARGE_ARRAY_VERSION:
+            return _PLAIN_HEADER.pack(command, size & 0xFFFF, data_type, data_count & 0xFFFF, p1, p2)
+        return pack_header(command, size, data_type, data_count, p1, p2)
 
     def _send_error(self, original: bytes, eca: int, message: str, cid: int | None = None) -> None:
         self.out += self.error_message(original, eca, message, cid)
@@ -519,7 +565,7 @@ class Circuit:
         ERROR quoting the header (the caller drops the circuit)."""
         header = getattr(exc, "header", None)
         if isinstance(exc, MalformedHeader) and header is not None:
-            self._send_error(header.pack(), ECA.INTERNAL, "CAS: Missaligned protocol rejected")
+            self._send_error(self._quoted(*header), ECA.INTERNAL, "CAS: Missaligned protocol rejected")
         else:
             self._error(None, ECA.INTERNAL, f"CAS: {exc}")
 
@@ -550,6 +596,28 @@ class Circuit:
         batch = self._batch
         if not batch or raw is not batch[-1] or self.parser.buffered:
             self.dispatch.update(dict.fromkeys(range(_TCP_COMMANDS), self._ignore))
+            self._deaf = True
+
+    def _refuse_unversioned(self, exc: FramingError) -> bool:
+        """Whether a request the parser cannot frame is one rsrv refuses as from a client of no supported
+        version, which it does before it looks at the payload size. A misaligned size (0xFFFF, which is
+        not read as an extended header yet, say) then gets ECA_DEFUNCT and not a dropped circuit; rsrv
+        discards the message as its size says, parses on after it, and goes deaf when the receive brought
+        more than that (its drain count underflows)."""
+        header = getattr(exc, "header", None)
+        if (not isinstance(exc, MalformedHeader) or header is None or header.command == Command.VERSION
+                or self.dispatch.get(Command.ECHO) == self._echo):
+            return False
+        self._send_error(self._quoted(*header), ECA.DEFUNCT,
+                         f"CAS: Client version {self.client_version} too old")
+        drain = _HEADER_SIZE + header.payload_size - self.parser.buffered
+        if drain < 0:
+            self._deaf = True
+        else:
+            self._drain = drain
+            self.parser = StreamParser(Role.SERVER, max_payload=self.parser.max_payload,
+                                       extended_headers=False)
+        return True
 
     def _ignore(self, raw) -> None:
         pass
@@ -663,7 +731,7 @@ class Circuit:
             self._bad_id(raw)
             return
         channel = served.channel
-        if self.client_version < LARGE_ARRAY_VERSION and self._too_large(
+        if self._client_version < LARGE_ARRAY_VERSION and self._too_large(
                 raw, data_count or channel.max_count, "read (or subscription update)"):
             return
         if not served.access & _READ:
@@ -688,7 +756,7 @@ class Circuit:
             self._error(raw, ECA.BADTYPE, channel.record.NAME, served.cid)
             self._closing = True
             return
-        if self.client_version < LARGE_ARRAY_VERSION and self._too_large(raw, data_count, "read"):
+        if self._client_version < LARGE_ARRAY_VERSION and self._too_large(raw, data_count, "read"):
             return
         if not served.access & _READ:
             self._error(raw, ECA.NORDACCESS, channel.record.NAME, served.cid)

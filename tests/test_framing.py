@@ -99,6 +99,23 @@ def test_unknown_command_is_consumed_and_parsing_goes_on():
     assert parser.next_message() == m.EchoRequest()
 
 
+def test_without_extended_headers_0xffff_is_a_plain_misaligned_size():
+    """A peer older than CA 4.9 knows no extended header: its 0xFFFF is a size, one not a multiple of 8.
+    The flag counts from the next message framed: what is buffered is not framed yet."""
+    wire = bytes(m.ReadNotifyRequest(ChannelType.DOUBLE, 100000, 0, 3))
+    parser = StreamParser(Role.SERVER, extended_headers=False)
+    parser.feed(bytes(m.EchoRequest()) + wire)
+    assert parser.next_raws() == [(Command.ECHO, 0, 0, 0, 0, b"")]
+    with pytest.raises(MalformedHeader) as info:
+        parser.next_raws()
+    assert info.value.header[:4] == (Command.READ_NOTIFY, 0xFFFF, ChannelType.DOUBLE, 0)
+    parser = StreamParser(Role.SERVER, extended_headers=False)
+    parser.feed(bytes(m.VersionRequest(0, 13)) + wire)
+    assert parser.next_raws() == [(Command.VERSION, 0, 13, 0, 0, b"")]
+    parser.extended_headers = True
+    assert parser.next_raws() == [(Command.READ_NOTIFY, ChannelType.DOUBLE, 100000, 0, 3, b"")]
+
+
 def test_misaligned_payload_breaks_the_stream_for_good():
     parser = StreamParser(Role.SERVER)
     parser.feed(pack_header(Command.HOST_NAME, 5, 0, 0, 0, 0) + b"host\0" + bytes(m.EchoRequest()))

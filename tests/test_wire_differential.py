@@ -59,6 +59,16 @@ record(waveform, "d:wq2") { field(FTVL, "LONG") field(NELM, "4") }
 record(stringin, "d:sq0") { }
 record(stringout, "d:sq1") { }
 record(calc, "d:count") { field(CALC, "A+1") field(INPA, "d:count NPP") }
+record(ao, "d:egu") { field(PREC, "12") }
+record(ao, "d:egu10") { field(PREC, "10") }
+record(ai, "d:badinp") { field(INP, "d:nosuch NPP NMS") }
+record(ao, "d:badout") { field(OUT, "d:ai.RTYP NPP NMS") }
+record(ao, "d:logged") { field(VAL, "1.5") field(PREC, "2") field(HIHI, "50") field(HHSV, "MAJOR") }
+record(mbbo, "d:loggedm") { field(ZRST, "zero") field(ONST, "one") }
+record(bo, "d:bo0") { field(ZNAM, "Off") field(ONAM, "On") }
+record(calc, "d:calc0") { field(CALC, "A+B") }
+record(ai, "d:inp0") { field(INP, "d:ai NPP") }
+record(mbbo, "d:mbbo") { field(VAL, "1") field(ZRST, "zero") field(ONST, "one") field(TWST, "two") }
 """
 
 @pytest.fixture(scope="module")
@@ -279,6 +289,85 @@ def test_write_then_read(pair, pv, command):
     compare(pair, scenario)
 
 
+# --- a number's text longer than the STRING field it is put into -----------------------------------------
+
+@pytest.mark.parametrize("pv,data_type,payload", [
+    ("d:egu.EGU", 6, doubles(99)), ("d:egu.EGU", 6, doubles(1e6)), ("d:egu.EGU", 6, doubles(-1.5e-300)),
+    ("d:egu.EGU", 6, doubles(123456.789)), ("d:egu.EGU", 2, struct.pack(">f", 99) + bytes(4)),
+    ("d:egu10.EGU", 6, doubles(0.5))],
+    ids=["99", "1e6", "-1.5e-300", "123456.789", "float 99", "0.5, PREC 10"])
+def test_number_text_runs_past_string_field(pair, pv, data_type, payload):
+    """cvt_d_st writes a number's text into a STRING field without a bound: with PREC 12, 99 is
+    " 9.900000000000e+01", longer than EGU's 16 bytes. Read as DBR_STRING it ends at the field's size; a
+    numeric read parses it to its NUL, past the field (99, not 9.9; with PREC 10, 0.5 and not the 5 of
+    " 5.0000000000e-"), until a string put ends it inside the field."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        reads = b"".join(header(Command.READ_NOTIFY, 0, t, count, sid, 100 + t)
+                         for t, count in ((0, 1), (6, 1), (2, 1), (1, 1), (27, 2), (34, 0)))
+        wire.exchange(header(Command.WRITE, len(payload), data_type, 1, sid, 1) + payload + reads + ECHO,
+                      Command.ECHO)
+        wire.exchange(header(Command.WRITE, 40, 0, 1, sid, 2) + b"5".ljust(40, b"\0") + reads + ECHO,
+                      Command.ECHO)
+    compare(pair, scenario)
+
+
+@pytest.mark.parametrize("pv", ["d:mbbo", "d:bi", "d:ao.SCAN"])
+def test_string_put_of_no_elements_to_enum(pair, pv):
+    """A DBR_STRING WRITE of count 0 to a menu or ENUM field: dbPut's putStringEnum (and its menu kin)
+    converts the first string whatever the count, here from the bytes after the request, the next
+    request's header: the empty string. mbbo takes it as its first state with an empty string (THST);
+    elsewhere it is no state."""
+    def scenario(wire):
+        sid, = wire.open(pv)
+        reads = header(Command.READ_NOTIFY, 0, 0, 1, sid, 2) + header(Command.READ_NOTIFY, 0, 1, 1, sid, 3)
+        wire.exchange(header(Command.WRITE, 0, 0, 0, sid, 1) + reads + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_put_of_no_elements_runs_the_rest_of_dbput(pair):
+    """A WRITE of count 0 to a scalar field: dbPut stores nothing and raises LINK/INVALID, and goes on
+    as after any put: UDF is cleared, the special handling after the put runs (a CALC holding a text
+    that does not compile fails the put-callback again), the record processes."""
+    def scenario(wire):
+        sid, udf, calc = wire.open("d:bo0", "d:bo0.UDF", "d:calc0.CALC")
+        reads = header(Command.READ_NOTIFY, 0, 7, 1, sid, 1) + header(Command.READ_NOTIFY, 0, 1, 1, udf, 2)
+        wire.exchange(header(Command.WRITE, 8, 10, 0, sid, 3) + bytes(8) + reads + ECHO, Command.ECHO)
+        for text in (b"A+", b"A+B"):
+            wire.exchange(header(Command.WRITE, 40, 0, 1, calc, 4) + text.ljust(40, b"\0")
+                          + header(Command.WRITE_NOTIFY, 8, 2, 0, calc, 5) + bytes(8)
+                          + header(Command.READ_NOTIFY, 0, 0, 1, calc, 6) + ECHO,
+                          Command.ECHO, Command.WRITE_NOTIFY, unordered=True)
+    compare(pair, scenario)
+
+
+def test_string_put_of_no_elements_to_a_link(pair):
+    """A DBR_STRING put of count 0 to a link field: dbPutFieldLink parses the string all the same, here
+    the empty one that the next request's header starts with: the link becomes an empty constant."""
+    def scenario(wire):
+        sid, = wire.open("d:inp0.INP")
+        wire.exchange(header(Command.WRITE_NOTIFY, 0, 0, 0, sid, 1)
+                      + header(Command.READ_NOTIFY, 0, 0, 1, sid, 2) + ECHO,
+                      Command.ECHO, Command.WRITE_NOTIFY, unordered=True)
+    compare(pair, scenario)
+
+
+# --- the alarm message of a link that fails -------------------------------------------------------------
+
+@pytest.mark.parametrize("pv", ["d:badinp", "d:badout"])
+def test_link_alarm_message(pair, pv):
+    """A get or put through a link that fails raises LINK/INVALID with the message "field INP" (dbLink's
+    setLinkAlarm); a count-0 put's LINK/INVALID has none, and a later processing that changes only the
+    message is an alarm change all the same: ACKS follows the severity again."""
+    def scenario(wire):
+        sid, proc, amsg = wire.open(pv, f"{pv}.PROC", f"{pv}.AMSG")
+        state = header(Command.READ_NOTIFY, 0, 0, 1, amsg, 1) + header(Command.READ_NOTIFY, 0, 37, 1, sid, 2)
+        acks = header(Command.WRITE, 8, 36, 1, sid, 3) + struct.pack(">H", 3).ljust(8, b"\0")
+        wire.exchange(header(Command.WRITE, 0, 6, 0, sid, 4) + state + acks + state + ECHO, Command.ECHO)
+        wire.exchange(header(Command.WRITE, 8, 1, 1, proc, 5) + bytes(8) + state + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
 # --- subscriptions ---------------------------------------------------------------------------------------
 
 MONITORED = {"d:ao": (6, 1), "d:wd": (6, 0), "d:wc": (4, 0), "d:mbbi": (3, 1), "d:si": (0, 1)}
@@ -368,6 +457,31 @@ def test_events_off_keeps_the_newest_update(pair):
                       unordered=True)
         wire.exchange(header(Command.WRITE, 8, 6, 1, sid, 1) + doubles(10) + ECHO, Command.ECHO,
                       Command.EVENT_ADD, unordered=True)
+    compare(pair, scenario)
+
+
+LOGGED_TYPES = {"d:logged": (0, 14, 21, 27, 34, 37), "d:loggedm": (0, 7, 24, 31)}
+
+
+def test_update_queued_by_value_reads_the_rest_when_sent(pair):
+    """An update of a scalar field waiting under EVENTS_OFF holds what dbEvent logged at the post: the
+    value, alarm status and severity, time stamp. dbGet reads the rest when it is sent: the precision
+    and the enum strings a value is read as text with, the GR/CTRL metadata, ACKT and ACKS."""
+    def scenario(wire):
+        sid, msid, prec, hihi, zrst = wire.open("d:logged", "d:loggedm", "d:logged.PREC", "d:logged.HIHI",
+                                                "d:loggedm.ZRST")
+        subscriptions = b"".join(header(Command.EVENT_ADD, 16, t, 1, channel, 10 + t) + monitor(5)
+                                 for channel, pv in ((sid, "d:logged"), (msid, "d:loggedm"))
+                                 for t in LOGGED_TYPES[pv])
+        wire.exchange(header(Command.EVENTS_OFF, 0, 0, 0, 0, 0) + subscriptions + ECHO, Command.ECHO)
+        # (HIHI and ZRST process their record: what they post is logged after them; PREC does not)
+        changes = (header(Command.WRITE, 8, 35, 1, sid, 1) + struct.pack(">H", 0).ljust(8, b"\0")
+                   + header(Command.WRITE, 8, 6, 1, hihi, 3) + doubles(7.5)
+                   + header(Command.WRITE, 40, 0, 1, zrst, 4) + b"nil".ljust(40, b"\0")
+                   + header(Command.WRITE, 8, 1, 1, prec, 2) + struct.pack(">h", 5).ljust(8, b"\0"))
+        wire.exchange(changes + ECHO, Command.ECHO)
+        updates = [Command.EVENT_ADD] * sum(map(len, LOGGED_TYPES.values()))
+        wire.exchange(header(Command.EVENTS_ON, 0, 0, 0, 0, 0) + ECHO, Command.ECHO, *updates, unordered=True)
     compare(pair, scenario)
 
 
@@ -562,6 +676,63 @@ def test_old_client_large_subscription(pair, version):
         wire.exchange(header(Command.WRITE, 16, 6, 2, sid, 1) + doubles(1, 2) + ECHO,
                       Command.ECHO, Command.ERROR if version < 9 else Command.EVENT_ADD, unordered=True)
         wire.exchange(header(Command.EVENT_CANCEL, 0, 6, 0, sid, 3) + ECHO, Command.EVENT_ADD, Command.ECHO)
+    compare(pair, scenario)
+
+
+# --- extended headers from clients older than CA 4.9 ----------------------------------------------------
+
+def extended(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
+    """A request header in the extended form, whatever its sizes."""
+    return struct.pack(">HHHHIIII", command, 0xFFFF, data_type, 0, p1, p2, size, count)
+
+
+OLD_CLIENT_EXTENDED = {
+    "READ_NOTIFY, minor 8": (8, 8, lambda sid: extended(Command.READ_NOTIFY, 0, 6, 70000, sid, 3)),
+    "READ_NOTIFY of one, minor 8": (8, 8, lambda sid: extended(Command.READ_NOTIFY, 0, 6, 1, sid, 3)),
+    "WRITE, minor 4": (4, 4, lambda sid: extended(Command.WRITE, 8, 6, 1, sid, 3) + doubles(2)),
+    "ECHO, minor 8": (8, 8, lambda sid: extended(Command.ECHO, 8, 0, 0, 0, 0) + bytes(8)),
+    "ECHO, minor 9": (9, 9, lambda sid: extended(Command.ECHO, 8, 0, 0, 0, 0) + bytes(8)),
+    # a CREATE_CHAN's version replaces the VERSION's, either way
+    "READ_NOTIFY, VERSION 13, CREATE_CHAN 8": (13, 8, lambda sid: extended(Command.READ_NOTIFY, 0, 6, 1, sid,
+                                                                           3)),
+    "READ_NOTIFY, VERSION 8, CREATE_CHAN 13": (8, 13, lambda sid: extended(Command.READ_NOTIFY, 0, 6, 1, sid,
+                                                                           3)),
+    # a VERSION in the same receive counts for the header that follows it
+    "ECHO after VERSION 13 then 8": (13, 13, lambda sid: header(Command.VERSION, 0, 0, 8, 0, 0)
+                                     + extended(Command.ECHO, 0, 0, 0, 0, 0)),
+    "ECHO after VERSION 8 then 13": (8, 8, lambda sid: header(Command.VERSION, 0, 0, 13, 0, 0)
+                                     + extended(Command.ECHO, 0, 0, 0, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("case", OLD_CLIENT_EXTENDED)
+def test_old_client_extended_header(pair, case):
+    """rsrv reads an extended header only from a client of CA 4.9 or later: to an older one a payload size
+    of 0xFFFF is a size like any other, not a multiple of 8, so the request is rejected as misaligned (an
+    ERROR quoting the plain header) and the circuit closed."""
+    version, create_version, request = OLD_CLIENT_EXTENDED[case]
+
+    def scenario(wire):
+        wire.exchange(header(Command.VERSION, 0, 0, version, 0, 0) + ECHO, Command.ECHO)
+        payload = name_payload("d:bigd")
+        wire.exchange(header(Command.CREATE_CHAN, len(payload), 0, 0, 1, create_version) + payload + ECHO,
+                      Command.ECHO)
+        sid = next(iter(wire.transcript.sids))
+        wire.exchange(request(sid) + ECHO, Command.ECHO)
+    compare(pair, scenario)
+
+
+def test_extended_header_before_version(pair):
+    """Before any VERSION the circuit has no version that knows extended headers: a VERSION in that form
+    is misaligned (an ERROR, the circuit closed); another request is refused as from too old a client
+    (its header quoted with the size 0xFFFF), and rsrv skips 0xFFFF bytes after it as its payload, then
+    serves what follows."""
+    compare(pair, lambda wire: wire.exchange(extended(Command.VERSION, 0, 0, 13, 0, 0) + ECHO, Command.ECHO))
+
+    def scenario(wire):
+        wire.sock.sendall(extended(Command.ECHO, 0, 0, 0, 0, 0)[:16])    # (a header that says no more)
+        wire.exchange(b"", Command.ERROR)
+        wire.exchange(bytes(0xFFFF) + header(Command.VERSION, 0, 0, 13, 0, 0) + ECHO, Command.ECHO)
     compare(pair, scenario)
 
 

@@ -92,7 +92,8 @@ class Transcript:
     server handed them out (each server numbers its own), the server's port is named PORT."""
     port: int
     sids: dict[int, str] = field(default_factory=dict)
-    asked: dict[tuple[int, int], int] = field(default_factory=dict)   # (command, ioid) -> count asked
+    # (command, ioid, type) -> element counts asked for: a subscription id may name several subscriptions
+    asked: dict[tuple[int, int, int], set[int]] = field(default_factory=dict)
     lines: list = field(default_factory=list)
 
     def sid(self, value: int) -> str | int:
@@ -113,10 +114,14 @@ class Transcript:
         if command == Command.ERROR:
             quoted = struct.unpack(">HHHHII", payload[:16])
             text = payload[16:].split(b"\0", 1)[0]      # rsrv pads the text with stale buffer bytes
-            return name, data_type, count, p1, p2, (*quoted[:4], self.sid(quoted[4]), quoted[5]), text
+            quoted = (*quoted[:4], self.sid(quoted[4]), quoted[5])
+            return name, len(payload), data_type, count, p1, p2, quoted, text
         if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD) and payload:
-            asked = self.asked.get((command, p2))
-            shown = masked_data(data_type, asked == 0, count, payload)
+            asked = self.asked.get((command, p2, data_type), set())
+            # a reply is to a count-0 request when one was made and no other asked for the count it has
+            # (a failed one always has count 0)
+            autosize = 0 in asked and count not in asked - {0}
+            shown = masked_data(data_type, autosize, count, payload)
             if len(shown) > 512:    # a large array: its digest keeps a failure's diff readable
                 shown = f"{shown[:64]}... sha1 {hashlib.sha1(shown.encode()).hexdigest()}"
             return name, len(payload), data_type, count, p1, p2, shown
@@ -136,16 +141,16 @@ class Wire:
         self.sock.close()
 
     def send(self, data: bytes) -> None:
-        # remember the element count of each data request, by (command, ioid): the masks need it
+        # remember the element count of each data request, by (command, ioid, type): the masks need it
         view = data
         while len(view) >= 16:
-            command, size, _, count, _, p2 = struct.unpack(">HHHHII", view[:16])
+            command, size, data_type, count, _, p2 = struct.unpack(">HHHHII", view[:16])
             start = 16
             if size == 0xFFFF:
                 size, count = struct.unpack(">II", view[16:24])
                 start = 24
             if command in (Command.READ_NOTIFY, Command.READ, Command.EVENT_ADD):
-                self.transcript.asked[(command, p2)] = count
+                self.transcript.asked.setdefault((command, p2, data_type), set()).add(count)
             view = view[start + size:]
         self.sock.sendall(data)
 
